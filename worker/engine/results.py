@@ -196,3 +196,24 @@ class NullReporter:
 
     def cancelled(self) -> bool:
         return False
+
+
+@dataclass
+class ExperimentResult:
+    """The outcome of a run of cycles.
+
+    Attributes:
+        cycles: every cycle that ran, in order (a rejected last cycle included, ``accepted`` False).
+        final_index: the cycle whose trained model is the result.
+        stop_reason: why the cycles stopped: "nothing_removed", "max_cycles", "tolerance", "cancelled".
+        model: the final trained Keras model (the trained model of ``final_index``).
+    """
+
+    cycles: list[CycleResult]
+    final_index: int
+    stop_reason: str
+    model: keras.Model
+
+    @property
+    def final(self) -> CycleResult:
+        return self.cycles[self.final_index]
