@@ -363,7 +363,7 @@ class TrainingSpec(StrictModel):
 
     optimizer: Literal["sgd", "momentum", "adam", "rmsprop"] = "adam"
     learning_rate: float = Field(default=1e-3, gt=0.0, le=10.0)
-    momentum: float = Field(default=0.9, ge=0.0, lt=1.0, description="used by 'momentum' and 'rmsprop'")
+    momentum: float = Field(default=0.9, ge=0.0, lt=1.0, description="used by optimizer 'momentum'")
     batch_size: int = Field(default=128, ge=1, le=65_536)
     epochs: int = Field(default=5, ge=1, le=1000, description="epochs of every retraining cycle")
     first_epochs: int | None = Field(default=None, ge=1, le=1000, description="epochs of cycle 0")

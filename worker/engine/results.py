@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
+from backend.costs import LayerCost
 from backend.spec import ModelSpec
 
 if TYPE_CHECKING:
@@ -86,16 +87,6 @@ class EpochRecord:
     val_loss: float | None
     val_metric: float | None
     seconds: float
-
-
-@dataclass(frozen=True)
-class LayerCost:
-    """Parameters and FLOPs of one layer (see backend.costs for the convention)."""
-
-    name: str
-    type: str
-    params: int
-    flops: int
 
 
 @dataclass
@@ -206,13 +197,15 @@ class ExperimentResult:
         cycles: every cycle that ran, in order (a rejected last cycle included, ``accepted`` False).
         final_index: the cycle whose trained model is the result.
         stop_reason: why the cycles stopped: "nothing_removed", "max_cycles", "tolerance", "cancelled".
-        model: the final trained Keras model (the trained model of ``final_index``).
+        model: the final trained Keras model (the trained model of ``final_index``). A resumed run
+            whose every cycle was rejected or cancelled has ``final_index`` -1 and no model: the
+            result is the cycle before the resume point, which its caller already holds.
     """
 
     cycles: list[CycleResult]
     final_index: int
     stop_reason: str
-    model: keras.Model
+    model: keras.Model | None
 
     @property
     def final(self) -> CycleResult:

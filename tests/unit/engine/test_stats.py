@@ -1,0 +1,75 @@
+"""The compiled statistics pass against a NumPy reference computed from plain predictions."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import pytest
+
+from backend.spec import ModelSpec, preset
+from worker.engine.build import build_model
+from worker.engine.stats import measure, probe_model
+
+
+def _reference(model: keras.Model, spec: ModelSpec, layers: list[str], x: np.ndarray) -> list[np.ndarray]:
+    outputs = probe_model(model, spec, layers).predict(x, verbose=0)
+    outputs = outputs if isinstance(outputs, list) else [outputs]
+    return [o.reshape(-1, o.shape[-1]).astype(np.float64) for o in outputs]
+
+
+@pytest.mark.parametrize("name", ["sum-mlp", "lenet-5", "mnist-autoencoder"])
+def test_statistics_match_numpy(name: str) -> None:
+    keras.utils.set_random_seed(0)
+    spec = preset(name)
+    model = build_model(spec)
+    rng = np.random.default_rng(0)
+    x = rng.uniform(-1, 1, (300, *spec.input_shape)).astype("float32")
+    layers = spec.prunable_names()
+
+    # batch 128 does not divide 300: the last, short batch must be merged correctly too
+    stats = measure(model, spec, layers, x, batch_size=128, bins=16, histogram_rows=10**9)
+
+    for layer, values in zip(layers, _reference(model, spec, layers, x), strict=True):
+        s = stats[layer]
+        assert s.outputs == values.shape[0]
+        np.testing.assert_array_equal(s.active, (values > 0).sum(axis=0))
+        np.testing.assert_array_equal(s.zeros, (values == 0).sum(axis=0))
+        np.testing.assert_allclose(s.apoz, (values == 0).mean(axis=0))
+        np.testing.assert_allclose(s.mean, values.mean(axis=0), rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(s.variance, values.var(axis=0), rtol=1e-4, atol=1e-7)
+        np.testing.assert_allclose(s.minimum, values.min(axis=0), rtol=1e-6)
+        np.testing.assert_allclose(s.maximum, values.max(axis=0), rtol=1e-6)
+        edges = s.bin_edges
+        clipped = np.clip(values, edges[0], edges[-1] - 1e-9 * (edges[-1] - edges[0]))
+        expected = np.stack([np.histogram(clipped[:, u], bins=edges)[0] for u in range(values.shape[1])])
+        # float32 binning may move a value sitting exactly on an edge by one bin
+        assert np.abs(s.histogram - expected).sum() <= 0.001 * values.size + 2
+        np.testing.assert_array_equal(s.histogram.sum(axis=1), values.shape[0])
+
+
+def test_histograms_sample_rows_but_moments_cover_everything() -> None:
+    spec = preset("sum-mlp")
+    model = build_model(spec)
+    x = np.random.default_rng(1).uniform(0, 1, (1000, 2)).astype("float32")
+    stats = measure(model, spec, ["hidden"], x, batch_size=100, histogram_rows=10)["hidden"]
+    assert stats.outputs == 1000
+    np.testing.assert_array_equal(stats.histogram.sum(axis=1), 100)  # 10 rows from each of 10 batches
+
+
+def test_variance_keeps_precision_with_a_large_offset() -> None:
+    # a unit whose outputs are 1000 + small noise: naive float32 sum-of-squares would lose the variance
+    spec = ModelSpec.model_validate(
+        {"input_shape": [1], "layers": [{"type": "dense", "name": "a", "units": 1}, {"type": "dense", "units": 1}]}
+    )
+    model = build_model(spec)
+    model.get_layer("a").set_weights([np.array([[1.0]], "float32"), np.array([1000.0], "float32")])
+    x = np.random.default_rng(2).normal(0, 0.01, (20000, 1)).astype("float32")
+    stats = measure(model, spec, ["a"], x, batch_size=1000)["a"]
+    np.testing.assert_allclose(stats.variance[0], x.astype(np.float64).var(), rtol=0.05)
+    np.testing.assert_allclose(stats.mean[0], 1000 + x.astype(np.float64).mean(), rtol=1e-6)
+
+
+def test_empty_input_is_refused() -> None:
+    spec = preset("sum-mlp")
+    with pytest.raises(ValueError, match="at least one example"):
+        measure(build_model(spec), spec, ["hidden"], np.zeros((0, 2), "float32"))

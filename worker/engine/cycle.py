@@ -1,0 +1,252 @@
+"""The trimming loop: train → lock → measure → choose → prune → retrain from the surviving weights.
+
+Cycle k trains the model it is handed, evaluates it on the held-out split, measures every prunable
+unit on training examples, chooses units by the recipe, and hands a smaller model (same surviving
+weights) to cycle k + 1. The loop stops when a cycle removes nothing, after ``max_cycles``, when the
+validation metric falls more than ``tolerance`` behind cycle 0's (the previous cycle's model is then
+the result), or when the reporter says the run is cancelled.
+
+Every cycle reseeds from ``seed + k``, so a run is reproducible and a resumed run continues exactly as
+an uninterrupted one would.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import keras
+import numpy as np
+
+from backend.costs import model_cost
+from backend.spec import ExperimentSpec, ModelSpec
+from worker.engine import criteria
+from worker.engine.build import build_model
+from worker.engine.data import Dataset, fit_to_model
+from worker.engine.distortion import distort
+from worker.engine.results import CycleResult, ExperimentResult, NullReporter, Reporter, Selection
+from worker.engine.stats import measure
+from worker.engine.surgery import LayerPlan, can_merge, prune
+from worker.engine.topology import unit_blocks
+from worker.engine.training import EpochProgress, Objective, compile_model, freeze_kernels, objective, targets
+
+
+class ExperimentCancelled(Exception):
+    """The run was cancelled before its first cycle finished."""
+
+
+@dataclass(frozen=True)
+class ResumePoint:
+    """Where a resumed run starts.
+
+    Attributes:
+        cycle: index of the next cycle to run.
+        model: the pruned model handed to that cycle (its layer names as in ``spec``).
+        spec: that model's architecture.
+        baseline_metric: cycle 0's validation metric (for the tolerance check).
+    """
+
+    cycle: int
+    model: keras.Model
+    spec: ModelSpec
+    baseline_metric: float
+
+
+def _stats_sample(x: np.ndarray, samples: int | None, seed: int) -> np.ndarray:
+    if samples is None or samples >= len(x):
+        return x
+    rows = np.sort(np.random.default_rng(seed).choice(len(x), size=samples, replace=False))
+    return x[rows]
+
+
+def _layer_inputs(model: keras.Model, spec: ModelSpec, names: Sequence[str], x: np.ndarray) -> dict[str, np.ndarray]:
+    """What the named layers receive on ``x`` (needed to merge always-active units)."""
+    if not names:
+        return {}
+    outputs = [model.get_layer(name).input for name in names]
+    values = keras.Model(model.input, outputs).predict(x, batch_size=4096, verbose=0)
+    values = values if isinstance(values, list) else [values]
+    return dict(zip(names, values, strict=True))
+
+
+def _plans(
+    selections: dict[str, Selection], stats_means: dict[str, np.ndarray], mergeable: set[str]
+) -> dict[str, LayerPlan]:
+    plans: dict[str, LayerPlan] = {}
+    for name, selection in selections.items():
+        merge = selection.merge.tolist() if name in mergeable else []
+        if selection.count == 0 and len(merge) < 2:
+            continue
+        plans[name] = LayerPlan(
+            remove=selection.remove.tolist(),
+            constants={int(u): float(stats_means[name][u]) for u in selection.constant},
+            merge=merge,
+        )
+    return plans
+
+
+class _Run:
+    """One experiment's state across cycles."""
+
+    def __init__(self, spec: ExperimentSpec, data: Dataset, reporter: Reporter):
+        self.spec = spec
+        self.reporter = reporter
+        self.goal: Objective = objective(spec.training)
+        fitted = fit_to_model(data, spec.model, spec.training.loss)
+        self.x_train, self.x_test = fitted.x_train, fitted.x_test
+        self.y_train = targets(fitted.y_train, self.goal, fitted.num_classes)
+        self.y_test = targets(fitted.y_test, self.goal, fitted.num_classes)
+        self.x_stats = _stats_sample(self.x_train, spec.pruning.stats_samples, spec.seed)
+        self.prunable = list(spec.pruning.layers or spec.model.prunable_names())
+
+    def train(self, model: keras.Model, cycle: int) -> EpochProgress:
+        training = self.spec.training
+        if cycle > 0 and self.spec.pruning.finetune == "snapshot":
+            freeze_kernels(model)
+        compile_model(model, training, self.goal)
+        epochs = training.cycle0_epochs if cycle == 0 else training.epochs
+        progress = EpochProgress(cycle, epochs, self.goal.metric_name, self.reporter.on_epoch, self.reporter.cancelled)
+        model.fit(
+            self.x_train,
+            self.y_train,
+            batch_size=training.batch_size,
+            epochs=epochs,
+            validation_data=(self.x_test, self.y_test),
+            shuffle=True,
+            callbacks=[progress],
+            verbose=0,
+        )
+        return progress
+
+    def choose(
+        self, model: keras.Model, model_spec: ModelSpec
+    ) -> tuple[dict[str, Selection], dict[str, np.ndarray], dict[str, LayerPlan], dict[str, np.ndarray]]:
+        """Measure the trained model and plan the removal."""
+        pruning = self.spec.pruning
+        stats = measure(
+            model,
+            model_spec,
+            self.prunable,
+            self.x_stats,
+            batch_size=max(self.spec.training.batch_size, 1024),
+            bins=pruning.histogram_bins,
+        )
+        selections = criteria.select_units(stats, pruning, model_spec.widths(), self.prunable)
+        blocks = unit_blocks(model_spec)
+        mergeable = {name for name in self.prunable if pruning.merge_linear and can_merge(model_spec, blocks[name])}
+        plans = _plans(selections, {name: s.mean for name, s in stats.items()}, mergeable)
+        merging = [name for name, plan in plans.items() if len(plan.merge) >= 2]
+        layer_inputs = _layer_inputs(model, model_spec, merging, self.x_stats)
+        return selections, {name: s for name, s in stats.items()}, plans, layer_inputs
+
+
+def run_experiment(
+    spec: ExperimentSpec,
+    data: Dataset,
+    reporter: Reporter | None = None,
+    *,
+    resume: ResumePoint | None = None,
+) -> ExperimentResult:
+    """Run trimming cycles until a stop rule fires.
+
+    Args:
+        spec: the experiment.
+        data: its dataset (checked against the model before any training).
+        reporter: receives every epoch and cycle, and is asked after every epoch whether the run is
+            cancelled. Default: a no-op reporter.
+        resume: continue from a checkpoint instead of building a fresh model. Default None.
+
+    Returns:
+        The cycles that ran, the final model and why the loop stopped.
+
+    Raises:
+        worker.engine.data.DatasetError: the data does not fit the model.
+        ExperimentCancelled: cancelled before the first cycle finished.
+    """
+    reporter = reporter or NullReporter()
+    run = _Run(spec, data, reporter)
+    pruning = spec.pruning
+    if resume is None:
+        keras.utils.set_random_seed(spec.seed)
+        model_spec = spec.model
+        model = build_model(model_spec, spec.training, run.prunable)
+        first, baseline = 0, None
+    else:
+        model_spec, model, first, baseline = resume.spec, resume.model, resume.cycle, resume.baseline_metric
+
+    cycles: list[CycleResult] = []
+    final_model: keras.Model | None = None
+    final_index = -1
+    stop_reason = "max_cycles"
+    for index in range(first, pruning.max_cycles):
+        keras.utils.set_random_seed(spec.seed + index)
+        if reporter.cancelled():
+            stop_reason = "cancelled"
+            break
+        started = time.perf_counter()
+        progress = run.train(model, index)
+        if progress.was_cancelled:
+            stop_reason = "cancelled"
+            break
+        val_loss, val_metric = (float(v) for v in model.evaluate(run.x_test, run.y_test, batch_size=4096, verbose=0))
+        trained_at = time.perf_counter()
+        last = progress.records[-1]
+        baseline = val_metric if baseline is None else baseline
+        accepted = run.goal.worse_by(val_metric, baseline) <= (pruning.tolerance if pruning.tolerance is not None else np.inf)
+
+        _, stats, plans, layer_inputs = run.choose(model, model_spec)
+        measured_at = time.perf_counter()
+        last_cycle = index == pruning.max_cycles - 1
+        pruned_model: keras.Model | None = None
+        pruned_spec = model_spec
+        if accepted and not last_cycle and plans:
+            pruned_model, pruned_spec = prune(
+                model, model_spec, plans, training=spec.training, prunable=run.prunable, layer_inputs=layer_inputs
+            )
+            distort(pruned_model, run.prunable, pruning.distortion, np.random.default_rng(spec.seed + index))
+        pruned_at = time.perf_counter()
+
+        cost = model_cost(model_spec)
+        applied = pruned_model is not None
+        result = CycleResult(
+            index=index,
+            spec=model_spec,
+            widths=model_spec.widths(),
+            params=cost.params,
+            flops=cost.flops,
+            layer_costs=list(cost.layers),
+            metric_name=run.goal.metric_name,
+            epochs=progress.records,
+            loss=last.loss,
+            metric=last.metric,
+            val_loss=val_loss,
+            val_metric=val_metric,
+            stats=stats,
+            removed={n: sorted(set(p.remove) | set(p.merge)) for n, p in plans.items()} if applied else {},
+            folded={n: sorted(p.constants or {}) for n, p in plans.items()} if applied else {},
+            merged={n: list(p.merge) for n, p in plans.items() if p.merge} if applied else {},
+            widths_after=pruned_spec.widths(),
+            train_seconds=trained_at - started,
+            stats_seconds=measured_at - trained_at,
+            prune_seconds=pruned_at - measured_at,
+            accepted=accepted,
+        )
+        cycles.append(result)
+        reporter.on_cycle(result, model, pruned_model)
+        if not accepted:
+            stop_reason = "tolerance"
+            break
+        final_model, final_index = model, len(cycles) - 1
+        if last_cycle:
+            stop_reason = "max_cycles"
+            break
+        if pruned_model is None:
+            stop_reason = "nothing_removed"
+            break
+        model, model_spec = pruned_model, pruned_spec
+
+    if final_model is None and resume is None:
+        # cycle 0 is its own baseline and always accepted, so only a cancel gets here
+        raise ExperimentCancelled("cancelled before the first cycle finished")
+    return ExperimentResult(cycles=cycles, final_index=final_index, stop_reason=stop_reason, model=final_model)
