@@ -172,7 +172,9 @@ def layer_output_shape(layer: Layer, shape: Shape) -> Shape:
     if isinstance(layer, BatchNormLayer | DropoutLayer | ActivationLayer):
         return shape
     if len(shape) != 3:
-        raise SpecShapeError(f"{layer.type} needs an input of shape (height, width, channels) but gets {shape}")
+        raise SpecShapeError(
+            f"{layer.type} needs an input of shape (height, width, channels) but gets {shape}"
+        )
     height, width, channels = shape
     if isinstance(layer, Conv2DTransposeLayer):
         (kh, kw), (sh, sw) = layer.kernel_size, layer.strides
@@ -285,9 +287,10 @@ class ModelSpec(StrictModel):
         layers: list[dict[str, Any]] = []
         for layer in self.layers:
             data = layer.model_dump()
-            if layer.name in widths:
+            name = layer.name or ""
+            if name in widths:
                 key = "units" if isinstance(layer, DenseLayer) else "filters"
-                data[key] = int(widths[layer.name])
+                data[key] = int(widths[name])
             layers.append(data)
         return ModelSpec.model_validate({"input_shape": self.input_shape, "layers": layers})
 
@@ -296,7 +299,6 @@ class ModelSpec(StrictModel):
         layers = [layer.model_dump() for layer in self.layers]
         layers[index].update(changes)
         return ModelSpec.model_validate({"input_shape": self.input_shape, "layers": layers})
-
 
 
 # --------------------------------------------------------------------------------------------- datasets
@@ -446,9 +448,13 @@ class PruningSpec(StrictModel):
     criterion: Criterion = Field(default_factory=ApozCriterion)
     layers: list[str] | None = Field(default=None, description="prunable layers by name; default all")
     layers_per_cycle: int | None = Field(
-        default=None, ge=1, description="trim only this many layers a cycle, highest mean APoZ first (Hu et al.)"
+        default=None,
+        ge=1,
+        description="trim only this many layers a cycle, highest mean APoZ first (Hu et al.)",
     )
-    max_fraction: float = Field(default=0.5, gt=0.0, le=1.0, description="cap on units removed per layer a cycle")
+    max_fraction: float = Field(
+        default=0.5, gt=0.0, le=1.0, description="cap on units removed per layer a cycle"
+    )
     min_units: int = Field(default=1, ge=1, description="never leave a layer with fewer units")
     max_cycles: int = Field(default=10, ge=1, le=500)
     tolerance: float | None = Field(
@@ -465,9 +471,12 @@ class PruningSpec(StrictModel):
     )
     distortion: float = Field(default=0.0, ge=0.0, le=10.0, description="Çallı's weight-distortion scale")
     finetune: Literal["full", "snapshot"] = Field(
-        default="full", description="after pruning retrain everything, or only biases and BatchNorm (Liang et al.)"
+        default="full",
+        description="after pruning retrain everything, or only biases and BatchNorm (Liang et al.)",
     )
-    stats_samples: int | None = Field(default=10_000, ge=1, description="training examples measured per cycle")
+    stats_samples: int | None = Field(
+        default=10_000, ge=1, description="training examples measured per cycle"
+    )
     histogram_bins: int = Field(default=32, ge=4, le=256)
     constant_tolerance: float = Field(default=1e-6, ge=0.0, le=1.0)
 
@@ -508,9 +517,7 @@ class ExperimentSpec(StrictModel):
         if self.pruning.layers is not None:
             unknown = [name for name in self.pruning.layers if name not in prunable]
             if unknown:
-                raise ValueError(
-                    f"pruning.layers: {unknown} are not prunable layers; prunable: {prunable}"
-                )
+                raise ValueError(f"pruning.layers: {unknown} are not prunable layers; prunable: {prunable}")
         output = self.model.layers[self.model.weighted_indices()[-1]]
         if self.training.loss == "crossentropy" and getattr(output, "activation", "linear") != "linear":
             raise ValueError(
@@ -518,7 +525,9 @@ class ExperimentSpec(StrictModel):
                 "(the head applies softmax or sigmoid)"
             )
         after_output = self.model.layers[self.model.weighted_indices()[-1] + 1 :]
-        if self.training.loss == "crossentropy" and any(not isinstance(x, DropoutLayer) for x in after_output):
+        if self.training.loss == "crossentropy" and any(
+            not isinstance(x, DropoutLayer) for x in after_output
+        ):
             raise ValueError("model: with loss 'crossentropy' the output dense layer must come last")
         shapes = dataset_shapes(self.dataset)
         if shapes is not None:
@@ -548,7 +557,9 @@ def check_data_fits(model: ModelSpec, input_shape: Shape, target_shape: Shape, l
                 f"({target_shape[0] if target_shape else '?'},) but the model's output is {output}"
             )
     elif output != tuple(target_shape):
-        raise ValueError(f"dataset: targets of shape {tuple(target_shape)} do not fit the model's output {output}")
+        raise ValueError(
+            f"dataset: targets of shape {tuple(target_shape)} do not fit the model's output {output}"
+        )
 
 
 # --------------------------------------------------------------------------------------------- presets
@@ -586,20 +597,42 @@ def _preset_layers() -> dict[str, dict[str, Any]]:
         "mnist-autoencoder": {
             "input_shape": [28, 28, 1],
             "layers": [
-                {"type": "conv2d", "name": "enc1", "filters": 32, "kernel_size": 3, "strides": 2, "padding": "same"},
+                {
+                    "type": "conv2d",
+                    "name": "enc1",
+                    "filters": 32,
+                    "kernel_size": 3,
+                    "strides": 2,
+                    "padding": "same",
+                },
                 {"type": "batch_norm", "name": "enc1_bn"},
                 {"type": "activation", "name": "enc1_relu", "activation": "relu"},
-                {"type": "conv2d", "name": "enc2", "filters": 64, "kernel_size": 3, "strides": 2, "padding": "same"},
+                {
+                    "type": "conv2d",
+                    "name": "enc2",
+                    "filters": 64,
+                    "kernel_size": 3,
+                    "strides": 2,
+                    "padding": "same",
+                },
                 {"type": "batch_norm", "name": "enc2_bn"},
                 {"type": "activation", "name": "enc2_relu", "activation": "relu"},
                 {
-                    "type": "conv2d_transpose", "name": "dec1", "filters": 32, "kernel_size": 3, "strides": 2,
+                    "type": "conv2d_transpose",
+                    "name": "dec1",
+                    "filters": 32,
+                    "kernel_size": 3,
+                    "strides": 2,
                     "padding": "same",
                 },
                 {"type": "batch_norm", "name": "dec1_bn"},
                 {"type": "activation", "name": "dec1_relu", "activation": "relu"},
                 {
-                    "type": "conv2d_transpose", "name": "dec2", "filters": 1, "kernel_size": 3, "strides": 2,
+                    "type": "conv2d_transpose",
+                    "name": "dec2",
+                    "filters": 1,
+                    "kernel_size": 3,
+                    "strides": 2,
                     "padding": "same",
                 },
                 {"type": "batch_norm", "name": "dec2_bn"},

@@ -178,7 +178,12 @@ def layer_to_dict(layer: keras.layers.Layer) -> dict[str, Any]:
             "use_bias": bool(config["use_bias"]),
         }
     if isinstance(layer, keras.layers.BatchNormalization):
-        return {"type": "batch_norm", "name": name, "momentum": config["momentum"], "epsilon": config["epsilon"]}
+        return {
+            "type": "batch_norm",
+            "name": name,
+            "momentum": config["momentum"],
+            "epsilon": config["epsilon"],
+        }
     if isinstance(layer, keras.layers.MaxPooling2D | keras.layers.AveragePooling2D):
         kind = "max_pool" if isinstance(layer, keras.layers.MaxPooling2D) else "avg_pool"
         return {
@@ -199,7 +204,9 @@ def layer_to_dict(layer: keras.layers.Layer) -> dict[str, Any]:
 
 def model_to_spec(model: keras.Model) -> ModelSpec:
     """Read a sequential Keras model (e.g. after surgery) back as a spec."""
-    layers = [layer_to_dict(layer) for layer in model.layers if not isinstance(layer, keras.layers.InputLayer)]
+    layers = [
+        layer_to_dict(layer) for layer in model.layers if not isinstance(layer, keras.layers.InputLayer)
+    ]
     input_shape = tuple(int(d) for d in model.input_shape[1:])
     return ModelSpec.model_validate({"input_shape": input_shape, "layers": layers})
 

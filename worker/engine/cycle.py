@@ -25,7 +25,7 @@ from worker.engine import criteria
 from worker.engine.build import build_model
 from worker.engine.data import Dataset, fit_to_model
 from worker.engine.distortion import distort
-from worker.engine.results import CycleResult, ExperimentResult, NullReporter, Reporter, Selection
+from worker.engine.results import CycleResult, ExperimentResult, LayerStats, NullReporter, Reporter, Selection
 from worker.engine.stats import measure
 from worker.engine.surgery import LayerPlan, can_merge, prune
 from worker.engine.topology import unit_blocks
@@ -60,7 +60,9 @@ def _stats_sample(x: np.ndarray, samples: int | None, seed: int) -> np.ndarray:
     return x[rows]
 
 
-def _layer_inputs(model: keras.Model, spec: ModelSpec, names: Sequence[str], x: np.ndarray) -> dict[str, np.ndarray]:
+def _layer_inputs(
+    model: keras.Model, spec: ModelSpec, names: Sequence[str], x: np.ndarray
+) -> dict[str, np.ndarray]:
     """What the named layers receive on ``x`` (needed to merge always-active units)."""
     if not names:
         return {}
@@ -106,7 +108,9 @@ class _Run:
             freeze_kernels(model)
         compile_model(model, training, self.goal)
         epochs = training.cycle0_epochs if cycle == 0 else training.epochs
-        progress = EpochProgress(cycle, epochs, self.goal.metric_name, self.reporter.on_epoch, self.reporter.cancelled)
+        progress = EpochProgress(
+            cycle, epochs, self.goal.metric_name, self.reporter.on_epoch, self.reporter.cancelled
+        )
         model.fit(
             self.x_train,
             self.y_train,
@@ -121,7 +125,7 @@ class _Run:
 
     def choose(
         self, model: keras.Model, model_spec: ModelSpec
-    ) -> tuple[dict[str, Selection], dict[str, np.ndarray], dict[str, LayerPlan], dict[str, np.ndarray]]:
+    ) -> tuple[dict[str, LayerStats], dict[str, LayerPlan], dict[str, np.ndarray]]:
         """Measure the trained model and plan the removal."""
         pruning = self.spec.pruning
         stats = measure(
@@ -134,11 +138,13 @@ class _Run:
         )
         selections = criteria.select_units(stats, pruning, model_spec.widths(), self.prunable)
         blocks = unit_blocks(model_spec)
-        mergeable = {name for name in self.prunable if pruning.merge_linear and can_merge(model_spec, blocks[name])}
+        mergeable = {
+            name for name in self.prunable if pruning.merge_linear and can_merge(model_spec, blocks[name])
+        }
         plans = _plans(selections, {name: s.mean for name, s in stats.items()}, mergeable)
         merging = [name for name, plan in plans.items() if len(plan.merge) >= 2]
         layer_inputs = _layer_inputs(model, model_spec, merging, self.x_stats)
-        return selections, {name: s for name, s in stats.items()}, plans, layer_inputs
+        return stats, plans, layer_inputs
 
 
 def run_experiment(
@@ -189,20 +195,29 @@ def run_experiment(
         if progress.was_cancelled:
             stop_reason = "cancelled"
             break
-        val_loss, val_metric = (float(v) for v in model.evaluate(run.x_test, run.y_test, batch_size=4096, verbose=0))
+        val_loss, val_metric = (
+            float(v) for v in model.evaluate(run.x_test, run.y_test, batch_size=4096, verbose=0)
+        )
         trained_at = time.perf_counter()
         last = progress.records[-1]
         baseline = val_metric if baseline is None else baseline
-        accepted = run.goal.worse_by(val_metric, baseline) <= (pruning.tolerance if pruning.tolerance is not None else np.inf)
+        accepted = run.goal.worse_by(val_metric, baseline) <= (
+            pruning.tolerance if pruning.tolerance is not None else np.inf
+        )
 
-        _, stats, plans, layer_inputs = run.choose(model, model_spec)
+        stats, plans, layer_inputs = run.choose(model, model_spec)
         measured_at = time.perf_counter()
         last_cycle = index == pruning.max_cycles - 1
         pruned_model: keras.Model | None = None
         pruned_spec = model_spec
         if accepted and not last_cycle and plans:
             pruned_model, pruned_spec = prune(
-                model, model_spec, plans, training=spec.training, prunable=run.prunable, layer_inputs=layer_inputs
+                model,
+                model_spec,
+                plans,
+                training=spec.training,
+                prunable=run.prunable,
+                layer_inputs=layer_inputs,
             )
             distort(pruned_model, run.prunable, pruning.distortion, np.random.default_rng(spec.seed + index))
         pruned_at = time.perf_counter()
@@ -249,4 +264,6 @@ def run_experiment(
     if final_model is None and resume is None:
         # cycle 0 is its own baseline and always accepted, so only a cancel gets here
         raise ExperimentCancelled("cancelled before the first cycle finished")
-    return ExperimentResult(cycles=cycles, final_index=final_index, stop_reason=stop_reason, model=final_model)
+    return ExperimentResult(
+        cycles=cycles, final_index=final_index, stop_reason=stop_reason, model=final_model
+    )

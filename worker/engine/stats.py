@@ -142,7 +142,9 @@ def measure(
         for values, units in zip(first, widths, strict=True)
     ]
 
-    def reduce_batch(state: tuple[tuple[tf.Tensor, ...], ...], batch: tf.Tensor) -> tuple[tuple[tf.Tensor, ...], ...]:
+    def reduce_batch(
+        state: tuple[tuple[tf.Tensor, ...], ...], batch: tf.Tensor
+    ) -> tuple[tuple[tf.Tensor, ...], ...]:
         outputs = probe(batch, training=False)
         outputs = outputs if isinstance(outputs, list | tuple) else [outputs]
         return tuple(

@@ -122,7 +122,9 @@ class _LayerEditor:
             if isinstance(following, FlattenLayer):
                 flat_keep = _flat_keep(self.shapes[i - 1], keep)
             elif isinstance(following, BatchNormLayer):
-                self.weights[following.name or ""] = _slice_batch_norm(self.weights[following.name or ""], flat_keep)
+                self.weights[following.name or ""] = _slice_batch_norm(
+                    self.weights[following.name or ""], flat_keep
+                )
         next_layer = self.spec.layers[block.next_index]
         next_params = self.weights[next_layer.name or ""]
         next_params[0] = np.take(next_params[0], flat_keep, axis=INPUT_AXIS[next_layer.type])
@@ -275,4 +277,3 @@ def prune(
     new_model = build_model(new_spec, training, prunable)
     set_layer_weights(new_model, weights)
     return new_model, new_spec
-

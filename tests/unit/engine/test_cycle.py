@@ -26,7 +26,13 @@ def _sum_spec(**overrides: Any) -> ExperimentSpec:
             ],
         },
         "dataset": {"name": "sum", "train_samples": 2000, "test_samples": 500},
-        "training": {"optimizer": "adam", "learning_rate": 0.01, "batch_size": 200, "epochs": 2, "loss": "mse"},
+        "training": {
+            "optimizer": "adam",
+            "learning_rate": 0.01,
+            "batch_size": 200,
+            "epochs": 2,
+            "loss": "mse",
+        },
         "pruning": {"criterion": {"type": "apoz", "k": 0.0}, "max_fraction": 0.5, "max_cycles": 3},
     }
     for key, value in overrides.items():
@@ -110,7 +116,9 @@ def test_stops_when_a_cycle_removes_nothing() -> None:
 
 def test_tolerance_rejects_a_worse_cycle_and_keeps_the_previous_model() -> None:
     # huge distortion after cycle 0 wrecks the weights; one short epoch cannot repair them
-    spec = _sum_spec(pruning__distortion=10.0, pruning__tolerance=0.0, training__epochs=1, training__first_epochs=3)
+    spec = _sum_spec(
+        pruning__distortion=10.0, pruning__tolerance=0.0, training__epochs=1, training__first_epochs=3
+    )
     result = run_experiment(spec, _data(spec))
     assert result.stop_reason == "tolerance"
     assert [c.accepted for c in result.cycles] == [True, False]

@@ -59,7 +59,10 @@ def test_histograms_sample_rows_but_moments_cover_everything() -> None:
 def test_variance_keeps_precision_with_a_large_offset() -> None:
     # a unit whose outputs are 1000 + small noise: naive float32 sum-of-squares would lose the variance
     spec = ModelSpec.model_validate(
-        {"input_shape": [1], "layers": [{"type": "dense", "name": "a", "units": 1}, {"type": "dense", "units": 1}]}
+        {
+            "input_shape": [1],
+            "layers": [{"type": "dense", "name": "a", "units": 1}, {"type": "dense", "units": 1}],
+        }
     )
     model = build_model(spec)
     model.get_layer("a").set_weights([np.array([[1.0]], "float32"), np.array([1000.0], "float32")])

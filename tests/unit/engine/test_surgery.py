@@ -17,7 +17,9 @@ def _spec(input_shape: list[int], layers: list[dict]) -> ModelSpec:
     return ModelSpec.model_validate({"input_shape": input_shape, "layers": layers})
 
 
-def _plans_from_stats(model: keras.Model, spec: ModelSpec, x: np.ndarray, extra: dict[str, list[int]] | None = None):
+def _plans_from_stats(
+    model: keras.Model, spec: ModelSpec, x: np.ndarray, extra: dict[str, list[int]] | None = None
+):
     """Plan: remove every constant unit (folding its value) plus the ``extra`` units."""
     stats = measure(model, spec, spec.prunable_names(), x, batch_size=64)
     plans = {}
@@ -230,7 +232,9 @@ def test_merging_always_active_units_is_exact_on_measured_inputs() -> None:
 
 
 def test_plans_are_checked() -> None:
-    spec = _spec([3], [{"type": "dense", "name": "a", "units": 2, "activation": "relu"}, {"type": "dense", "units": 1}])
+    spec = _spec(
+        [3], [{"type": "dense", "name": "a", "units": 2, "activation": "relu"}, {"type": "dense", "units": 1}]
+    )
     model = build_model(spec)
     with pytest.raises(ValueError, match="cannot remove every unit"):
         prune(model, spec, {"a": LayerPlan(remove=[0, 1])})
