@@ -242,6 +242,8 @@ class ModelSpec(StrictModel):
             assert layer.name is not None
             if layer.name in seen:
                 raise ValueError(f"layer {index}: name '{layer.name}' is used twice")
+            if layer.name == "input":
+                raise ValueError(f"layer {index}: the name 'input' is reserved for the model's input")
             seen.add(layer.name)
         if not any(isinstance(layer, WEIGHTED_TYPES_CLS) for layer in named):
             raise ValueError("a model needs at least one dense, conv2d or conv2d_transpose layer")
@@ -283,7 +285,14 @@ class ModelSpec(StrictModel):
         return out
 
     def with_widths(self, widths: Mapping[str, int]) -> ModelSpec:
-        """A copy with new widths for the named weighted layers (validated again)."""
+        """A copy with new widths for the named weighted layers (validated again).
+
+        Raises:
+            ValueError: a name is not a weighted layer of this model.
+        """
+        unknown = sorted(set(widths) - set(self.widths()))
+        if unknown:
+            raise ValueError(f"{unknown} are not weighted layers; weighted layers: {list(self.widths())}")
         layers: list[dict[str, Any]] = []
         for layer in self.layers:
             data = layer.model_dump()
@@ -551,7 +560,11 @@ def check_data_fits(model: ModelSpec, input_shape: Shape, target_shape: Shape, l
         )
     output = tuple(model.output_shape)
     if loss == "crossentropy":
-        if len(target_shape) != 1 or output != tuple(target_shape):
+        if len(target_shape) != 1:
+            raise ValueError(
+                f"dataset: crossentropy needs class labels but the targets have shape {target_shape}"
+            )
+        if output != tuple(target_shape):
             raise ValueError(
                 f"dataset: {target_shape[0] if target_shape else '?'} classes need an output of shape "
                 f"({target_shape[0] if target_shape else '?'},) but the model's output is {output}"

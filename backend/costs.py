@@ -1,0 +1,193 @@
+"""Parameters and FLOPs of every layer of a model spec, computed from the spec alone.
+
+Conventions (inference, one example, batch axis excluded):
+
+* FLOPs count 2 per multiply-add in ``dense``, ``conv2d`` and ``conv2d_transpose``:
+
+  - ``dense`` does ``in · out`` multiply-adds;
+  - ``conv2d`` does ``out_h · out_w · kh · kw · c_in · c_out`` multiply-adds: the full kernel at every
+    output position, zero padding included, as TensorFlow's profiler counts ``Conv2D``;
+  - ``conv2d_transpose`` does ``in_h · in_w · kh · kw · c_in · c_out`` multiply-adds: every input
+    position scatters a full kernel (for ``same`` padding this is what TensorFlow's profiler counts
+    for ``Conv2DBackpropInput``).
+
+* A bias add costs 1 FLOP per output element.
+* ``batch_norm`` costs 2 FLOPs per element (at inference one scale and one shift).
+* The activations ``relu``, ``tanh`` and ``sigmoid`` cost 1 FLOP per element, ``linear`` 0; this holds
+  both for standalone ``activation`` layers and for a weighted layer's own activation.
+* ``max_pool`` and ``avg_pool`` cost ``pool_h · pool_w`` FLOPs per output element.
+* ``flatten`` and ``dropout`` cost 0.
+
+Parameters: ``dense`` has ``in · out`` weights (+ ``out`` biases), ``conv2d`` and ``conv2d_transpose``
+have ``kh · kw · c_in · c_out`` (+ ``c_out`` biases), ``batch_norm`` has ``4 · C`` (gamma, beta, moving
+mean and moving variance, as Keras's ``count_params`` counts them), every other layer 0.
+
+This module never imports TensorFlow.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from backend.spec import (
+    ActivationLayer,
+    AvgPoolLayer,
+    BatchNormLayer,
+    Conv2DLayer,
+    Conv2DTransposeLayer,
+    DenseLayer,
+    DropoutLayer,
+    FlattenLayer,
+    Layer,
+    MaxPoolLayer,
+    ModelSpec,
+    Shape,
+    infer_shapes,
+)
+
+#: FLOPs per element of each activation.
+ACTIVATION_FLOPS: dict[str, int] = {"linear": 0, "relu": 1, "tanh": 1, "sigmoid": 1}
+
+
+@dataclass(frozen=True)
+class LayerCost:
+    """Parameters and FLOPs of one layer.
+
+    Args:
+        name: the layer's name in the spec.
+        type: the layer's type (``dense``, ``conv2d``, ...).
+        params: number of parameters, trainable or not.
+        flops: floating-point operations for one example at inference.
+    """
+
+    name: str
+    type: str
+    params: int
+    flops: int
+
+
+@dataclass(frozen=True)
+class ModelCost:
+    """Per-layer and total parameters and FLOPs of a model.
+
+    Args:
+        layers: one cost per spec layer, in order.
+        params: sum of the layers' parameters.
+        flops: sum of the layers' FLOPs.
+    """
+
+    layers: list[LayerCost]
+    params: int
+    flops: int
+
+    def as_dict(self) -> dict[str, Any]:
+        """The costs as plain JSON-ready types.
+
+        Returns:
+            ``{"params": int, "flops": int, "layers": [{"name", "type", "params", "flops"}, ...]}``.
+        """
+        return {
+            "params": self.params,
+            "flops": self.flops,
+            "layers": [
+                {"name": cost.name, "type": cost.type, "params": cost.params, "flops": cost.flops}
+                for cost in self.layers
+            ],
+        }
+
+
+def layer_cost(layer: Layer, input_shape: Shape, output_shape: Shape) -> LayerCost:
+    """Parameters and FLOPs of one layer given its input and output shapes (batch axis excluded).
+
+    Args:
+        layer: a layer of the layer language.
+        input_shape: the shape the layer receives.
+        output_shape: the shape the layer yields (as ``backend.spec.layer_output_shape`` computes it).
+
+    Returns:
+        The layer's cost; its name is the layer's name, or its type where it has none.
+
+    Raises:
+        TypeError: the layer is not one the layer language knows.
+    """
+    out_elements = math.prod(output_shape)
+    params: int
+    flops: int
+    if isinstance(layer, DenseLayer):
+        fan_in = input_shape[-1]
+        params = fan_in * layer.units + (layer.units if layer.use_bias else 0)
+        flops = 2 * fan_in * layer.units
+        flops += _bias_and_activation(out_elements, layer.use_bias, layer.activation)
+    elif isinstance(layer, Conv2DLayer | Conv2DTransposeLayer):
+        (kh, kw), c_in, c_out = layer.kernel_size, input_shape[-1], layer.filters
+        kernel = kh * kw * c_in * c_out
+        params = kernel + (c_out if layer.use_bias else 0)
+        if isinstance(layer, Conv2DLayer):
+            positions = output_shape[0] * output_shape[1]
+        else:
+            positions = input_shape[0] * input_shape[1]
+        flops = 2 * positions * kernel + _bias_and_activation(out_elements, layer.use_bias, layer.activation)
+    elif isinstance(layer, BatchNormLayer):
+        params = 4 * input_shape[-1]
+        flops = 2 * out_elements
+    elif isinstance(layer, MaxPoolLayer | AvgPoolLayer):
+        params = 0
+        flops = layer.pool_size[0] * layer.pool_size[1] * out_elements
+    elif isinstance(layer, ActivationLayer):
+        params = 0
+        flops = ACTIVATION_FLOPS[layer.activation] * out_elements
+    elif isinstance(layer, FlattenLayer | DropoutLayer):
+        params = 0
+        flops = 0
+    else:
+        raise TypeError(f"no cost model for {type(layer).__name__}")
+    return LayerCost(name=layer.name or layer.type, type=layer.type, params=params, flops=flops)
+
+
+def _bias_and_activation(out_elements: int, use_bias: bool, activation: str) -> int:
+    """FLOPs of a weighted layer's bias add and own activation."""
+    return (out_elements if use_bias else 0) + ACTIVATION_FLOPS[activation] * out_elements
+
+
+def layer_costs(spec: ModelSpec) -> list[LayerCost]:
+    """Parameters and FLOPs of every layer of a model.
+
+    Args:
+        spec: the architecture.
+
+    Returns:
+        One cost per spec layer, in order.
+
+    Raises:
+        SpecShapeError: a layer does not fit its input (only for specs that bypassed validation).
+        TypeError: a layer is not one the layer language knows.
+    """
+    output_shapes = infer_shapes(spec.input_shape, spec.layers)
+    input_shapes = [tuple(spec.input_shape), *output_shapes[:-1]]
+    return [
+        layer_cost(layer, shape_in, shape_out)
+        for layer, shape_in, shape_out in zip(spec.layers, input_shapes, output_shapes, strict=True)
+    ]
+
+
+def model_cost(spec: ModelSpec) -> ModelCost:
+    """Per-layer and total parameters and FLOPs of a model.
+
+    Args:
+        spec: the architecture.
+
+    Returns:
+        The layers' costs in order with their sums.
+
+    Raises:
+        SpecShapeError: a layer does not fit its input (only for specs that bypassed validation).
+        TypeError: a layer is not one the layer language knows.
+    """
+    costs = layer_costs(spec)
+    return ModelCost(
+        layers=costs,
+        params=sum(cost.params for cost in costs),
+        flops=sum(cost.flops for cost in costs),
+    )
