@@ -463,3 +463,33 @@ def test_conv_and_pool_shapes_match_keras(layer: dict[str, Any]) -> None:
     )
     model = build_model(spec)
     assert tuple(model.get_layer(spec.layer_names()[0]).output.shape[1:]) == spec.shapes[0]
+
+
+def test_layer_name_input_is_reserved() -> None:
+    with pytest.raises(ValidationError, match="reserved"):
+        ModelSpec.model_validate(
+            {
+                "input_shape": [2],
+                "layers": [{"type": "dense", "name": "input", "units": 2}, {"type": "dense", "units": 1}],
+            }
+        )
+
+
+def test_with_widths_refuses_unknown_or_unweighted_layers() -> None:
+    spec = preset("lenet-5")
+    with pytest.raises(ValueError, match="not weighted layers"):
+        spec.with_widths({"pool1": 3})
+    with pytest.raises(ValueError, match="not weighted layers"):
+        spec.with_widths({"nope": 3})
+
+
+def test_crossentropy_with_image_targets_says_it_needs_labels() -> None:
+    with pytest.raises(ValidationError, match="crossentropy needs class labels"):
+        ExperimentSpec.model_validate(
+            {
+                "name": "x",
+                "model": "lenet-5",
+                "dataset": {"name": "mnist", "target": "input"},
+                "training": {"loss": "crossentropy"},
+            }
+        )
