@@ -1,0 +1,227 @@
+"""The ``prunelab`` command line.
+
+Subcommands:
+    run SPEC.yaml   run an experiment in this process and write its results to a directory.
+
+The service subcommands (``serve``, ``worker``, ``submit``, ``db upgrade``) join ``build_parser`` as
+they are written. This module never imports TensorFlow: ``run`` validates the spec first (fast, so a
+typo costs no TensorFlow start-up) and only then imports ``worker.local_run``.
+
+Exit codes: 0 success, 2 bad input (missing or unreadable spec, invalid YAML, invalid spec, dataset
+error), 130 cancelled with Ctrl-C (what finished is still written).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import pydantic
+import yaml
+
+from backend.spec import ExperimentSpec, load_spec
+
+#: Exit code for bad input (as argparse uses for a bad command line).
+EXIT_USAGE = 2
+#: Exit code after a run stopped with Ctrl-C (128 + SIGINT).
+EXIT_CANCELLED = 130
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+class SpecFileError(Exception):
+    """A spec file that cannot be used; ``lines`` say why, one problem a line."""
+
+    def __init__(self, lines: Sequence[str]):
+        super().__init__("\n".join(lines))
+        self.lines = list(lines)
+
+
+def _is_discriminator(node: Any, key: Any) -> bool:
+    """True when ``key`` is the tag pydantic put in an error location for a tagged union member."""
+    return (
+        isinstance(node, dict)
+        and isinstance(key, str)
+        and key not in node
+        and key
+        in (
+            node.get("type"),
+            node.get("name"),
+        )
+    )
+
+
+def field_path(loc: Sequence[int | str], data: Any) -> str:
+    """The dotted path of a pydantic error location, as the user wrote the fields.
+
+    Pydantic puts the tag of a discriminated-union member into the location
+    (``model.layers.0.dense.units``); walking the input drops those tags (``model.layers.0.units``).
+
+    Args:
+        loc: the error's ``loc`` tuple.
+        data: the input that was validated.
+
+    Returns:
+        The path joined with dots, or an empty string for an error on the whole spec.
+    """
+    parts: list[str] = []
+    node = data
+    for key in loc:
+        if _is_discriminator(node, key):
+            continue
+        parts.append(str(key))
+        if isinstance(node, dict):
+            node = node.get(key)
+        elif isinstance(node, list) and isinstance(key, int) and 0 <= key < len(node):
+            node = node[key]
+        else:
+            node = None
+    return ".".join(parts)
+
+
+def validation_lines(error: pydantic.ValidationError, data: Any) -> list[str]:
+    """One ``field.path: message`` line per validation error.
+
+    Args:
+        error: the error pydantic raised.
+        data: the input that was validated (to name fields as the user wrote them).
+
+    Returns:
+        The lines, in pydantic's order; errors on the whole spec have no path prefix.
+    """
+    lines = []
+    for detail in error.errors():
+        message = str(detail["msg"]).removeprefix("Value error, ")
+        path = field_path(detail["loc"], data)
+        lines.append(f"{path}: {message}" if path else message)
+    return lines
+
+
+def read_spec(path: Path) -> ExperimentSpec:
+    """Load and validate a spec file, turning every way it can be wrong into a SpecFileError.
+
+    Args:
+        path: a YAML or JSON spec file.
+
+    Returns:
+        The validated spec.
+
+    Raises:
+        SpecFileError: the file is missing or unreadable, is not valid YAML, is not a mapping, or fails
+            validation (one line per invalid field).
+    """
+    try:
+        return load_spec(path)
+    except FileNotFoundError:
+        raise SpecFileError([f"{path}: no such file"]) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SpecFileError([f"{path}: cannot read the file: {exc}"]) from None
+    except yaml.YAMLError as exc:
+        raise SpecFileError([f"{path}: not valid YAML: {exc}"]) from None
+    except pydantic.ValidationError as exc:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        lines = [f"  {line}" for line in validation_lines(exc, data)]
+        count = exc.error_count()
+        heading = f"{path}: invalid spec ({count} error{'s' if count != 1 else ''}):"
+        raise SpecFileError([heading, *lines]) from None
+    except ValueError as exc:  # not a mapping (checked after ValidationError, which is a ValueError too)
+        raise SpecFileError([str(exc)]) from None
+
+
+def _error(message: str, *details: str) -> None:
+    print(f"prunelab: error: {message}", *details, sep="\n", file=sys.stderr)
+
+
+def run_command(args: argparse.Namespace) -> int:
+    """``prunelab run``: validate the spec, then run it in this process.
+
+    Args:
+        args: ``spec``, ``out``, ``data_dir`` and ``quiet`` from the parser.
+
+    Returns:
+        0 when the cycles finished, 2 for bad input, 130 when cancelled or aborted with Ctrl-C.
+    """
+    try:
+        spec = read_spec(Path(args.spec))
+    except SpecFileError as exc:
+        _error(*exc.lines)
+        return EXIT_USAGE
+    try:
+        return _run_validated(spec, args)
+    except KeyboardInterrupt:  # the second Ctrl-C, or one before the cycles started
+        print("aborted", file=sys.stderr)
+        return EXIT_CANCELLED
+
+
+def _run_validated(spec: ExperimentSpec, args: argparse.Namespace) -> int:
+    from worker import local_run  # imports TensorFlow: only once the spec is known to be good
+
+    try:
+        run = local_run.run_local(spec, out_dir=args.out, data_dir=args.data_dir, quiet=args.quiet)
+    except local_run.USER_ERRORS as exc:
+        _error(str(exc))
+        return EXIT_USAGE
+    except local_run.ExperimentCancelled:
+        print("cancelled before the first cycle finished", file=sys.stderr)
+        return EXIT_CANCELLED
+    if run.result.stop_reason == "cancelled":
+        print(f"cancelled; wrote what finished to {run.out_dir}", file=sys.stderr)
+        return EXIT_CANCELLED
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``prunelab`` argument parser, one subparser per subcommand.
+
+    Returns:
+        A parser whose namespaces carry the subcommand's handler as ``handler``.
+    """
+    parser = argparse.ArgumentParser(
+        prog="prunelab", description="A lab for neural-network pruning experiments."
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = commands.add_parser(
+        "run",
+        help="run an experiment spec in this process",
+        description="Train, measure, prune and retrain, cycle by cycle, as SPEC says; write the results.",
+    )
+    run.add_argument("spec", metavar="SPEC.yaml", help="experiment spec (YAML or JSON)")
+    run.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="output directory (default: runs/<spec name>-<UTC time>)",
+    )
+    run.add_argument(
+        "--data-dir",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="look for dataset files here first (then $PRUNELAB_DATA_DIR, then ~/.keras/datasets)",
+    )
+    run.add_argument("--quiet", action="store_true", help="no progress bars and no table")
+    run.set_defaults(handler=run_command)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse the command line and run the subcommand.
+
+    Args:
+        argv: the arguments after the program name. Default: ``sys.argv[1:]``.
+
+    Returns:
+        The process exit code (argparse itself exits with 2 on a bad command line).
+    """
+    args = build_parser().parse_args(argv)
+    handler: Handler = args.handler
+    return handler(args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
