@@ -1,0 +1,276 @@
+"""SQLAlchemy 2 tables: experiments, cycles, epochs, layer statistics, artifacts, TFLite benchmarks.
+
+Per-unit arrays (activation counts, APoZ numerators, means, variances, extremes, per-unit histograms)
+are stored as little-endian binary blobs beside a JSON summary and the layer's pre-binned histogram,
+so a dashboard reads a 4,096-unit layer over 50 cycles without parsing 200,000 JSON numbers. Model
+files are blobs in ``artifacts``, written in the same transaction as the cycle they belong to.
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, deferred, mapped_column, relationship
+from sqlalchemy.types import TypeDecorator
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map = {dict[str, Any]: JSON, list[Any]: JSON}
+
+
+class Status(enum.StrEnum):
+    """An experiment's life: queued → running → succeeded | failed | cancelled."""
+
+    queued = "queued"
+    running = "running"
+    succeeded = "succeeded"
+    failed = "failed"
+    cancelled = "cancelled"
+
+    @property
+    def finished(self) -> bool:
+        return self in (Status.succeeded, Status.failed, Status.cancelled)
+
+
+STATUS_VALUES = tuple(s.value for s in Status)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timezone-aware UTC timestamp on every backend (SQLite drops the zone; this puts it back)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            raise ValueError("timestamps must be timezone-aware")
+        return value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value
+
+
+Timestamp = UTCDateTime()
+
+
+class Experiment(Base):
+    __tablename__ = "experiments"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), index=True)
+    owner: Mapped[str] = mapped_column(String(100), default="anonymous", index=True)
+    tags: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    notes: Mapped[str] = mapped_column(Text, default="")
+    spec: Mapped[dict[str, Any]] = mapped_column(JSON)
+    seed: Mapped[int] = mapped_column(BigInteger, default=0)
+    status: Mapped[str] = mapped_column(String(16), default=Status.queued.value, index=True)
+    cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
+    # live progress: fraction of the planned epochs done, and the latest epoch's numbers
+    progress: Mapped[float] = mapped_column(Float, default=0.0)
+    progress_detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    stop_reason: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    final_cycle: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    worker: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    tf_version: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    keras_version: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow, index=True)
+    started_at: Mapped[datetime | None] = mapped_column(Timestamp, nullable=True)
+    finished_at: Mapped[datetime | None] = mapped_column(Timestamp, nullable=True)
+    heartbeat_at: Mapped[datetime | None] = mapped_column(Timestamp, nullable=True)
+    # summary kept up to date by the recorder so that listing never touches the cycles table
+    cycles_done: Mapped[int] = mapped_column(Integer, default=0)
+    metric_name: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    initial_params: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    initial_flops: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    final_params: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    final_flops: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    final_widths: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    final_metric: Mapped[float | None] = mapped_column(Float, nullable=True)
+    best_metric: Mapped[float | None] = mapped_column(Float, nullable=True)
+    latency_speedup: Mapped[float | None] = mapped_column(Float, nullable=True)
+
+    cycles: Mapped[list[Cycle]] = relationship(
+        back_populates="experiment",
+        cascade="all, delete-orphan",
+        passive_deletes=True,
+        order_by="Cycle.index",
+    )
+
+    __table_args__ = (Index("ix_experiments_status_created", "status", "created_at"),)
+
+
+class Cycle(Base):
+    __tablename__ = "cycles"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    experiment_id: Mapped[int] = mapped_column(ForeignKey("experiments.id", ondelete="CASCADE"))
+    index: Mapped[int] = mapped_column(Integer)
+    model_spec: Mapped[dict[str, Any]] = mapped_column(JSON)
+    widths: Mapped[dict[str, Any]] = mapped_column(JSON)
+    widths_after: Mapped[dict[str, Any]] = mapped_column(JSON)
+    params: Mapped[int] = mapped_column(BigInteger)
+    flops: Mapped[int] = mapped_column(BigInteger)
+    layer_costs: Mapped[list[Any]] = mapped_column(JSON)
+    removed: Mapped[dict[str, Any]] = mapped_column(JSON)
+    folded: Mapped[dict[str, Any]] = mapped_column(JSON)
+    merged: Mapped[dict[str, Any]] = mapped_column(JSON)
+    metric_name: Mapped[str] = mapped_column(String(32))
+    loss: Mapped[float] = mapped_column(Float)
+    metric: Mapped[float] = mapped_column(Float)
+    val_loss: Mapped[float] = mapped_column(Float)
+    val_metric: Mapped[float] = mapped_column(Float)
+    train_seconds: Mapped[float] = mapped_column(Float)
+    stats_seconds: Mapped[float] = mapped_column(Float)
+    prune_seconds: Mapped[float] = mapped_column(Float)
+    accepted: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow)
+
+    experiment: Mapped[Experiment] = relationship(back_populates="cycles")
+    layers: Mapped[list[LayerStatsRow]] = relationship(
+        back_populates="cycle", cascade="all, delete-orphan", passive_deletes=True
+    )
+
+    __table_args__ = (UniqueConstraint("experiment_id", "index"),)
+
+
+class EpochRow(Base):
+    """One training epoch, written as training goes (cycle rows come only when a cycle finishes)."""
+
+    __tablename__ = "epochs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    experiment_id: Mapped[int] = mapped_column(ForeignKey("experiments.id", ondelete="CASCADE"))
+    cycle: Mapped[int] = mapped_column(Integer)
+    epoch: Mapped[int] = mapped_column(Integer)
+    loss: Mapped[float | None] = mapped_column(Float, nullable=True)
+    metric: Mapped[float | None] = mapped_column(Float, nullable=True)
+    val_loss: Mapped[float | None] = mapped_column(Float, nullable=True)
+    val_metric: Mapped[float | None] = mapped_column(Float, nullable=True)
+    seconds: Mapped[float] = mapped_column(Float, default=0.0)
+    created_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow)
+
+    __table_args__ = (UniqueConstraint("experiment_id", "cycle", "epoch"),)
+
+
+class LayerStatsRow(Base):
+    """One prunable layer's activation statistics in one cycle.
+
+    Blobs hold little-endian arrays with one entry per unit: ``active``/``zeros`` int64,
+    ``mean``/``variance``/``minimum``/``maximum`` float32, and ``unit_histograms`` int32 of shape
+    (units, bins). ``histogram`` and ``bin_edges`` (JSON) are the whole layer's histogram.
+    """
+
+    __tablename__ = "layer_stats"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    cycle_id: Mapped[int] = mapped_column(ForeignKey("cycles.id", ondelete="CASCADE"))
+    layer: Mapped[str] = mapped_column(String(64))
+    units: Mapped[int] = mapped_column(Integer)
+    outputs: Mapped[int] = mapped_column(BigInteger)
+    summary: Mapped[dict[str, Any]] = mapped_column(JSON)
+    histogram: Mapped[list[Any]] = mapped_column(JSON)
+    bin_edges: Mapped[list[Any]] = mapped_column(JSON)
+    active: Mapped[bytes] = deferred(mapped_column(LargeBinary))
+    zeros: Mapped[bytes] = deferred(mapped_column(LargeBinary))
+    mean: Mapped[bytes] = deferred(mapped_column(LargeBinary))
+    variance: Mapped[bytes] = deferred(mapped_column(LargeBinary))
+    minimum: Mapped[bytes] = deferred(mapped_column(LargeBinary))
+    maximum: Mapped[bytes] = deferred(mapped_column(LargeBinary))
+    unit_histograms: Mapped[bytes] = deferred(mapped_column(LargeBinary))
+
+    cycle: Mapped[Cycle] = relationship(back_populates="layers")
+
+    __table_args__ = (UniqueConstraint("cycle_id", "layer"),)
+
+
+class ArtifactKind(enum.StrEnum):
+    trained = "trained"  # the model a cycle trained (.keras)
+    checkpoint = "checkpoint"  # the pruned model handed to the next cycle (.keras); resume starts here
+    final = "final"  # the experiment's result (.keras)
+    tflite = "tflite"
+
+
+class Artifact(Base):
+    """A stored file, downloaded by id only (never by a client-supplied path)."""
+
+    __tablename__ = "artifacts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    experiment_id: Mapped[int] = mapped_column(ForeignKey("experiments.id", ondelete="CASCADE"))
+    cycle_index: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    filename: Mapped[str] = mapped_column(String(200))
+    media_type: Mapped[str] = mapped_column(String(100), default="application/octet-stream")
+    size_bytes: Mapped[int] = mapped_column(BigInteger)
+    sha256: Mapped[str] = mapped_column(String(64))
+    content: Mapped[bytes] = deferred(mapped_column(LargeBinary))
+    created_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow)
+
+    __table_args__ = (Index("ix_artifacts_experiment_kind", "experiment_id", "kind", "cycle_index"),)
+
+
+class TFLiteBenchmark(Base):
+    """One cycle's model converted to one TFLite format and timed (filled by the benchmark issue)."""
+
+    __tablename__ = "tflite_benchmarks"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    experiment_id: Mapped[int] = mapped_column(ForeignKey("experiments.id", ondelete="CASCADE"))
+    cycle_index: Mapped[int] = mapped_column(Integer)
+    format: Mapped[str] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(16))
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    model_bytes: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    threads: Mapped[int] = mapped_column(Integer, default=1)
+    runs: Mapped[int] = mapped_column(Integer, default=0)
+    latency_median_us: Mapped[float | None] = mapped_column(Float, nullable=True)
+    latency_p90_us: Mapped[float | None] = mapped_column(Float, nullable=True)
+    latency_mean_us: Mapped[float | None] = mapped_column(Float, nullable=True)
+    latency_min_us: Mapped[float | None] = mapped_column(Float, nullable=True)
+    latency_std_us: Mapped[float | None] = mapped_column(Float, nullable=True)
+    keras_loss: Mapped[float | None] = mapped_column(Float, nullable=True)
+    keras_metric: Mapped[float | None] = mapped_column(Float, nullable=True)
+    tflite_loss: Mapped[float | None] = mapped_column(Float, nullable=True)
+    tflite_metric: Mapped[float | None] = mapped_column(Float, nullable=True)
+    total_bits: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    artifact_id: Mapped[int | None] = mapped_column(
+        ForeignKey("artifacts.id", ondelete="SET NULL"), nullable=True
+    )
+    created_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow)
+
+    __table_args__ = (UniqueConstraint("experiment_id", "cycle_index", "format"),)

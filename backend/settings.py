@@ -1,0 +1,96 @@
+"""Configuration from the environment (prefix ``PRUNELAB_``), with an embedded default.
+
+With nothing set, everything lives in the data directory (``~/.prunelab``): a SQLite database and a
+SQLite-backed Celery transport, so ``prunelab serve`` needs no server process. A team sets
+``PRUNELAB_DATABASE_URL=postgresql+psycopg://…`` and ``PRUNELAB_BROKER_URL=redis://…``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+_PLACEHOLDERS = {"changeme", "change-me", "secret", "password", "xxx", "todo"}
+
+
+class Settings(BaseSettings):
+    """prunelab's settings.
+
+    Attributes:
+        data_dir: where the embedded database, broker and datasets live. Default ``~/.prunelab``.
+        database_url: SQLAlchemy URL. Default SQLite in ``data_dir``. ``postgres://`` and
+            ``postgresql://`` are normalised to the psycopg 3 driver.
+        broker_url: Celery broker URL. Default a SQLite-backed transport in ``data_dir`` (no server).
+        max_attempts: deliveries of one experiment before it is failed (a worker that dies mid-run
+            counts one attempt).
+        heartbeat_seconds: how often a running experiment proves its worker is alive.
+        lease_seconds: a running experiment whose heartbeat is older than this is presumed orphaned
+            and may be taken over by another delivery.
+        soft_time_limit / time_limit: Celery's per-task limits in seconds.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="PRUNELAB_", extra="ignore")
+
+    data_dir: Path = Field(default_factory=lambda: Path.home() / ".prunelab")
+    database_url: str = ""
+    broker_url: str = ""
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    max_attempts: int = Field(default=3, ge=1, le=100)
+    heartbeat_seconds: float = Field(default=5.0, gt=0, le=3600)
+    lease_seconds: float = Field(default=60.0, gt=0, le=86_400)
+    soft_time_limit: int = Field(default=6 * 3600, ge=10)
+    time_limit: int = Field(default=6 * 3600 + 300, ge=10)
+    broker_visibility_timeout: int = Field(default=3600, ge=1)
+    sqlite_busy_timeout_ms: int = Field(default=30_000, ge=0)
+
+    @field_validator("data_dir", mode="after")
+    @classmethod
+    def _absolute(cls, value: Path) -> Path:
+        return value.expanduser().resolve()
+
+    @field_validator("database_url", "broker_url", mode="after")
+    @classmethod
+    def _no_placeholder(cls, value: str) -> str:
+        if any(f":{word}@" in value.lower() for word in _PLACEHOLDERS):
+            raise ValueError("the URL carries a placeholder password; set a real one")
+        return value.strip()
+
+    @model_validator(mode="after")
+    def _defaults(self) -> Settings:
+        if not self.database_url:
+            self.database_url = f"sqlite:///{self.data_dir / 'prunelab.db'}"
+        self.database_url = normalise_database_url(self.database_url)
+        if not self.broker_url:
+            self.broker_url = f"sqla+sqlite:///{self.data_dir / 'broker.db'}"
+        if self.time_limit <= self.soft_time_limit:
+            raise ValueError("time_limit must be above soft_time_limit")
+        return self
+
+    @property
+    def embedded(self) -> bool:
+        """True when the broker needs no server process (``prunelab serve`` then runs a worker too)."""
+        return self.broker_url.startswith(("sqla+", "memory://", "filesystem://"))
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    def ensure_dirs(self) -> None:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+
+
+def normalise_database_url(url: str) -> str:
+    """``postgres://`` and ``postgresql://`` → ``postgresql+psycopg://`` (the installed driver)."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+def get_settings(**overrides: Any) -> Settings:
+    """Settings from the environment, with explicit overrides (tests inject their own)."""
+    return Settings(**overrides)
