@@ -1,10 +1,13 @@
 """The ``prunelab`` command line.
 
 Subcommands:
-    run SPEC.yaml   run an experiment in this process and write its results to a directory.
+    run SPEC.yaml      run an experiment in this process and write its results to a directory.
+    serve              the web API (and, with the embedded default, one worker beside it).
+    worker             a Celery worker that runs queued experiments.
+    submit SPEC.yaml   send a spec to a server over HTTP; ``--follow`` prints its progress.
+    db upgrade         bring the database to the schema this version needs.
 
-The service subcommands (``serve``, ``worker``, ``submit``, ``db upgrade``) join ``build_parser`` as
-they are written. This module never imports TensorFlow: ``run`` validates the spec first (fast, so a
+This module never imports TensorFlow: ``run`` validates the spec first (fast, so a
 typo costs no TensorFlow start-up) and only then imports ``worker.local_run``.
 
 Exit codes: 0 success, 2 bad input (missing or unreadable spec, invalid YAML, invalid spec, dataset
@@ -173,6 +176,102 @@ def _run_validated(spec: ExperimentSpec, args: argparse.Namespace) -> int:
     return 0
 
 
+def _settings(args: argparse.Namespace) -> Any:
+    from backend.settings import get_settings
+
+    overrides = {key: value for key in ("host", "port") if (value := getattr(args, key, None)) is not None}
+    return get_settings(**overrides)
+
+
+def serve_command(args: argparse.Namespace) -> int:
+    """``prunelab serve``: the API, plus one worker when the broker needs no server."""
+    from backend.migrate import MigrationRequired
+    from backend.serve import serve
+
+    settings = _settings(args)
+    with_worker = settings.embedded if args.worker is None else args.worker
+    try:
+        serve(settings, with_worker=with_worker)
+    except MigrationRequired as exc:
+        _error(str(exc))
+        return EXIT_USAGE
+    return 0
+
+
+def worker_command(args: argparse.Namespace) -> int:
+    """``prunelab worker``: replace this process by a Celery worker."""
+    from backend.serve import run_worker
+
+    run_worker(_settings(args), args.concurrency, args.loglevel)
+    return 0  # not reached: the process was replaced
+
+
+def db_command(args: argparse.Namespace) -> int:
+    """``prunelab db upgrade``: migrate the configured database to head."""
+    from backend.migrate import upgrade_to_head
+
+    settings = _settings(args)
+    upgrade_to_head(settings)
+    print(f"prunelab: database at head ({settings.database_url})")
+    return 0
+
+
+def submit_command(args: argparse.Namespace) -> int:
+    """``prunelab submit``: validate locally, POST, and optionally follow the live progress."""
+    from backend.submit import SubmitError, follow, submit
+
+    try:
+        spec = read_spec(Path(args.spec))
+    except SpecFileError as exc:
+        _error(*exc.lines)
+        return EXIT_USAGE
+    try:
+        created = submit(args.server, spec, owner=args.owner, tags=args.tag, notes=args.notes)
+        print(f"submitted experiment {created['id']}: {args.server.rstrip('/')}{created['url']}", flush=True)
+        if not args.follow:
+            return 0
+        status = follow(args.server, int(created["id"]))
+    except SubmitError as exc:
+        _error(str(exc))
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        return EXIT_CANCELLED
+    return {"succeeded": 0, "cancelled": EXIT_CANCELLED}.get(status, 1)
+
+
+def _add_service_commands(commands: Any) -> None:
+    serve = commands.add_parser("serve", help="run the web API (and a worker with the embedded default)")
+    serve.add_argument(
+        "--host", default=None, help="address to listen on (default $PRUNELAB_HOST or 127.0.0.1)"
+    )
+    serve.add_argument("--port", type=int, default=None, help="port (default $PRUNELAB_PORT or 8000)")
+    group = serve.add_mutually_exclusive_group()
+    group.add_argument(
+        "--worker", dest="worker", action="store_true", default=None, help="also start a worker process"
+    )
+    group.add_argument("--no-worker", dest="worker", action="store_false", help="run the API only")
+    serve.set_defaults(handler=serve_command)
+
+    worker = commands.add_parser("worker", help="run a Celery worker for queued experiments")
+    worker.add_argument("--concurrency", type=int, default=1, help="experiments at once (default 1)")
+    worker.add_argument("--loglevel", default="INFO", help="Celery log level (default INFO)")
+    worker.set_defaults(handler=worker_command)
+
+    submit = commands.add_parser("submit", help="submit a spec to a prunelab server")
+    submit.add_argument("spec", metavar="SPEC.yaml", help="experiment spec (YAML or JSON)")
+    submit.add_argument("--server", default="http://127.0.0.1:8000", help="server URL")
+    submit.add_argument("--owner", default="anonymous", help="who the experiment belongs to")
+    submit.add_argument("--tag", action="append", default=[], help="a tag (repeat for more)")
+    submit.add_argument("--notes", default="", help="free text shown beside the experiment")
+    submit.add_argument("--follow", action="store_true", help="print progress until the experiment finishes")
+    submit.set_defaults(handler=submit_command)
+
+    db = commands.add_parser("db", help="database maintenance")
+    db_commands = db.add_subparsers(dest="db_command", required=True, metavar="ACTION")
+    upgrade = db_commands.add_parser("upgrade", help="migrate the database to the current schema")
+    upgrade.set_defaults(handler=db_command)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``prunelab`` argument parser, one subparser per subcommand.
 
@@ -206,6 +305,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--quiet", action="store_true", help="no progress bars and no table")
     run.set_defaults(handler=run_command)
+    _add_service_commands(commands)
     return parser
 
 

@@ -1,0 +1,97 @@
+"""``prunelab serve`` and ``prunelab worker``: the API process and the Celery worker processes.
+
+The API process never imports TensorFlow. Workers run Celery's prefork pool: the parent process
+forks its children before any task runs, and TensorFlow is imported only inside the task body, so no
+process forks after TensorFlow is loaded.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Sequence
+
+from backend.settings import Settings
+
+
+def worker_command(concurrency: int = 1, loglevel: str = "INFO", extra: Sequence[str] = ()) -> list[str]:
+    """The command line of a Celery worker running prunelab's tasks."""
+    return [
+        sys.executable,
+        "-m",
+        "celery",
+        "-A",
+        "worker.celery_app",
+        "worker",
+        "--pool=prefork",
+        f"--concurrency={concurrency}",
+        f"--loglevel={loglevel}",
+        *extra,
+    ]
+
+
+def settings_environment(settings: Settings) -> dict[str, str]:
+    """This process's environment plus the settings a child process must share."""
+    env = dict(os.environ)
+    env.update(
+        {
+            "PRUNELAB_DATA_DIR": str(settings.data_dir),
+            "PRUNELAB_DATABASE_URL": settings.database_url,
+            "PRUNELAB_BROKER_URL": settings.broker_url,
+        }
+    )
+    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    return env
+
+
+def start_worker(settings: Settings, concurrency: int = 1) -> subprocess.Popen[bytes]:
+    """A worker process beside the API (the embedded configuration), in its own process group."""
+    return subprocess.Popen(
+        worker_command(concurrency, extra=["--hostname", "embedded@%h"]),
+        env=settings_environment(settings),
+        start_new_session=True,
+    )
+
+
+def stop_worker(process: subprocess.Popen[bytes], timeout: float = 30.0) -> None:
+    """Ask the worker to finish its current epoch's bookkeeping and stop; kill it if it will not."""
+    if process.poll() is not None:
+        return
+    os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+
+
+def serve(settings: Settings, *, with_worker: bool) -> None:
+    """Run the API (and, in the embedded configuration, one worker) until interrupted.
+
+    Raises:
+        backend.migrate.MigrationRequired: the database is not at the schema head.
+    """
+    import uvicorn
+
+    from backend.app import create_app
+
+    app = create_app(settings)
+    worker = start_worker(settings) if with_worker else None
+    url = f"http://{settings.host}:{settings.port}"
+    print(f"prunelab: serving {url}  (API docs: {url}/docs)", flush=True)
+    print(f"prunelab: database {settings.database_url}; broker {settings.broker_url}", flush=True)
+    if worker is not None:
+        print(f"prunelab: started a worker (pid {worker.pid})", flush=True)
+    try:
+        uvicorn.run(app, host=settings.host, port=settings.port, log_level="info")
+    finally:
+        if worker is not None:
+            stop_worker(worker)
+
+
+def run_worker(settings: Settings, concurrency: int, loglevel: str) -> None:
+    """Replace this process by a Celery worker (``prunelab worker``)."""
+    command = worker_command(concurrency, loglevel)
+    os.execve(command[0], command, settings_environment(settings))
