@@ -1,0 +1,46 @@
+"""The submit client's event-stream parsing and progress lines (no server needed)."""
+
+from __future__ import annotations
+
+from backend.submit import ServerEvent, _describe, parse_events
+
+
+def test_parse_events_reads_fields_json_and_comments() -> None:
+    lines = [
+        ": keep-alive",
+        "id: 7",
+        "event: epoch",
+        'data: {"cycle": 1, "epoch": 0, "loss": 0.5}',
+        "",
+        "event: status",
+        "data: not json",
+        "",
+        "data: a",
+        "data: b",
+        "",
+    ]
+    events = list(parse_events(iter(lines)))
+    assert events == [
+        ServerEvent("epoch", {"cycle": 1, "epoch": 0, "loss": 0.5}, "7"),
+        ServerEvent("status", "not json", None),
+        ServerEvent("message", "a\nb", None),
+    ]
+
+
+def test_an_unterminated_event_is_not_emitted() -> None:
+    assert list(parse_events(iter(["event: cycle", 'data: {"index": 0}']))) == []
+
+
+def test_progress_lines_name_cycle_epoch_and_widths() -> None:
+    epoch = _describe(ServerEvent("epoch", {"cycle": 2, "epoch": 0, "loss": 0.25, "val_metric": 0.125}))
+    assert epoch == "cycle 2 epoch 1: loss 0.25 val 0.125"
+    cycle = _describe(
+        ServerEvent(
+            "cycle",
+            {"index": 0, "widths": {"hidden": 1000}, "widths_after": {"hidden": 600}, "val_metric": 0.1},
+        )
+    )
+    assert cycle == "cycle 0 done: hidden 1000→600; val 0.1"
+    failed = _describe(ServerEvent("status", {"status": "failed", "error": "boom"}))
+    assert failed == "status failed (boom)"
+    assert _describe(ServerEvent("message", "x")) is None
