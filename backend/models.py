@@ -150,10 +150,10 @@ class Cycle(Base):
     folded: Mapped[dict[str, Any]] = mapped_column(JSON)
     merged: Mapped[dict[str, Any]] = mapped_column(JSON)
     metric_name: Mapped[str] = mapped_column(String(32))
-    loss: Mapped[float] = mapped_column(Float)
-    metric: Mapped[float] = mapped_column(Float)
-    val_loss: Mapped[float] = mapped_column(Float)
-    val_metric: Mapped[float] = mapped_column(Float)
+    loss: Mapped[float | None] = mapped_column(Float, nullable=True)  # NaN on SQLite
+    metric: Mapped[float | None] = mapped_column(Float, nullable=True)  # NaN on SQLite
+    val_loss: Mapped[float | None] = mapped_column(Float, nullable=True)  # NaN on SQLite
+    val_metric: Mapped[float | None] = mapped_column(Float, nullable=True)  # NaN on SQLite
     train_seconds: Mapped[float] = mapped_column(Float)
     stats_seconds: Mapped[float] = mapped_column(Float)
     prune_seconds: Mapped[float] = mapped_column(Float)

@@ -13,7 +13,18 @@ import subprocess
 import sys
 from collections.abc import Sequence
 
+from sqlalchemy.engine import make_url
+
 from backend.settings import Settings
+
+
+def hide_broker_password(url: str) -> str:
+    """The broker URL with any password replaced by ``***``."""
+    scheme, sep, rest = url.partition("://")
+    credentials, at, host = rest.rpartition("@")
+    if not at or ":" not in credentials:
+        return url
+    return f"{scheme}{sep}{credentials.split(':', 1)[0]}:***@{host}"
 
 
 def worker_command(concurrency: int = 1, loglevel: str = "INFO", extra: Sequence[str] = ()) -> list[str]:
@@ -81,7 +92,8 @@ def serve(settings: Settings, *, with_worker: bool) -> None:
     worker = start_worker(settings) if with_worker else None
     url = f"http://{settings.host}:{settings.port}"
     print(f"prunelab: serving {url}  (API docs: {url}/docs)", flush=True)
-    print(f"prunelab: database {settings.database_url}; broker {settings.broker_url}", flush=True)
+    database = make_url(settings.database_url).render_as_string(hide_password=True)
+    print(f"prunelab: database {database}; broker {hide_broker_password(settings.broker_url)}", flush=True)
     if worker is not None:
         print(f"prunelab: started a worker (pid {worker.pid})", flush=True)
     try:

@@ -30,7 +30,8 @@ class ServerEvent:
 
 def parse_events(lines: Iterator[str]) -> Iterator[ServerEvent]:
     """Server-sent events from a text stream's lines (``event:``, ``data:``, ``id:``, blank = end)."""
-    event, data, event_id = "message", [], None
+    event, event_id = "message", None
+    data: list[str] = []
     for line in lines:
         if not line:
             if data:
@@ -40,7 +41,8 @@ def parse_events(lines: Iterator[str]) -> Iterator[ServerEvent]:
                 except json.JSONDecodeError:
                     payload = text
                 yield ServerEvent(event, payload, event_id)
-            event, data, event_id = "message", [], None
+            event, event_id = "message", None
+            data = []
         elif line.startswith(":"):
             continue
         else:

@@ -1,0 +1,36 @@
+"""What a spec may use and what it costs: presets, datasets, spec preview."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Body
+
+from backend.api.deps import ContextDep
+from backend.schemas import DatasetOut, PresetOut, SpecPreview, SpecPreviewRequest, ValidationErrorBody
+from backend.service import catalog
+
+router = APIRouter(tags=["catalog"])
+
+
+@router.get("/presets", summary="Preset models")
+def list_presets() -> list[PresetOut]:
+    """Every preset model: its layers, parameters and FLOPs per layer and in total."""
+    return list(catalog.presets())
+
+
+@router.get("/datasets", summary="Datasets on this server")
+def list_datasets(context: ContextDep) -> list[DatasetOut]:
+    """The built-in datasets and whether this server finds their files (``sum`` is generated)."""
+    return catalog.datasets(catalog.data_dirs(context.settings))
+
+
+@router.post(
+    "/specs/preview",
+    responses={422: {"model": ValidationErrorBody, "description": "a field is invalid; `loc` names it"}},
+    summary="Validate and cost a spec",
+)
+def preview_spec(request: Annotated[SpecPreviewRequest, Body()]) -> SpecPreview:
+    """Validate a spec and return it as it would be stored, with its model's parameters and FLOPs per
+    layer. Nothing is created."""
+    return catalog.preview(request.spec)

@@ -1,0 +1,63 @@
+"""What routes receive instead of looking things up: the app's context, a session, the queue, and
+validated ids."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Path, Request
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from backend.db import session_scope
+from backend.schemas import MAX_ID
+from backend.service.ports import Queue
+from backend.settings import Settings
+
+
+@dataclass(frozen=True)
+class AppContext:
+    """The dependencies ``create_app`` was given, kept on ``app.state.context``.
+
+    Attributes:
+        settings: the service's settings.
+        engine: the database engine.
+        session_factory: makes sessions on ``engine``.
+        queue: where new experiments' ids go.
+        event_poll_seconds: how often an event stream reads the database.
+    """
+
+    settings: Settings
+    engine: Engine
+    session_factory: sessionmaker[Session]
+    queue: Queue
+    event_poll_seconds: float
+
+
+def get_context(request: Request) -> AppContext:
+    """The context of the app serving this request."""
+    context: AppContext = request.app.state.context
+    return context
+
+
+ContextDep = Annotated[AppContext, Depends(get_context)]
+
+
+def get_session(context: ContextDep) -> Iterator[Session]:
+    """A session for one request: committed when the route returns, rolled back when it raises."""
+    with session_scope(context.session_factory) as session:
+        yield session
+
+
+def get_queue(context: ContextDep) -> Queue:
+    """The queue new experiments go to."""
+    return context.queue
+
+
+SessionDep = Annotated[Session, Depends(get_session)]
+QueueDep = Annotated[Queue, Depends(get_queue)]
+
+ExperimentId = Annotated[int, Path(ge=1, le=MAX_ID, description="the experiment's id")]
+ArtifactId = Annotated[int, Path(ge=1, le=MAX_ID, description="the artifact's id")]

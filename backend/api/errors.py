@@ -1,0 +1,116 @@
+"""The one place where failures become HTTP answers.
+
+Domain errors (``backend.service.errors``) map to a status by type; request validation errors become
+422 answers whose ``loc`` names the field as the client wrote it (pydantic's tags of discriminated
+unions, e.g. the ``dense`` in ``model.layers.0.dense.units``, are dropped).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+from backend.schemas import ErrorBody, ValidationErrorBody, ValidationIssue
+from backend.service.errors import Conflict, DomainError, InvalidInput, NotFound, QueueUnavailable
+
+#: HTTP status of each domain failure (a subclass maps as its nearest listed base).
+STATUS_BY_ERROR: dict[type[DomainError], int] = {
+    NotFound: 404,
+    Conflict: 409,
+    InvalidInput: 422,
+    QueueUnavailable: 503,
+}
+#: Parts of a request FastAPI names first in an error location.
+REQUEST_PARTS = ("body", "query", "path", "header", "cookie")
+
+
+def _is_union_tag(node: Any, key: Any) -> bool:
+    """True when ``key`` is the tag pydantic put into a location for a discriminated-union member."""
+    return (
+        isinstance(node, dict)
+        and isinstance(key, str)
+        and key not in node
+        and key
+        in (
+            node.get("type"),
+            node.get("name"),
+        )
+    )
+
+
+def user_location(loc: Sequence[str | int], body: Any) -> list[str | int]:
+    """An error location with the union tags the client never wrote removed.
+
+    Args:
+        loc: FastAPI's location, e.g. ``("body", "spec", "model", "layers", 0, "dense", "units")``.
+        body: the parsed request body (the locations of other request parts are returned unchanged).
+
+    Returns:
+        e.g. ``["body", "spec", "model", "layers", 0, "units"]``.
+    """
+    if not loc or loc[0] != "body":
+        return list(loc)
+    out: list[str | int] = ["body"]
+    node = body
+    for key in loc[1:]:
+        if _is_union_tag(node, key):
+            continue
+        out.append(key)
+        if isinstance(node, dict):
+            node = node.get(key)
+        elif isinstance(node, list) and isinstance(key, int) and 0 <= key < len(node):
+            node = node[key]
+        else:
+            node = None
+    return out
+
+
+def _issue(loc: Sequence[str | int], message: str, kind: str) -> ValidationIssue:
+    inside = loc[1:] if loc and loc[0] in REQUEST_PARTS else loc
+    return ValidationIssue(
+        loc=list(loc),
+        field=".".join(str(part) for part in inside),
+        msg=message.removeprefix("Value error, "),
+        type=kind,
+    )
+
+
+def _unprocessable(issues: list[ValidationIssue]) -> JSONResponse:
+    return JSONResponse(ValidationErrorBody(detail=issues).model_dump(mode="json"), status_code=422)
+
+
+def status_for(error: DomainError) -> int:
+    """The HTTP status of a domain error (500 for one this module does not know)."""
+    for kind in type(error).__mro__:
+        if kind in STATUS_BY_ERROR:
+            return STATUS_BY_ERROR[kind]
+    return 500
+
+
+async def domain_error_handler(_request: Request, exc: Exception) -> JSONResponse:
+    """A domain error as ``{"detail": message, "code": ...}`` with its status (422s as validation)."""
+    assert isinstance(exc, DomainError)
+    if isinstance(exc, InvalidInput):
+        return _unprocessable([_issue(exc.field, exc.message, exc.code)])
+    body = ErrorBody(detail=exc.message, code=exc.code)
+    return JSONResponse(body.model_dump(mode="json"), status_code=status_for(exc))
+
+
+async def validation_error_handler(_request: Request, exc: Exception) -> JSONResponse:
+    """A request that failed validation (malformed JSON included) as 422 naming every bad field."""
+    assert isinstance(exc, RequestValidationError)
+    issues = [
+        _issue(user_location(error["loc"], exc.body), str(error["msg"]), str(error["type"]))
+        for error in exc.errors()
+    ]
+    return _unprocessable(issues)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Register the handlers on an app."""
+    app.add_exception_handler(DomainError, domain_error_handler)
+    app.add_exception_handler(RequestValidationError, validation_error_handler)

@@ -1,0 +1,92 @@
+"""The web service: ``create_app`` builds a FastAPI app from its dependencies.
+
+Tests pass their own settings (a temporary database) and a queue double; ``prunelab serve`` passes
+nothing and gets the environment's settings and the Celery queue. The app refuses to start on a
+database whose schema is not at the newest migration (``prunelab db upgrade`` fixes that).
+
+This module, and everything it imports, never imports TensorFlow.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from importlib.metadata import PackageNotFoundError, version
+
+from fastapi import FastAPI
+
+from backend.api import api_router
+from backend.api.deps import AppContext
+from backend.api.errors import install_error_handlers
+from backend.db import make_engine, make_session_factory
+from backend.migrate import require_head
+from backend.service.ports import Queue
+from backend.settings import Settings, get_settings
+
+#: Default seconds between two database reads of an event stream.
+EVENT_POLL_SECONDS = 0.5
+
+
+def _version() -> str:
+    try:
+        return version("prunelab")
+    except PackageNotFoundError:  # pragma: no cover - running from a source tree without installing
+        return "0+unknown"
+
+
+def create_app(
+    settings: Settings | None = None,
+    queue: Queue | None = None,
+    *,
+    check_migrations: bool = True,
+    event_poll_seconds: float = EVENT_POLL_SECONDS,
+) -> FastAPI:
+    """The prunelab API (OpenAPI docs at ``/docs``).
+
+    Args:
+        settings: where the database and broker are. Default None: from the environment.
+        queue: where new experiments' ids go. Default None: ``backend.queue.CeleryQueue(settings)``.
+        check_migrations: refuse a database that is not at the newest migration. Default True.
+        event_poll_seconds: how often an event stream reads the database. Default 0.5.
+
+    Returns:
+        The app; its engine is disposed when the app shuts down.
+
+    Raises:
+        backend.migrate.MigrationRequired: the database is not at head (the message says to run
+            ``prunelab db upgrade``).
+    """
+    settings = settings if settings is not None else get_settings()
+    engine = make_engine(settings)
+    try:
+        if check_migrations:
+            require_head(engine)
+        if queue is None:
+            from backend.queue import CeleryQueue  # imports Celery; only when nothing was injected
+
+            queue = CeleryQueue(settings)
+    except BaseException:
+        engine.dispose()
+        raise
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        engine.dispose()
+
+    app = FastAPI(
+        title="prunelab",
+        version=_version(),
+        summary="Neural-network pruning experiments: submit, follow, compare.",
+        lifespan=lifespan,
+    )
+    app.state.context = AppContext(
+        settings=settings,
+        engine=engine,
+        session_factory=make_session_factory(engine),
+        queue=queue,
+        event_poll_seconds=event_poll_seconds,
+    )
+    install_error_handlers(app)
+    app.include_router(api_router())
+    return app

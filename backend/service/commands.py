@@ -1,0 +1,189 @@
+"""Changing experiments: create, cancel, rerun and delete.
+
+Each command is safe against a worker acting on the same experiment at the same moment: state changes
+are single conditional UPDATE/DELETE statements whose WHERE clause states the precondition, so the
+database decides who wins. A worker claims with ``UPDATE ... SET status='running' WHERE id=:id AND
+status='queued'``; an experiment cancelled or deleted while queued is therefore never started.
+
+Creating commits the row first and only then enqueues its id, so a worker never receives an id it
+cannot read.
+"""
+
+from __future__ import annotations
+
+from typing import Any, cast
+
+import pydantic
+from sqlalchemy import CursorResult, delete, select, update
+from sqlalchemy.orm import Session
+
+from backend.costs import model_cost
+from backend.models import (
+    Artifact,
+    Cycle,
+    EpochRow,
+    Experiment,
+    LayerStatsRow,
+    Status,
+    TFLiteBenchmark,
+    utcnow,
+)
+from backend.schemas import ExperimentCreate, ExperimentCreated, ExperimentSummary
+from backend.service.errors import Conflict, NotFound, QueueUnavailable
+from backend.service.ports import Queue
+from backend.service.queries import get_summary
+from backend.spec import ExperimentSpec
+
+#: Longest broker error message kept in an experiment's ``error``.
+MAX_ERROR_CHARS = 2000
+
+
+def _rowcount(result: Any) -> int:
+    return cast(CursorResult[Any], result).rowcount
+
+
+def _status_of(session: Session, experiment_id: int) -> Status:
+    status = session.scalar(select(Experiment.status).where(Experiment.id == experiment_id))
+    if status is None:
+        raise NotFound("experiment", experiment_id)
+    return Status(status)
+
+
+def create_experiment(session: Session, queue: Queue, request: ExperimentCreate) -> ExperimentCreated:
+    """Save a queued experiment, commit, then hand its id to the workers.
+
+    Args:
+        session: an open session; it is committed here (before enqueueing).
+        queue: where the id goes once the row is committed.
+        request: the validated spec and its owner, tags and notes.
+
+    Returns:
+        The new experiment's id and status (``queued``).
+
+    Raises:
+        QueueUnavailable: the queue refused the id; the experiment is kept, marked ``failed`` with the
+            queue's error.
+    """
+    spec = request.spec
+    cost = model_cost(spec.model)
+    row = Experiment(
+        name=spec.name,
+        owner=request.owner,
+        tags=list(request.tags),
+        notes=request.notes,
+        spec=spec.model_dump(mode="json"),
+        seed=spec.seed,
+        status=Status.queued.value,
+        initial_params=cost.params,
+        initial_flops=cost.flops,
+    )
+    session.add(row)
+    session.commit()
+    experiment_id = row.id
+    try:
+        queue.enqueue(experiment_id)
+    except Exception as exc:
+        message = f"could not be queued: {type(exc).__name__}: {exc}"[:MAX_ERROR_CHARS]
+        session.execute(
+            update(Experiment)
+            .where(Experiment.id == experiment_id, Experiment.status == Status.queued.value)
+            .values(status=Status.failed.value, error=message, finished_at=utcnow())
+        )
+        session.commit()
+        raise QueueUnavailable(f"experiment {experiment_id} was saved but {message}; rerun it later") from exc
+    return ExperimentCreated(id=experiment_id, status=Status.queued)
+
+
+def rerun_experiment(session: Session, queue: Queue, experiment_id: int) -> ExperimentCreated:
+    """Create and enqueue a new experiment with the same spec, owner, tags and notes.
+
+    Raises:
+        NotFound: no such experiment.
+        Conflict: the stored spec is no longer valid for this version of prunelab.
+        QueueUnavailable: as for :func:`create_experiment`.
+    """
+    source = session.get(Experiment, experiment_id)
+    if source is None:
+        raise NotFound("experiment", experiment_id)
+    try:
+        spec = ExperimentSpec.model_validate(source.spec)
+    except pydantic.ValidationError as exc:
+        raise Conflict(
+            f"experiment {experiment_id}'s spec is not valid for this version of prunelab "
+            f"({exc.error_count()} errors); submit a corrected spec instead"
+        ) from None
+    request = ExperimentCreate(spec=spec, owner=source.owner, tags=list(source.tags), notes=source.notes)
+    return create_experiment(session, queue, request)
+
+
+def cancel_experiment(session: Session, experiment_id: int) -> ExperimentSummary:
+    """Cancel a queued experiment at once, or ask a running one's worker to stop after the epoch.
+
+    Args:
+        session: an open session; it is committed here.
+        experiment_id: the experiment.
+
+    Returns:
+        The experiment's summary after the change: ``cancelled``, or ``running`` with
+        ``cancel_requested`` set (asking twice is harmless).
+
+    Raises:
+        NotFound: no such experiment.
+        Conflict: the experiment has already finished.
+    """
+    queued = session.execute(
+        update(Experiment)
+        .where(Experiment.id == experiment_id, Experiment.status == Status.queued.value)
+        .values(
+            status=Status.cancelled.value,
+            cancel_requested=True,
+            stop_reason="cancelled",
+            finished_at=utcnow(),
+        )
+    )
+    if _rowcount(queued) == 0:
+        running = session.execute(
+            update(Experiment)
+            .where(Experiment.id == experiment_id, Experiment.status == Status.running.value)
+            .values(cancel_requested=True)
+        )
+        if _rowcount(running) == 0:
+            status = _status_of(session, experiment_id)
+            raise Conflict(f"experiment {experiment_id} has already finished ({status}); nothing to cancel")
+    session.commit()
+    return get_summary(session, experiment_id)
+
+
+def delete_experiment(session: Session, experiment_id: int) -> None:
+    """Delete an experiment that is not running, with its cycles, epochs, statistics and artifacts.
+
+    The first statement is a conditional no-op update that takes the experiment's row lock (SQLite: the
+    database write lock), so a worker's claim waits for this transaction and then finds nothing.
+
+    Args:
+        session: an open session; it is committed here.
+        experiment_id: the experiment.
+
+    Raises:
+        NotFound: no such experiment.
+        Conflict: the experiment is running (cancel it first).
+    """
+    locked = session.execute(
+        update(Experiment)
+        .where(Experiment.id == experiment_id, Experiment.status != Status.running.value)
+        .values(cancel_requested=Experiment.cancel_requested)
+    )
+    if _rowcount(locked) == 0:
+        status = _status_of(session, experiment_id)
+        raise Conflict(f"experiment {experiment_id} is {status}; cancel it first")
+    cycle_ids = select(Cycle.id).where(Cycle.experiment_id == experiment_id).scalar_subquery()
+    for statement in (
+        delete(LayerStatsRow).where(LayerStatsRow.cycle_id.in_(cycle_ids)),
+        delete(TFLiteBenchmark).where(TFLiteBenchmark.experiment_id == experiment_id),
+        delete(Artifact).where(Artifact.experiment_id == experiment_id),
+        delete(EpochRow).where(EpochRow.experiment_id == experiment_id),
+        delete(Cycle).where(Cycle.experiment_id == experiment_id),
+        delete(Experiment).where(Experiment.id == experiment_id),
+    ):
+        session.execute(statement.execution_options(synchronize_session=False))
+    session.commit()
