@@ -1,0 +1,177 @@
+"""Figures comparing experiments: widths per layer over cycles, loss curves overlaid."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from backend.figures.common import (
+    DASHES,
+    SYMBOLS,
+    Figure,
+    axis,
+    colour,
+    empty_figure,
+    escape,
+    figure,
+    fmt,
+    layout,
+    number,
+)
+from backend.figures.cycles import layer_names
+from backend.figures.inputs import ExperimentSeries, cycle_order
+from backend.figures.training import epoch_axis
+
+#: Most experiments one compare view draws.
+MAX_COMPARED = 20
+
+COMPARE_WIDTHS_TITLE = "Units kept per layer"
+COMPARE_LOSS_TITLE = "Loss per epoch"
+
+
+def check_count(experiments: Sequence[ExperimentSeries]) -> None:
+    """Refuse to compare more than :data:`MAX_COMPARED` experiments.
+
+    Args:
+        experiments: the compared experiments.
+
+    Raises:
+        ValueError: there are more than :data:`MAX_COMPARED`.
+    """
+    if len(experiments) > MAX_COMPARED:
+        raise ValueError(f"at most {MAX_COMPARED} experiments can be compared, not {len(experiments)}")
+
+
+def experiment_style(position: int) -> tuple[str, str]:
+    """Colour and marker symbol of an experiment (the symbol changes every ten experiments).
+
+    Args:
+        position: the experiment's position in the compared list, from 0.
+
+    Returns:
+        (hex colour, Plotly marker symbol).
+    """
+    return colour(position), SYMBOLS[(position // 10) % len(SYMBOLS)]
+
+
+def compare_widths_figure(
+    experiments: Sequence[ExperimentSeries], *, uirevision: str | int = "compare-widths"
+) -> Figure:
+    """Units kept per layer against cycle, one line per experiment × layer.
+
+    Args:
+        experiments: at most :data:`MAX_COMPARED` experiments.
+        uirevision: kept across updates. Default "compare-widths".
+
+    Returns:
+        one trace per (experiment, layer) with x = cycle and y = ``widths_after``; colour = experiment,
+        dash = layer position; the legend groups an experiment's layers.
+
+    Raises:
+        ValueError: more than :data:`MAX_COMPARED` experiments.
+    """
+    check_count(experiments)
+    traces: list[dict[str, Any]] = []
+    for position, experiment in enumerate(experiments):
+        ordered = cycle_order(experiment.cycles)
+        line_colour, symbol = experiment_style(position)
+        name = escape(experiment.label)
+        for layer_position, layer in enumerate(layer_names(ordered)):
+            kept = [cycle.widths_after.get(layer, cycle.widths.get(layer)) for cycle in ordered]
+            traces.append(
+                {
+                    "type": "scatter",
+                    "mode": "lines+markers",
+                    "name": f"{name} · {escape(layer)}",
+                    "legendgroup": name,
+                    "x": [cycle.index for cycle in ordered],
+                    "y": kept,
+                    "line": {"color": line_colour, "dash": DASHES[layer_position % len(DASHES)]},
+                    "marker": {"symbol": symbol},
+                    "hovertext": [
+                        f"{name}<br>layer {escape(layer)} · cycle {cycle.index}<br>units kept {fmt(width)}"
+                        for cycle, width in zip(ordered, kept, strict=True)
+                    ],
+                    "hoverinfo": "text",
+                }
+            )
+    if not traces:
+        return empty_figure(COMPARE_WIDTHS_TITLE, uirevision)
+    return figure(
+        traces,
+        layout(
+            COMPARE_WIDTHS_TITLE,
+            uirevision,
+            xaxis=axis("cycle", dtick=1),
+            yaxis=axis("units kept after pruning (units / channels)", rangemode="tozero"),
+        ),
+    )
+
+
+def compare_loss_figure(
+    experiments: Sequence[ExperimentSeries],
+    *,
+    train: bool = True,
+    validation: bool = True,
+    uirevision: str | int = "compare-loss",
+) -> Figure:
+    """Loss per global epoch (cycles one after another) of every experiment, overlaid.
+
+    Args:
+        experiments: at most :data:`MAX_COMPARED` experiments.
+        train: draw the training loss (dotted). Default True.
+        validation: draw the validation loss (solid). Default True.
+        uirevision: kept across updates. Default "compare-loss".
+
+    Returns:
+        per experiment, up to two line traces sharing its colour and legend group.
+
+    Raises:
+        ValueError: more than :data:`MAX_COMPARED` experiments.
+    """
+    check_count(experiments)
+    splits = [
+        (attr, word, dash)
+        for attr, word, dash, on in (
+            ("val_loss", "validation", "solid", validation),
+            ("loss", "train", "dot", train),
+        )
+        if on
+    ]
+    traces: list[dict[str, Any]] = []
+    for position, experiment in enumerate(experiments):
+        placed = epoch_axis(experiment.epochs)
+        line_colour, _ = experiment_style(position)
+        name = escape(experiment.label)
+        for attribute, word, dash in splits:
+            values = [number(getattr(point, attribute)) for point in placed.epochs]
+            if all(value is None for value in values):
+                continue
+            traces.append(
+                {
+                    "type": "scatter",
+                    "mode": "lines",
+                    "name": f"{name} · {word}",
+                    "legendgroup": name,
+                    "x": placed.x,
+                    "y": values,
+                    "line": {"color": line_colour, "dash": dash},
+                    "hovertext": [
+                        f"{name}<br>cycle {point.cycle} · epoch {point.epoch} (global {index})"
+                        f"<br>{word} loss {fmt(value)}"
+                        for point, index, value in zip(placed.epochs, placed.x, values, strict=True)
+                    ],
+                    "hoverinfo": "text",
+                }
+            )
+    if not traces:
+        return empty_figure(COMPARE_LOSS_TITLE, uirevision)
+    return figure(
+        traces,
+        layout(
+            COMPARE_LOSS_TITLE,
+            uirevision,
+            xaxis=axis("epoch (global, across cycles)"),
+            yaxis=axis("loss"),
+        ),
+    )

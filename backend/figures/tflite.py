@@ -1,0 +1,190 @@
+"""TFLite figures: latency, size and fidelity per cycle and format; FLOPs reduction against speed-up."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from backend.figures.common import (
+    REFERENCE_COLOUR,
+    Figure,
+    axis,
+    colour,
+    empty_figure,
+    escape,
+    figure,
+    fmt,
+    layout,
+    number,
+)
+from backend.figures.inputs import CycleRow, TFLiteRow
+
+TFLITE_TITLE = "TFLite latency, size and fidelity per cycle"
+SPEEDUP_TITLE = "FLOPs reduction vs TFLite latency speed-up"
+
+#: (y axis, axis title, panel, unit) of the three panels, top to bottom.
+_PANELS: tuple[tuple[str, str, str, str], ...] = (
+    ("y", "median latency (µs)", "latency", "µs"),
+    ("y2", "model size (KiB)", "size", "KiB"),
+    ("y3", "TFLite − Keras metric", "fidelity", ""),
+)
+_DOMAINS = ([0.70, 1.0], [0.36, 0.64], [0.0, 0.30])
+
+
+def formats(rows: Sequence[TFLiteRow]) -> list[str]:
+    """The TFLite formats present, most rows first (ties by name).
+
+    Args:
+        rows: benchmarks.
+
+    Returns:
+        distinct format names.
+    """
+    counts: dict[str, int] = {}
+    for row in rows:
+        counts[row.format] = counts.get(row.format, 0) + 1
+    return sorted(counts, key=lambda name: (-counts[name], name))
+
+
+def _panel_value(row: TFLiteRow, panel: str) -> float | None:
+    if panel == "latency":
+        return number(row.latency_median_us)
+    if panel == "size":
+        size = number(row.model_bytes)
+        return None if size is None else size / 1024.0
+    keras, tflite = number(row.keras_metric), number(row.tflite_metric)
+    return None if keras is None or tflite is None else tflite - keras
+
+
+def tflite_figure(rows: Sequence[TFLiteRow], *, uirevision: str | int = "tflite") -> Figure:
+    """Median latency (error bar up to the 90th percentile), model size and metric change per cycle.
+
+    Args:
+        rows: the experiment's benchmarks, any order; rows without numbers (failed, pending) are skipped.
+        uirevision: kept across live updates. Default "tflite".
+
+    Returns:
+        per format, one line trace in each of three stacked panels sharing x = cycle (one legend
+        entry per format): latency (y), size in KiB (y2), ``tflite_metric − keras_metric`` (y3).
+    """
+    usable = [row for row in rows if any(_panel_value(row, panel) is not None for _, _, panel, _ in _PANELS)]
+    if not usable:
+        return empty_figure(TFLITE_TITLE, uirevision)
+    traces: list[dict[str, Any]] = []
+    for position, name in enumerate(formats(usable)):
+        own = sorted((row for row in usable if row.format == name), key=lambda row: row.cycle_index)
+        for panel_index, (yaxis, _, panel, unit) in enumerate(_PANELS):
+            values = [_panel_value(row, panel) for row in own]
+            if all(value is None for value in values):
+                continue
+            trace: dict[str, Any] = {
+                "type": "scatter",
+                "mode": "lines+markers",
+                "name": escape(name),
+                "legendgroup": escape(name),
+                "showlegend": panel_index == 0,
+                "x": [row.cycle_index for row in own],
+                "y": values,
+                "yaxis": yaxis,
+                "line": {"color": colour(position)},
+                "hovertext": [
+                    f"cycle {row.cycle_index} · {escape(name)}<br>{panel} {fmt(value)} {unit}".rstrip()
+                    for row, value in zip(own, values, strict=True)
+                ],
+                "hoverinfo": "text",
+            }
+            if panel == "latency":
+                p90 = [number(row.latency_p90_us) for row in own]
+                trace["error_y"] = {
+                    "type": "data",
+                    "symmetric": False,
+                    "array": [
+                        None if high is None or median is None else max(0.0, high - median)
+                        for high, median in zip(p90, values, strict=True)
+                    ],
+                    "arrayminus": [0.0] * len(own),
+                    "thickness": 1,
+                }
+            traces.append(trace)
+    axes: dict[str, Any] = {}
+    for (yaxis, title, _, _), domain in zip(_PANELS, _DOMAINS, strict=True):
+        key = "yaxis" if yaxis == "y" else f"yaxis{yaxis[1:]}"
+        axes[key] = axis(title, domain=domain, anchor="x", rangemode="tozero" if yaxis != "y3" else "normal")
+    return figure(
+        traces,
+        layout(TFLITE_TITLE, uirevision, xaxis=axis("cycle", dtick=1, anchor="y3"), **axes),
+    )
+
+
+def speedup_figure(
+    cycles: Sequence[CycleRow],
+    rows: Sequence[TFLiteRow],
+    *,
+    uirevision: str | int = "speedup",
+) -> Figure:
+    """How much faster the TFLite model got against how many FLOPs pruning removed.
+
+    For each format the baseline is its earliest cycle with a latency: x = baseline FLOPs ÷ the cycle's
+    FLOPs (FLOPs reduction), y = baseline median latency ÷ the cycle's (speed-up). A dotted diagonal
+    marks speed-up = FLOPs reduction.
+
+    Args:
+        cycles: the experiment's cycles (their FLOPs).
+        rows: the experiment's benchmarks; rows without a latency are skipped.
+        uirevision: kept across live updates. Default "speedup".
+
+    Returns:
+        one marker+line trace per format (cycle order) and the diagonal reference trace.
+    """
+    flops = {cycle.index: cycle.flops for cycle in cycles if cycle.flops > 0}
+    usable = [
+        row for row in rows if row.cycle_index in flops and (number(row.latency_median_us) or 0.0) > 0.0
+    ]
+    if not usable:
+        return empty_figure(SPEEDUP_TITLE, uirevision)
+    traces: list[dict[str, Any]] = []
+    largest = 1.0
+    for position, name in enumerate(formats(usable)):
+        own = sorted((row for row in usable if row.format == name), key=lambda row: row.cycle_index)
+        base = own[0]
+        base_latency = float(base.latency_median_us or 0.0)
+        reduction = [flops[base.cycle_index] / flops[row.cycle_index] for row in own]
+        speedup = [base_latency / float(row.latency_median_us or 0.0) for row in own]
+        largest = max(largest, *reduction, *speedup)
+        traces.append(
+            {
+                "type": "scatter",
+                "mode": "lines+markers",
+                "name": escape(name),
+                "x": reduction,
+                "y": speedup,
+                "line": {"color": colour(position)},
+                "hovertext": [
+                    f"cycle {row.cycle_index} · {escape(name)}<br>FLOPs ÷ {fmt(x, 4)}"
+                    f" ({fmt(flops[row.cycle_index])})<br>latency ÷ {fmt(y, 4)}"
+                    f" ({fmt(row.latency_median_us)} µs)"
+                    for row, x, y in zip(own, reduction, speedup, strict=True)
+                ],
+                "hoverinfo": "text",
+            }
+        )
+    traces.append(
+        {
+            "type": "scatter",
+            "mode": "lines",
+            "name": "speed-up = FLOPs reduction",
+            "x": [1.0, largest],
+            "y": [1.0, largest],
+            "line": {"color": REFERENCE_COLOUR, "dash": "dot", "width": 1},
+            "hoverinfo": "skip",
+        }
+    )
+    return figure(
+        traces,
+        layout(
+            SPEEDUP_TITLE,
+            uirevision,
+            xaxis=axis("FLOPs reduction (× fewer than the first benchmarked cycle)"),
+            yaxis=axis("latency speed-up (× faster, median)"),
+        ),
+    )
