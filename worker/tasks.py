@@ -1,0 +1,160 @@
+"""The one Celery task: claim an experiment by id, run the engine with a recorder, record how it ended.
+
+TensorFlow, Keras and the engine's model code are imported inside the task body only: the worker's
+parent process imports this module, and the prefork pool forks its children from that process.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from pathlib import Path
+from typing import Any
+
+import pydantic
+from celery.exceptions import SoftTimeLimitExceeded
+from celery.utils.log import get_task_logger
+from sqlalchemy.orm import Session, sessionmaker
+
+from backend.db import make_engine, make_session_factory, session_scope
+from backend.queue import RUN_EXPERIMENT_TASK
+from backend.service import runs
+from backend.settings import Settings, get_settings
+from backend.spec import ExperimentSpec
+from worker.celery_app import app
+from worker.engine.data import DatasetError, default_data_dirs
+from worker.recorder import DatabaseRecorder, Heartbeat
+
+logger = get_task_logger(__name__)
+
+#: Session factories of this process, by (pid, database URL): a forked child makes its own.
+_SESSIONS: dict[tuple[int, str], sessionmaker[Session]] = {}
+
+
+def sessions_for(settings: Settings) -> sessionmaker[Session]:
+    """This process's session factory for the configured database (created on first use)."""
+    key = (os.getpid(), settings.database_url)
+    if key not in _SESSIONS:
+        _SESSIONS[key] = make_session_factory(make_engine(settings))
+    return _SESSIONS[key]
+
+
+def data_dirs(settings: Settings) -> list[Path]:
+    """Where datasets are looked up: the data directory, then the engine's defaults."""
+    dirs = [settings.data_dir, *default_data_dirs()]
+    return list(dict.fromkeys(dirs))
+
+
+@app.task(name=RUN_EXPERIMENT_TASK, bind=True)
+def run_experiment(self: Any, experiment_id: int) -> str:
+    """Run one experiment, or do nothing when another delivery owns it.
+
+    Args:
+        experiment_id: the experiment's id (the only thing on the queue).
+
+    Returns:
+        What happened: ``succeeded``, ``cancelled``, ``failed``, ``lease_lost`` or ``skip``.
+    """
+    settings = get_settings()
+    sessions = sessions_for(settings)
+    worker = f"{self.request.hostname or socket.gethostname()}/{os.getpid()}"
+    with session_scope(sessions) as session:
+        claim = runs.claim(session, experiment_id, worker, settings.lease_seconds, settings.max_attempts)
+    logger.info("experiment %s: %s (%s)", experiment_id, claim.action.value, claim.reason)
+    if claim.lease is None:
+        return claim.action.value
+    with Heartbeat(sessions, claim.lease, settings.heartbeat_seconds) as heartbeat:
+        try:
+            return _run_claimed(sessions, settings, claim, claim.lease, heartbeat)
+        except runs.LeaseLost as lost:
+            logger.warning("experiment %s: %s; leaving it to its new owner", experiment_id, lost)
+            return "lease_lost"
+
+
+def _run_claimed(
+    sessions: sessionmaker[Session],
+    settings: Settings,
+    claim: runs.Claim,
+    lease: runs.Lease,
+    heartbeat: Heartbeat,
+) -> str:
+    """Validate the stored spec, then finish or run the engine; turn every failure into a failed row."""
+    try:
+        spec = ExperimentSpec.model_validate(claim.spec)
+    except pydantic.ValidationError as invalid:
+        return _fail(sessions, lease, f"invalid spec: {invalid}")
+    if claim.action is runs.ClaimAction.finish and claim.last_cycle is not None:
+        with session_scope(sessions) as session:
+            reason = runs.recorded_stop_reason(claim.last_cycle, spec.pruning.max_cycles)
+            runs.finish(session, lease, reason)
+        return "succeeded"
+    try:
+        return _run_engine(sessions, settings, spec, claim, lease, heartbeat)
+    except runs.LeaseLost:
+        raise
+    except DatasetError as error:
+        return _fail(sessions, lease, str(error))
+    except SoftTimeLimitExceeded:
+        return _fail(sessions, lease, f"time limit exceeded ({settings.soft_time_limit} s)")
+    except Exception as error:  # a spec the engine refuses, or a bug: fail it, keep the finished cycles
+        logger.exception("experiment %s failed", lease.experiment_id)
+        return _fail(sessions, lease, f"{type(error).__name__}: {error}")
+
+
+def _run_engine(
+    sessions: sessionmaker[Session],
+    settings: Settings,
+    spec: ExperimentSpec,
+    claim: runs.Claim,
+    lease: runs.Lease,
+    heartbeat: Heartbeat,
+) -> str:
+    """Import TensorFlow, load the data (and the checkpoint), run the cycles, record how they ended."""
+    import keras
+    import tensorflow as tf
+
+    from worker.engine.cycle import ExperimentCancelled, run_experiment
+    from worker.engine.data import load_dataset
+    from worker.engine.training import objective
+    from worker.resume import resume_point
+
+    with session_scope(sessions) as session:
+        runs.record_versions(session, lease, tf.__version__, keras.__version__)
+    data = load_dataset(spec.dataset, seed=spec.seed, data_dirs=data_dirs(settings))
+    start = None
+    if claim.action is runs.ClaimAction.resume:
+        with session_scope(sessions) as session:
+            start = resume_point(session, lease.experiment_id)
+    goal = objective(spec.training)
+    recorder = DatabaseRecorder(
+        sessions,
+        lease,
+        spec,
+        metric_name=goal.metric_name,
+        higher_is_better=goal.higher_is_better,
+        heartbeat=heartbeat,
+    )
+    try:
+        result = run_experiment(spec, data, recorder, resume=start)
+    except ExperimentCancelled:
+        return _cancelled(sessions, lease)
+    if result.stop_reason == "cancelled":
+        return _cancelled(sessions, lease)
+    final_cycle = result.final.index if result.final_index >= 0 else None
+    with session_scope(sessions) as session:
+        runs.finish(session, lease, result.stop_reason, final_cycle)
+    logger.info("experiment %s: succeeded (%s)", lease.experiment_id, result.stop_reason)
+    return "succeeded"
+
+
+def _cancelled(sessions: sessionmaker[Session], lease: runs.Lease) -> str:
+    with session_scope(sessions) as session:
+        marked = runs.mark_cancelled(session, lease)
+    return "cancelled" if marked else "lease_lost"
+
+
+def _fail(sessions: sessionmaker[Session], lease: runs.Lease, error: str) -> str:
+    with session_scope(sessions) as session:
+        marked = runs.fail(session, lease, error)
+    logger.warning("experiment %s: failed: %s", lease.experiment_id, error)
+    return "failed" if marked else "lease_lost"
