@@ -7,6 +7,7 @@ process forks after TensorFlow is loaded.
 
 from __future__ import annotations
 
+import ctypes
 import os
 import signal
 import subprocess
@@ -16,6 +17,8 @@ from collections.abc import Sequence
 from sqlalchemy.engine import make_url
 
 from backend.settings import Settings
+
+PR_SET_PDEATHSIG = 1
 
 
 def hide_broker_password(url: str) -> str:
@@ -57,12 +60,26 @@ def settings_environment(settings: Settings) -> dict[str, str]:
     return env
 
 
+def _die_with_parent() -> None:
+    """In the child before exec: ask Linux to send SIGTERM when the API process dies.
+
+    uvicorn re-raises SIGINT/SIGTERM after its graceful shutdown, which ends the API process without
+    running ``finally`` blocks; without this the embedded worker would outlive it.
+    """
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    except (OSError, AttributeError):  # not Linux: the finally block in serve() is the only cleanup
+        pass
+
+
 def start_worker(settings: Settings, concurrency: int = 1) -> subprocess.Popen[bytes]:
     """A worker process beside the API (the embedded configuration), in its own process group."""
     return subprocess.Popen(
         worker_command(concurrency, extra=["--hostname", "embedded@%h"]),
         env=settings_environment(settings),
         start_new_session=True,
+        preexec_fn=_die_with_parent,
     )
 
 

@@ -3,6 +3,12 @@
 With nothing set, everything lives in the data directory (``~/.prunelab``): a SQLite database and a
 SQLite-backed Celery transport, so ``prunelab serve`` needs no server process. A team sets
 ``PRUNELAB_DATABASE_URL=postgresql+psycopg://…`` and ``PRUNELAB_BROKER_URL=redis://…``.
+
+The embedded broker is kombu's SQLAlchemy transport on ``<data_dir>/broker.db``. It works with late
+acknowledgement: a delivered message stays hidden until its task ends, and a warm shutdown or a lost
+pool child puts it back. A worker killed outright loses the message it held (this transport has no
+visibility timeout), so every worker re-queues running experiments whose heartbeat is older than
+``lease_seconds`` (the orphan sweep), on SQLite and PostgreSQL alike.
 """
 
 from __future__ import annotations
@@ -30,6 +36,7 @@ class Settings(BaseSettings):
         lease_seconds: a running experiment whose heartbeat is older than this is presumed orphaned
             and may be taken over by another delivery.
         soft_time_limit / time_limit: Celery's per-task limits in seconds.
+        broker_visibility_timeout: seconds before Redis (or SQS) redelivers an unacknowledged task.
     """
 
     model_config = SettingsConfigDict(env_prefix="PRUNELAB_", extra="ignore")

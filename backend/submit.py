@@ -107,7 +107,8 @@ def _describe(event: ServerEvent) -> str | None:
     if event.event == "cycle":
         widths = data.get("widths") or {}
         after = data.get("widths_after") or {}
-        shape = ", ".join(f"{name} {w}→{after.get(name, w)}" for name, w in widths.items())
+        changed = [f"{name} {w}→{after[name]}" for name, w in widths.items() if after.get(name, w) != w]
+        shape = ", ".join(changed) if changed else "no units removed"
         return f"cycle {data.get('index')} done: {shape}; val {data.get('val_metric')}"
     if event.event == "status":
         error = f" ({data.get('error')})" if data.get("error") else ""
@@ -133,13 +134,16 @@ def follow(server: str, experiment_id: int, out: TextIO = sys.stdout) -> str:
                     raise SubmitError(_explain(response))
                 for event in parse_events(response.iter_lines()):
                     last_id = event.id or last_id
+                    if event.event == "status" and isinstance(event.data, dict):
+                        new_status = str(event.data.get("status", status))
+                        if new_status == status:
+                            continue  # a progress update, not a change of state
+                        status = new_status
                     line = _describe(event)
                     if line:
                         print(line, file=out, flush=True)
-                    if event.event == "status" and isinstance(event.data, dict):
-                        status = str(event.data.get("status", status))
-                        if status in FINISHED:
-                            return status
+                    if status in FINISHED:
+                        return status
         except httpx.HTTPError as exc:
             print(f"(stream interrupted: {exc}; reconnecting)", file=out, flush=True)
     raise SubmitError(f"lost the event stream of experiment {experiment_id}; last status {status}")

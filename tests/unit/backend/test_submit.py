@@ -41,6 +41,8 @@ def test_progress_lines_name_cycle_epoch_and_widths() -> None:
         )
     )
     assert cycle == "cycle 0 done: hidden 1000→600; val 0.1"
+    unchanged = _describe(ServerEvent("cycle", {"index": 3, "widths": {"a": 5}, "widths_after": {"a": 5}}))
+    assert unchanged == "cycle 3 done: no units removed; val None"
     failed = _describe(ServerEvent("status", {"status": "failed", "error": "boom"}))
     assert failed == "status failed (boom)"
     assert _describe(ServerEvent("message", "x")) is None
