@@ -501,6 +501,34 @@ class PruningSpec(StrictModel):
         return {"type": value} if isinstance(value, str) else value
 
 
+# --------------------------------------------------------------------------------------------- benchmark
+
+TFLiteFormat = Literal["float32", "float16", "int8_dynamic", "int8_full"]
+
+
+class BenchmarkSpec(StrictModel):
+    """Which cycles' models are converted to TFLite and timed after the cycles finish.
+
+    All chosen models are timed in one run, interleaved, so their ratios hold on a noisy machine.
+    """
+
+    cycles: Literal["none", "first_last", "every"] = Field(
+        default="first_last", description="cycle 0 and the final cycle, every cycle, or none"
+    )
+    formats: list[TFLiteFormat] = Field(default_factory=lambda: ["float32"], min_length=1, max_length=4)
+    runs: int = Field(default=200, ge=1, le=100_000, description="timed batch-1 invocations per model")
+    warmup: int = Field(default=20, ge=0, le=10_000)
+    threads: int = Field(default=1, ge=1, le=64)
+    fidelity_samples: int | None = Field(
+        default=2000, ge=1, description="test examples scored by both the Keras and the TFLite model"
+    )
+
+    @field_validator("formats")
+    @classmethod
+    def _unique_formats(cls, formats: list[str]) -> list[str]:
+        return list(dict.fromkeys(formats))
+
+
 # --------------------------------------------------------------------------------------------- experiment
 
 
@@ -513,6 +541,7 @@ class ExperimentSpec(StrictModel):
     dataset: DatasetSpec
     training: TrainingSpec = Field(default_factory=TrainingSpec)
     pruning: PruningSpec = Field(default_factory=PruningSpec)
+    benchmark: BenchmarkSpec = Field(default_factory=BenchmarkSpec)
 
     @field_validator("model", mode="before")
     @classmethod
