@@ -21,7 +21,7 @@ from celery.signals import worker_ready
 
 from backend.db import make_engine, make_session_factory, session_scope
 from backend.queue import CeleryQueue, make_celery
-from backend.service import runs
+from backend.service.orphans import OrphanFate, find_orphans, release_orphan
 from backend.settings import Settings, get_settings
 
 logger = logging.getLogger(__name__)
@@ -59,11 +59,11 @@ def sweep_orphans(settings: Settings, queue: CeleryQueue) -> list[int]:
     requeued: list[int] = []
     try:
         with session_scope(sessions) as session:
-            orphans = runs.find_orphans(session, settings.lease_seconds)
+            orphans = find_orphans(session, settings.lease_seconds)
         for orphan in orphans:
             with session_scope(sessions) as session:
-                fate = runs.release_orphan(session, orphan.id, settings.lease_seconds, settings.max_attempts)
-                if fate is runs.OrphanFate.requeued:
+                fate = release_orphan(session, orphan.id, settings.lease_seconds, settings.max_attempts)
+                if fate is OrphanFate.requeued:
                     queue.enqueue(orphan.id)  # before the commit: a refused send rolls the release back
                     requeued.append(orphan.id)
             logger.warning(

@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from backend import arrays
 from backend.db import session_scope
 from backend.models import Cycle, LayerStatsRow
-from backend.service import runs
+from backend.service import recording, runs
 from backend.spec import ExperimentSpec
 from worker.engine.results import CycleResult, EpochRecord, LayerStats
 
@@ -252,7 +252,7 @@ class DatabaseRecorder:
         Raises:
             runs.LeaseLost: the worker no longer owns the experiment.
         """
-        values = runs.EpochValues(
+        values = recording.EpochValues(
             cycle=record.cycle,
             epoch=record.epoch,
             loss=_number(record.loss),
@@ -275,7 +275,7 @@ class DatabaseRecorder:
         )
         progress = self.epochs_done(record) / max(self.planned_epochs, 1)
         with session_scope(self.sessions) as session:
-            runs.record_epoch(session, self.lease, values, progress=progress, progress_detail=detail)
+            recording.record_epoch(session, self.lease, values, progress=progress, progress_detail=detail)
 
     def on_cycle(self, result: CycleResult, trained: keras.Model, pruned: keras.Model | None) -> None:
         """Store the cycle, its models and the experiment's summary (one transaction).
@@ -284,13 +284,15 @@ class DatabaseRecorder:
             runs.LeaseLost: the worker no longer owns the experiment (nothing is written).
         """
         index = result.index
-        trained_file = runs.ModelFile(f"cycle-{index}-trained.keras", model_bytes(trained))
+        trained_file = recording.ModelFile(f"cycle-{index}-trained.keras", model_bytes(trained))
         checkpoint = (
-            None if pruned is None else runs.ModelFile(f"cycle-{index}-pruned.keras", model_bytes(pruned))
+            None
+            if pruned is None
+            else recording.ModelFile(f"cycle-{index}-pruned.keras", model_bytes(pruned))
         )
         row = cycle_row(result)
         with session_scope(self.sessions) as session:
-            runs.record_cycle(
+            recording.record_cycle(
                 session, self.lease, row, trained_file, checkpoint, higher_is_better=self.higher_is_better
             )
         logger.info(

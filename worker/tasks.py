@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from backend.db import make_engine, make_session_factory, session_scope
 from backend.queue import RUN_EXPERIMENT_TASK
-from backend.service import runs
+from backend.service import recording, runs
 from backend.settings import Settings, get_settings
 from backend.spec import ExperimentSpec
 from worker.celery_app import app
@@ -85,8 +85,8 @@ def _run_claimed(
         return _fail(sessions, lease, f"invalid spec: {invalid}")
     if claim.action is runs.ClaimAction.finish and claim.last_cycle is not None:
         with session_scope(sessions) as session:
-            reason = runs.recorded_stop_reason(claim.last_cycle, spec.pruning.max_cycles)
-            runs.finish(session, lease, reason)
+            reason = recording.recorded_stop_reason(claim.last_cycle, spec.pruning.max_cycles)
+            recording.finish(session, lease, reason)
         return "succeeded"
     try:
         return _run_engine(sessions, settings, spec, claim, lease, heartbeat)
@@ -119,7 +119,7 @@ def _run_engine(
     from worker.resume import resume_point
 
     with session_scope(sessions) as session:
-        runs.record_versions(session, lease, tf.__version__, keras.__version__)
+        recording.record_versions(session, lease, tf.__version__, keras.__version__)
     data = load_dataset(spec.dataset, seed=spec.seed, data_dirs=data_dirs(settings))
     start = None
     if claim.action is runs.ClaimAction.resume:
@@ -142,7 +142,7 @@ def _run_engine(
         return _cancelled(sessions, lease)
     final_cycle = result.final.index if result.final_index >= 0 else None
     with session_scope(sessions) as session:
-        runs.finish(session, lease, result.stop_reason, final_cycle)
+        recording.finish(session, lease, result.stop_reason, final_cycle)
     logger.info("experiment %s: succeeded (%s)", lease.experiment_id, result.stop_reason)
     return "succeeded"
 

@@ -1,13 +1,16 @@
 """The experiment service: everything the API does, without HTTP.
 
 Modules:
-    errors    one exception per domain failure (the API maps each to one HTTP status).
-    ports     the protocols the service needs from outside (the queue).
-    commands  create, cancel, rerun, delete: conditional updates safe against a worker's claim.
-    queries   listing, one experiment, cycles, epochs, layer statistics, artifacts.
-    events    live progress as events, by polling the database.
-    catalog   presets, datasets on this server, spec previews.
-    health    the database, its schema revision, the broker.
+    queries    listing, one experiment, cycles, epochs, layer statistics, artifacts.
+    commands   create, cancel, rerun, delete: conditional updates safe against a worker's claim.
+    events     live progress as events, by polling the database.
+    catalog    presets, datasets on this server, spec previews.
+    health     the database, its schema revision, the broker.
+    ports      the protocols the service needs from outside (the queue).
+    errors     one exception per domain failure (the API maps each to one HTTP status).
+    runs       the worker's lease: claim, heartbeat, cancel check, fail, mark cancelled.
+    recording  what a running experiment writes: versions, epochs, cycles, its finish.
+    orphans    running experiments whose worker died: find them, re-queue or fail them.
 
 Every function takes its session (or engine) and returns pydantic schemas from ``backend.schemas``,
 never ORM rows. Nothing here imports TensorFlow.

@@ -1,4 +1,4 @@
-"""An experiment's life on the worker side: claim, heartbeat, record, finish (pure SQLAlchemy, no TF).
+"""An experiment's lease on the worker side: claim, heartbeat, cancel checks, fail, cancel (no TF).
 
 A worker owns a running experiment through a **lease**: the attempt number its claim produced. The
 claim is one conditional UPDATE (``queued`` → ``running``, or a ``running`` row whose heartbeat is
@@ -13,26 +13,26 @@ summary are committed together or not at all).
 
 A crash after cycle k leaves cycle k's rows and the checkpoint (the pruned model handed to cycle
 k + 1); the next claim says ``resume`` with ``next_cycle`` k + 1.
+
+What a running experiment writes (epochs, cycles, its finish) is in ``backend.service.recording``;
+the sweep of experiments whose worker died is in ``backend.service.orphans``. Both build on the
+lease helpers here (:func:`touch`, :func:`stale_running`, :func:`rowcount`, :func:`lost_reason`).
 """
 
 from __future__ import annotations
 
 import enum
-import hashlib
-import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, CursorResult, and_, delete, func, insert, literal, or_, select, update
+from sqlalchemy import ColumnElement, CursorResult, and_, delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
-from backend.models import Artifact, ArtifactKind, Cycle, EpochRow, Experiment, Status, Timestamp, utcnow
+from backend.models import Artifact, ArtifactKind, Cycle, EpochRow, Experiment, Status, utcnow
 
 #: The longest error message stored on an experiment (the rest is cut).
 MAX_ERROR_CHARS = 4000
-#: What a stored model file is.
-KERAS_MEDIA_TYPE = "application/x-keras"
 
 
 class LeaseLost(RuntimeError):
@@ -103,47 +103,13 @@ class Claim:
         return 0 if self.last_cycle is None else self.last_cycle.index + 1
 
 
-@dataclass(frozen=True)
-class ModelFile:
-    """A serialized model to store as an artifact.
-
-    Attributes:
-        filename: e.g. ``cycle-3-trained.keras``.
-        content: the file's bytes.
-        media_type: default ``application/x-keras``.
-    """
-
-    filename: str
-    content: bytes
-    media_type: str = KERAS_MEDIA_TYPE
-
-
-@dataclass(frozen=True)
-class EpochValues:
-    """One finished training epoch, as the worker reports it.
-
-    Attributes:
-        cycle, epoch: where it belongs (0-based).
-        loss, metric: training values (None when not finite).
-        val_loss, val_metric: validation values, None when there were none.
-        seconds: wall time of the epoch.
-    """
-
-    cycle: int
-    epoch: int
-    loss: float | None
-    metric: float | None
-    val_loss: float | None
-    val_metric: float | None
-    seconds: float
-
-
-def _rowcount(result: Any) -> int:
+def rowcount(result: Any) -> int:
+    """The number of rows a conditional UPDATE or DELETE changed (0 when its condition no longer held)."""
     return int(cast(CursorResult[Any], result).rowcount)
 
 
-def _stale(now: datetime, lease_seconds: float) -> ColumnElement[bool]:
-    """A running row whose worker has not proven it is alive within the lease."""
+def stale_running(now: datetime, lease_seconds: float) -> ColumnElement[bool]:
+    """A running row whose worker has not proven it is alive within the lease (a WHERE clause)."""
     before = now - timedelta(seconds=lease_seconds)
     return and_(
         Experiment.status == Status.running.value,
@@ -159,7 +125,7 @@ def _owned(lease: Lease) -> ColumnElement[bool]:
     )
 
 
-def _touch(session: Session, lease: Lease, now: datetime, **values: Any) -> None:
+def touch(session: Session, lease: Lease, now: datetime, **values: Any) -> None:
     """Refresh the heartbeat (and set ``values``) on an owned row.
 
     Raises:
@@ -171,7 +137,7 @@ def _touch(session: Session, lease: Lease, now: datetime, **values: Any) -> None
         .values(heartbeat_at=now, **values)
         .execution_options(synchronize_session=False)
     )
-    if _rowcount(result) != 1:
+    if rowcount(result) != 1:
         raise LeaseLost(f"experiment {lease.experiment_id}: attempt {lease.attempt} no longer owns it")
 
 
@@ -196,9 +162,17 @@ def last_cycle(session: Session, experiment_id: int) -> LastCycle | None:
     return LastCycle(index=index, accepted=accepted, has_checkpoint=bool(checkpoint))
 
 
-def _lost_reason(attempts: int, max_attempts: int) -> str:
+def lost_reason(attempts: int, max_attempts: int) -> str:
+    """The error stored on an experiment failed because its workers died ``attempts`` times."""
     times = "time" if attempts == 1 else "times"
     return f"worker lost {attempts} {times} (max_attempts {max_attempts}); giving up"
+
+
+def last_accepted(session: Session, experiment_id: int) -> int | None:
+    """The index of the experiment's newest accepted cycle, or None when no cycle was accepted."""
+    return session.scalar(
+        select(func.max(Cycle.index)).where(Cycle.experiment_id == experiment_id, Cycle.accepted.is_(True))
+    )
 
 
 # --------------------------------------------------------------------------------------------- claim
@@ -232,7 +206,7 @@ def claim(
         The action: ``fresh``/``resume``/``finish`` with a lease, or ``skip``/``failed`` without.
     """
     now = now or utcnow()
-    claimable = or_(Experiment.status == Status.queued.value, _stale(now, lease_seconds))
+    claimable = or_(Experiment.status == Status.queued.value, stale_running(now, lease_seconds))
     result = session.execute(
         update(Experiment)
         .where(
@@ -251,7 +225,7 @@ def claim(
         )
         .execution_options(synchronize_session=False)
     )
-    if _rowcount(result) == 1:
+    if rowcount(result) == 1:
         return _claimed(session, experiment_id, worker)
     return _unclaimed(session, experiment_id, lease_seconds, max_attempts, now, claimable)
 
@@ -301,17 +275,17 @@ def _unclaimed(
             .values(status=Status.cancelled.value, stop_reason="cancelled", finished_at=now)
             .execution_options(synchronize_session=False)
         )
-        if _rowcount(done):
+        if rowcount(done):
             return Claim(ClaimAction.skip, f"experiment {experiment_id} was cancelled before it ran")
     elif row.attempts >= max_attempts:
-        reason = _lost_reason(int(row.attempts), max_attempts)
+        reason = lost_reason(int(row.attempts), max_attempts)
         done = session.execute(
             update(Experiment)
             .where(idle, Experiment.attempts >= max_attempts)
             .values(status=Status.failed.value, error=reason, finished_at=now)
             .execution_options(synchronize_session=False)
         )
-        if _rowcount(done):
+        if rowcount(done):
             return Claim(ClaimAction.failed, reason)
     return Claim(
         ClaimAction.skip, f"experiment {experiment_id} is {row.status} on {row.worker or 'a worker'}"
@@ -328,7 +302,7 @@ def heartbeat(session: Session, lease: Lease, *, now: datetime | None = None) ->
         True when the row is still this lease's; False when it was cancelled, finished or taken over.
     """
     try:
-        _touch(session, lease, now or utcnow())
+        touch(session, lease, now or utcnow())
     except LeaseLost:
         return False
     return True
@@ -340,242 +314,7 @@ def is_cancel_requested(session: Session, experiment_id: int) -> bool:
     return True if requested is None else bool(requested)
 
 
-def record_versions(session: Session, lease: Lease, tf_version: str, keras_version: str) -> None:
-    """Store the library versions the run uses.
-
-    Raises:
-        LeaseLost: the row is no longer this lease's.
-    """
-    _touch(session, lease, utcnow(), tf_version=tf_version[:32], keras_version=keras_version[:32])
-
-
-def record_epoch(
-    session: Session,
-    lease: Lease,
-    values: EpochValues,
-    *,
-    progress: float,
-    progress_detail: dict[str, Any],
-    now: datetime | None = None,
-) -> None:
-    """Store one epoch and the live progress, replacing an earlier row for the same (cycle, epoch).
-
-    Args:
-        session: the caller's session (one transaction with the progress update).
-        lease: the worker's lease.
-        values: the epoch.
-        progress: fraction of the planned epochs done, clipped to [0, 1].
-        progress_detail: JSON-ready numbers of the latest epoch (finite floats only).
-        now: the current time. Default now.
-
-    Raises:
-        LeaseLost: the row is no longer this lease's (nothing is written).
-    """
-    now = now or utcnow()
-    _touch(session, lease, now, progress=min(max(progress, 0.0), 1.0), progress_detail=progress_detail)
-    row = session.scalars(
-        select(EpochRow).where(
-            EpochRow.experiment_id == lease.experiment_id,
-            EpochRow.cycle == values.cycle,
-            EpochRow.epoch == values.epoch,
-        )
-    ).first()
-    if row is None:
-        row = EpochRow(experiment_id=lease.experiment_id, cycle=values.cycle, epoch=values.epoch)
-        session.add(row)
-    row.loss, row.metric = values.loss, values.metric
-    row.val_loss, row.val_metric = values.val_loss, values.val_metric
-    row.seconds, row.created_at = values.seconds, now
-    session.flush()
-
-
-def _artifact(experiment_id: int, cycle_index: int, kind: ArtifactKind, file: ModelFile) -> Artifact:
-    return Artifact(
-        experiment_id=experiment_id,
-        cycle_index=cycle_index,
-        kind=kind.value,
-        filename=file.filename,
-        media_type=file.media_type,
-        size_bytes=len(file.content),
-        sha256=hashlib.sha256(file.content).hexdigest(),
-        content=file.content,
-    )
-
-
-def _better(value: float | None, best: float | None, higher_is_better: bool) -> float | None:
-    """The better of two metrics; a missing or non-finite one never wins."""
-    if value is None or not math.isfinite(value):
-        return best
-    if best is None or not math.isfinite(best):
-        return value
-    return max(value, best) if higher_is_better else min(value, best)
-
-
-def record_cycle(
-    session: Session,
-    lease: Lease,
-    cycle: Cycle,
-    trained: ModelFile,
-    checkpoint: ModelFile | None,
-    *,
-    higher_is_better: bool,
-    now: datetime | None = None,
-) -> None:
-    """Store a finished cycle: its row and layer statistics, its models, and the experiment's summary.
-
-    Everything goes into the caller's transaction. The checkpoint (the pruned model for the next
-    cycle) replaces the experiment's previous one; a cycle recorded again replaces the earlier record.
-
-    Args:
-        session: the caller's session.
-        lease: the worker's lease.
-        cycle: the unsaved cycle row with its ``layers``; its ``experiment_id`` is set here.
-        trained: the model the cycle trained.
-        checkpoint: the pruned model handed to the next cycle, None when the run ends with this cycle.
-        higher_is_better: the direction of the metric (for ``best_metric``).
-        now: the current time. Default now.
-
-    Raises:
-        LeaseLost: the row is no longer this lease's (nothing is written).
-    """
-    now = now or utcnow()
-    experiment_id = lease.experiment_id
-    _touch(session, lease, now)
-    session.execute(delete(Cycle).where(Cycle.experiment_id == experiment_id, Cycle.index == cycle.index))
-    session.execute(
-        delete(Artifact).where(
-            Artifact.experiment_id == experiment_id,
-            or_(
-                and_(Artifact.kind == ArtifactKind.trained.value, Artifact.cycle_index == cycle.index),
-                Artifact.kind == ArtifactKind.checkpoint.value,
-            ),
-        )
-    )
-    cycle.experiment_id = experiment_id
-    session.add(cycle)
-    session.add(_artifact(experiment_id, cycle.index, ArtifactKind.trained, trained))
-    if checkpoint is not None:
-        session.add(_artifact(experiment_id, cycle.index, ArtifactKind.checkpoint, checkpoint))
-
-    experiment = session.get_one(Experiment, experiment_id)
-    session.refresh(experiment)
-    experiment.cycles_done = cycle.index + 1
-    experiment.metric_name = cycle.metric_name
-    if cycle.index == 0:
-        experiment.initial_params, experiment.initial_flops = cycle.params, cycle.flops
-    if cycle.accepted:
-        experiment.final_params, experiment.final_flops = cycle.params, cycle.flops
-        experiment.final_widths = dict(cycle.widths)
-        experiment.final_metric = cycle.val_metric
-        experiment.best_metric = _better(cycle.val_metric, experiment.best_metric, higher_is_better)
-    session.flush()
-
-
 # --------------------------------------------------------------------------------------------- endings
-
-
-def _last_accepted(session: Session, experiment_id: int) -> int | None:
-    return session.scalar(
-        select(func.max(Cycle.index)).where(Cycle.experiment_id == experiment_id, Cycle.accepted.is_(True))
-    )
-
-
-def recorded_stop_reason(last: LastCycle, max_cycles: int) -> str:
-    """Why a run whose newest cycle handed on no checkpoint stopped (mirrors ``engine.cycle``).
-
-    Args:
-        last: the newest recorded cycle (``has_checkpoint`` False).
-        max_cycles: the spec's ``pruning.max_cycles``.
-
-    Returns:
-        ``tolerance`` when that cycle was rejected, ``max_cycles`` when it was the last allowed one,
-        else ``nothing_removed``.
-    """
-    if not last.accepted:
-        return "tolerance"
-    return "max_cycles" if last.index >= max_cycles - 1 else "nothing_removed"
-
-
-def finish(
-    session: Session,
-    lease: Lease,
-    stop_reason: str,
-    final_cycle: int | None = None,
-    *,
-    now: datetime | None = None,
-) -> None:
-    """Mark the experiment succeeded and store its final model (a copy of that cycle's trained model).
-
-    Args:
-        session: the caller's session.
-        lease: the worker's lease.
-        stop_reason: why the cycles stopped (the engine's ``stop_reason``).
-        final_cycle: the cycle whose model is the result. Default: the newest accepted cycle.
-        now: the current time. Default now.
-
-    Raises:
-        LeaseLost: the row is no longer this lease's (nothing is written).
-        ValueError: no accepted cycle is recorded, so there is no result.
-    """
-    now = now or utcnow()
-    experiment_id = lease.experiment_id
-    final = final_cycle if final_cycle is not None else _last_accepted(session, experiment_id)
-    if final is None:
-        raise ValueError(f"experiment {experiment_id} has no accepted cycle to finish with")
-    _touch(
-        session,
-        lease,
-        now,
-        status=Status.succeeded.value,
-        stop_reason=stop_reason[:32],
-        final_cycle=final,
-        progress=1.0,
-        finished_at=now,
-    )
-    session.execute(
-        delete(Artifact).where(
-            Artifact.experiment_id == experiment_id, Artifact.kind == ArtifactKind.final.value
-        )
-    )
-    trained = (
-        select(
-            Artifact.experiment_id,
-            Artifact.cycle_index,
-            literal(ArtifactKind.final.value),
-            literal("final.keras"),
-            Artifact.media_type,
-            Artifact.size_bytes,
-            Artifact.sha256,
-            Artifact.content,
-            literal(now, Timestamp),
-        )
-        .where(
-            Artifact.experiment_id == experiment_id,
-            Artifact.kind == ArtifactKind.trained.value,
-            Artifact.cycle_index == final,
-        )
-        .limit(1)
-    )
-    copied = session.scalar(
-        insert(Artifact)
-        .from_select(
-            [
-                "experiment_id",
-                "cycle_index",
-                "kind",
-                "filename",
-                "media_type",
-                "size_bytes",
-                "sha256",
-                "content",
-                "created_at",
-            ],
-            trained,
-        )
-        .returning(Artifact.id)
-    )
-    if copied is None:
-        raise ValueError(f"experiment {experiment_id}: cycle {final} has no trained model to finish with")
 
 
 def fail(session: Session, lease: Lease, error: str, *, now: datetime | None = None) -> bool:
@@ -586,9 +325,7 @@ def fail(session: Session, lease: Lease, error: str, *, now: datetime | None = N
     """
     now = now or utcnow()
     try:
-        _touch(
-            session, lease, now, status=Status.failed.value, error=error[:MAX_ERROR_CHARS], finished_at=now
-        )
+        touch(session, lease, now, status=Status.failed.value, error=error[:MAX_ERROR_CHARS], finished_at=now)
     except LeaseLost:
         return False
     return True
@@ -601,9 +338,9 @@ def mark_cancelled(session: Session, lease: Lease, *, now: datetime | None = Non
         True when it was marked; False when the lease was already lost (nothing is written).
     """
     now = now or utcnow()
-    final = _last_accepted(session, lease.experiment_id)
+    final = last_accepted(session, lease.experiment_id)
     try:
-        _touch(
+        touch(
             session,
             lease,
             now,
@@ -615,81 +352,3 @@ def mark_cancelled(session: Session, lease: Lease, *, now: datetime | None = Non
     except LeaseLost:
         return False
     return True
-
-
-# --------------------------------------------------------------------------------------------- orphans
-
-
-@dataclass(frozen=True)
-class Orphan:
-    """A running experiment whose worker stopped proving it is alive."""
-
-    id: int
-    attempts: int
-    worker: str | None
-    heartbeat_at: datetime | None
-
-
-def find_orphans(session: Session, lease_seconds: float, *, now: datetime | None = None) -> list[Orphan]:
-    """Running experiments whose heartbeat is older than ``lease_seconds`` (or missing), oldest first."""
-    rows = session.execute(
-        select(Experiment.id, Experiment.attempts, Experiment.worker, Experiment.heartbeat_at)
-        .where(_stale(now or utcnow(), lease_seconds))
-        .order_by(Experiment.id)
-    ).all()
-    return [Orphan(id=r.id, attempts=r.attempts, worker=r.worker, heartbeat_at=r.heartbeat_at) for r in rows]
-
-
-class OrphanFate(enum.StrEnum):
-    """What :func:`release_orphan` did."""
-
-    requeued = "requeued"  # back to queued (attempts kept): enqueue it again
-    failed = "failed"  # out of attempts: failed with "worker lost N times"
-    gone = "gone"  # no longer an orphan (claimed, finished or heartbeating again): leave it
-
-
-def release_orphan(
-    session: Session,
-    experiment_id: int,
-    lease_seconds: float,
-    max_attempts: int,
-    *,
-    now: datetime | None = None,
-) -> OrphanFate:
-    """Give an orphaned experiment back to the queue, or fail it when its attempts are used up.
-
-    Conditional, like :func:`claim`: only a row that is still running with a stale heartbeat changes.
-    Enqueue the id *before* committing a ``requeued`` result: if the broker refuses, roll back and the
-    row stays an orphan for the next sweep; if the commit fails after the send, the delivery still
-    takes the stale row over.
-
-    Args:
-        session: the caller's session.
-        experiment_id: an id from :func:`find_orphans`.
-        lease_seconds: as in :func:`claim`.
-        max_attempts: as in :func:`claim`.
-        now: the current time. Default now.
-
-    Returns:
-        What happened to the row.
-    """
-    now = now or utcnow()
-    stale = and_(Experiment.id == experiment_id, _stale(now, lease_seconds))
-    attempts = session.scalar(select(Experiment.attempts).where(stale))
-    if attempts is None:
-        return OrphanFate.gone
-    if attempts >= max_attempts:
-        done = session.execute(
-            update(Experiment)
-            .where(stale, Experiment.attempts == attempts)
-            .values(status=Status.failed.value, error=_lost_reason(attempts, max_attempts), finished_at=now)
-            .execution_options(synchronize_session=False)
-        )
-        return OrphanFate.failed if _rowcount(done) else OrphanFate.gone
-    done = session.execute(
-        update(Experiment)
-        .where(stale, Experiment.attempts == attempts)
-        .values(status=Status.queued.value)
-        .execution_options(synchronize_session=False)
-    )
-    return OrphanFate.requeued if _rowcount(done) else OrphanFate.gone

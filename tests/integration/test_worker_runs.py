@@ -168,7 +168,8 @@ def test_tensorflow_is_loaded_in_the_pool_child_only(lab: Lab, succeeded: int) -
 
 def test_the_worker_modules_import_without_tensorflow() -> None:
     code = (
-        "import sys, backend.queue, backend.service.runs, worker.celery_app, worker.tasks, worker.recorder; "
+        "import sys, backend.queue, backend.service.runs, backend.service.recording, "
+        "backend.service.orphans, worker.celery_app, worker.tasks, worker.recorder; "
         "print(sorted(m for m in ('tensorflow', 'keras') if m in sys.modules))"
     )
     out = subprocess.run(

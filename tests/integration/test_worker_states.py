@@ -1,4 +1,5 @@
-"""The worker's state transitions (``backend.service.runs``) on real SQLite and PostgreSQL databases.
+"""The worker's state transitions (``backend.service.runs``, ``recording``, ``orphans``) on real SQLite
+and PostgreSQL databases.
 
 No worker and no TensorFlow here: each test drives claim / heartbeat / record / finish directly,
 with explicit clocks for the lease.
@@ -18,8 +19,10 @@ from worker_fixtures import cycle_rows, experiment_row, insert_experiment, tiny_
 from backend.db import make_engine, make_session_factory, session_scope
 from backend.migrate import upgrade_to_head
 from backend.models import Artifact, ArtifactKind, Cycle, EpochRow, Experiment, LayerStatsRow, Status, utcnow
-from backend.service import runs
-from backend.service.runs import ClaimAction, EpochValues, Lease, LeaseLost, ModelFile, OrphanFate
+from backend.service import orphans, recording, runs
+from backend.service.orphans import OrphanFate
+from backend.service.recording import EpochValues, ModelFile
+from backend.service.runs import ClaimAction, Lease, LeaseLost
 from backend.settings import Settings
 
 LEASE = 30.0
@@ -107,7 +110,7 @@ def record(
         ModelFile(f"cycle-{row.index}-pruned.keras", f"pruned {row.index}".encode()) if checkpoint else None
     )
     with session_scope(sessions) as session:
-        runs.record_cycle(session, lease, row, trained, pruned, higher_is_better=False, now=now)
+        recording.record_cycle(session, lease, row, trained, pruned, higher_is_better=False, now=now)
 
 
 def epoch(cycle_index: int, epoch_index: int, loss: float = 1.0) -> EpochValues:
@@ -126,7 +129,9 @@ def record_epoch(
     sessions: sessionmaker[Session], lease: Lease, values: EpochValues, progress: float = 0.1
 ) -> None:
     with session_scope(sessions) as session:
-        runs.record_epoch(session, lease, values, progress=progress, progress_detail={"epoch": values.epoch})
+        recording.record_epoch(
+            session, lease, values, progress=progress, progress_detail={"epoch": values.epoch}
+        )
 
 
 def artifacts(sessions: sessionmaker[Session], experiment_id: int) -> list[tuple[str, int | None, bytes]]:
@@ -248,10 +253,10 @@ def test_a_takeover_after_the_last_cycle_only_finishes(
     takeover = claim(sessions, experiment_id, now=start + timedelta(seconds=LEASE + 1))
 
     assert takeover.action is ClaimAction.finish and takeover.last_cycle is not None
-    assert runs.recorded_stop_reason(takeover.last_cycle, max_cycles) == reason
+    assert recording.recorded_stop_reason(takeover.last_cycle, max_cycles) == reason
     assert takeover.lease is not None
     with session_scope(sessions) as session:
-        runs.finish(session, takeover.lease, reason)
+        recording.finish(session, takeover.lease, reason)
     row = experiment_row(sessions, experiment_id)
     assert (row.status, row.stop_reason, row.final_cycle) == ("succeeded", reason, 1 if accepted else 0)
 
@@ -363,7 +368,7 @@ def test_finish_copies_the_final_cycles_model(sessions: sessionmaker[Session]) -
     record(sessions, lease, cycle(1), checkpoint=False)
 
     with session_scope(sessions) as session:
-        runs.finish(session, lease, "max_cycles", final_cycle=1)
+        recording.finish(session, lease, "max_cycles", final_cycle=1)
 
     row = experiment_row(sessions, experiment_id)
     assert (row.status, row.stop_reason, row.final_cycle, row.progress) == ("succeeded", "max_cycles", 1, 1.0)
@@ -419,9 +424,9 @@ def test_orphans_are_requeued_until_their_attempts_run_out(sessions: sessionmake
     leased(sessions, exhausted, now=start)
 
     with session_scope(sessions) as session:
-        found = [o.id for o in runs.find_orphans(session, LEASE, now=later)]
+        found = [o.id for o in orphans.find_orphans(session, LEASE, now=later)]
         fates = {
-            experiment_id: runs.release_orphan(session, experiment_id, LEASE, MAX_ATTEMPTS, now=later)
+            experiment_id: orphans.release_orphan(session, experiment_id, LEASE, MAX_ATTEMPTS, now=later)
             for experiment_id in (alive, orphan, exhausted)
         }
 
