@@ -506,6 +506,10 @@ class PruningSpec(StrictModel):
 TFLiteFormat = Literal["float32", "float16", "int8_dynamic", "int8_full"]
 
 
+def _default_formats() -> list[TFLiteFormat]:
+    return ["float32"]
+
+
 class BenchmarkSpec(StrictModel):
     """Which cycles' models are converted to TFLite and timed after the cycles finish.
 
@@ -515,7 +519,7 @@ class BenchmarkSpec(StrictModel):
     cycles: Literal["none", "first_last", "every"] = Field(
         default="first_last", description="cycle 0 and the final cycle, every cycle, or none"
     )
-    formats: list[TFLiteFormat] = Field(default_factory=lambda: ["float32"], min_length=1, max_length=4)
+    formats: list[TFLiteFormat] = Field(default_factory=_default_formats, min_length=1, max_length=4)
     runs: int = Field(default=200, ge=1, le=100_000, description="timed batch-1 invocations per model")
     warmup: int = Field(default=20, ge=0, le=10_000)
     threads: int = Field(default=1, ge=1, le=64)

@@ -58,7 +58,9 @@ def _timed(action: Callable[[], object]) -> float:
     return time.perf_counter() - started
 
 
-def _paired(baseline: Callable[[], object], candidate: Callable[[], object], repeats: int) -> dict[str, float]:
+def _paired(
+    baseline: Callable[[], object], candidate: Callable[[], object], repeats: int
+) -> dict[str, float]:
     """Median times and the median of per-repeat ratios candidate / baseline."""
     base_times, cand_times = [], []
     for repeat in range(repeats):

@@ -35,14 +35,9 @@ from backend.spec import load_spec  # noqa: E402
 from worker.engine.bits import FORMATS, nominal_bits, stored_bits  # noqa: E402
 from worker.engine.cycle import run_experiment  # noqa: E402
 from worker.engine.data import fit_to_model, load_dataset  # noqa: E402
+from worker.engine.latency import benchmark_models, paired_speedup  # noqa: E402
 from worker.engine.results import CycleResult, EpochRecord  # noqa: E402
-from worker.engine.tflite import (  # noqa: E402
-    benchmark_models,
-    convert,
-    evaluate_keras,
-    evaluate_tflite,
-    paired_speedup,
-)
+from worker.engine.tflite import convert, evaluate_keras, evaluate_tflite  # noqa: E402
 from worker.engine.training import Objective, objective, targets  # noqa: E402
 
 tf.get_logger().setLevel("ERROR")  # a new model per cycle retraces predict/measure; that is expected here

@@ -266,7 +266,7 @@ def sweep_litert(
 ) -> SparseSweep:
     """Time a one-layer TFLite model stored dense against the same stored sparse, under LiteRT.
 
-    All 2 × len(densities) models are timed in one interleaved ``tflite.benchmark_models`` call.
+    All 2 × len(densities) models are timed in one interleaved ``latency.benchmark_models`` call.
 
     Args:
         fan_in: inputs of the layer. Default 784.
@@ -289,7 +289,8 @@ def sweep_litert(
     """
     import keras
 
-    from worker.engine.tflite import benchmark_models, convert, paired_speedup
+    from worker.engine.latency import benchmark_models, paired_speedup
+    from worker.engine.tflite import convert
 
     ordered = _check_densities(densities)
     rng = np.random.default_rng(seed)

@@ -21,20 +21,17 @@ import numpy as np
 import pytest
 
 from backend.spec import TrainingSpec, preset, preset_names
-from worker.engine import tflite
+from worker.engine import latency
 from worker.engine.build import build_model
+from worker.engine.latency import LatencyStats, benchmark_models, paired_speedup, time_interpreter
 from worker.engine.tflite import (
     FORMATS,
     ConversionError,
-    LatencyStats,
-    benchmark_models,
     convert,
     evaluate_keras,
     evaluate_tflite,
-    paired_speedup,
     predict_tflite,
     score_outputs,
-    time_interpreter,
 )
 from worker.engine.training import objective
 
@@ -237,7 +234,7 @@ def test_benchmark_interleaves_models_and_rotates_which_runs_first(monkeypatch: 
     def fake_prepared(model_bytes: bytes, x: Any, threads: int) -> _Recorder:
         return _Recorder(model_bytes.decode())
 
-    monkeypatch.setattr(tflite, "_prepared", fake_prepared)
+    monkeypatch.setattr(latency, "_prepared", fake_prepared)
     models = {"a": b"a", "b": b"b", "c": b"c"}
     stats = benchmark_models(models, np.zeros((1, 1), np.float32), runs=3, warmup=1)
     rounds = ["".join(_Recorder.log[i : i + 3]) for i in range(0, len(_Recorder.log), 3)]

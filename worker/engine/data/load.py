@@ -1,0 +1,64 @@
+"""The entry points: load the dataset a spec names, and list the built-in datasets available now."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from backend.spec import ImageDataset, NpzDataset, SumDataset
+from worker.engine.data.generated import _sum_dataset
+from worker.engine.data.images import _image_dataset, _locate_images
+from worker.engine.data.npz import _npz_dataset
+from worker.engine.data.types import Dataset, DatasetError, _dirs
+
+
+def load_dataset(
+    spec: SumDataset | ImageDataset | NpzDataset, *, seed: int, data_dirs: Sequence[Path] | None = None
+) -> Dataset:
+    """Load or generate the dataset a spec names; never downloads.
+
+    Args:
+        spec: the dataset spec.
+        seed: the experiment seed, used by ``sum`` when ``spec.seed`` is None.
+        data_dirs: directories searched in order for image files, the first also resolving relative
+            ``npz`` paths; default None means :func:`default_data_dirs`.
+
+    Returns:
+        The dataset: float32 inputs (images (n, 28, 28, 1) in [0, 1]); int64 labels of shape (n,) for
+        target 'labels', float32 targets otherwise (y is x for target 'input'). 1-D npz inputs or
+        value targets become (n, 1).
+
+    Raises:
+        DatasetError: files are missing, unreadable or malformed, or train_samples/test_samples ask for
+            more examples than exist.
+    """
+    if isinstance(spec, SumDataset):
+        return _sum_dataset(spec, seed)
+    dirs = _dirs(data_dirs)
+    if isinstance(spec, ImageDataset):
+        return _image_dataset(spec, dirs)
+    return _npz_dataset(spec, dirs)
+
+
+def available_datasets(data_dirs: Sequence[Path] | None = None) -> dict[str, str]:
+    """The built-in datasets that can be loaded now, and where each would come from.
+
+    Only checks which files exist; nothing is parsed. ``npz`` is not listed (it names its own file).
+
+    Args:
+        data_dirs: directories searched in order; default None means :func:`default_data_dirs`.
+
+    Returns:
+        Name -> "generated" for ``sum``, or the file or directory ``mnist``/``fashion-mnist`` load from.
+        Image datasets with no (or only an incomplete set of) files are left out.
+    """
+    dirs = _dirs(data_dirs)
+    out = {"sum": "generated"}
+    for name in ("mnist", "fashion-mnist"):
+        try:
+            found = _locate_images(name, dirs)
+        except DatasetError:
+            continue
+        if found is not None:
+            out[name] = found.where()
+    return out
