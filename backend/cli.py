@@ -25,7 +25,7 @@ from typing import Any
 import pydantic
 import yaml
 
-from backend.spec import ExperimentSpec, load_spec
+from backend.spec import ExperimentSpec, load_spec, written_location
 
 #: Exit code for bad input (as argparse uses for a bad command line).
 EXIT_USAGE = 2
@@ -43,25 +43,8 @@ class SpecFileError(Exception):
         self.lines = list(lines)
 
 
-def _is_discriminator(node: Any, key: Any) -> bool:
-    """True when ``key`` is the tag pydantic put in an error location for a tagged union member."""
-    return (
-        isinstance(node, dict)
-        and isinstance(key, str)
-        and key not in node
-        and key
-        in (
-            node.get("type"),
-            node.get("name"),
-        )
-    )
-
-
 def field_path(loc: Sequence[int | str], data: Any) -> str:
     """The dotted path of a pydantic error location, as the user wrote the fields.
-
-    Pydantic puts the tag of a discriminated-union member into the location
-    (``model.layers.0.dense.units``); walking the input drops those tags (``model.layers.0.units``).
 
     Args:
         loc: the error's ``loc`` tuple.
@@ -70,19 +53,7 @@ def field_path(loc: Sequence[int | str], data: Any) -> str:
     Returns:
         The path joined with dots, or an empty string for an error on the whole spec.
     """
-    parts: list[str] = []
-    node = data
-    for key in loc:
-        if _is_discriminator(node, key):
-            continue
-        parts.append(str(key))
-        if isinstance(node, dict):
-            node = node.get(key)
-        elif isinstance(node, list) and isinstance(key, int) and 0 <= key < len(node):
-            node = node[key]
-        else:
-            node = None
-    return ".".join(parts)
+    return ".".join(str(part) for part in written_location(loc, data))
 
 
 def validation_lines(error: pydantic.ValidationError, data: Any) -> list[str]:

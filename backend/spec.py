@@ -718,6 +718,48 @@ def preset(name: str) -> ModelSpec:
     return ModelSpec.model_validate(layers[name])
 
 
+# --------------------------------------------------------------------------------------------- errors
+
+
+def _is_union_tag(node: Any, key: Any) -> bool:
+    """True when ``key`` is the tag pydantic put into an error location for a tagged-union member."""
+    return (
+        isinstance(node, dict)
+        and isinstance(key, str)
+        and key not in node
+        and key in (node.get("type"), node.get("name"))
+    )
+
+
+def written_location(loc: Iterable[str | int], data: Any) -> list[str | int]:
+    """A validation error's location as the user wrote the fields.
+
+    Pydantic puts the tag of a discriminated-union member into the location
+    (``model.layers.0.dense.units``); walking the input drops the tags the user never wrote
+    (``model.layers.0.units``).
+
+    Args:
+        loc: the error's location, relative to ``data``.
+        data: the input that was validated.
+
+    Returns:
+        The location without union tags.
+    """
+    out: list[str | int] = []
+    node = data
+    for key in loc:
+        if _is_union_tag(node, key):
+            continue
+        out.append(key)
+        if isinstance(node, dict):
+            node = node.get(key)
+        elif isinstance(node, list) and isinstance(key, int) and 0 <= key < len(node):
+            node = node[key]
+        else:
+            node = None
+    return out
+
+
 # --------------------------------------------------------------------------------------------- files
 
 

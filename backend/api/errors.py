@@ -16,6 +16,7 @@ from fastapi.responses import JSONResponse
 
 from backend.schemas import ErrorBody, ValidationErrorBody, ValidationIssue
 from backend.service.errors import Conflict, DomainError, InvalidInput, NotFound, QueueUnavailable
+from backend.spec import written_location
 
 #: HTTP status of each domain failure (a subclass maps as its nearest listed base).
 STATUS_BY_ERROR: dict[type[DomainError], int] = {
@@ -26,20 +27,6 @@ STATUS_BY_ERROR: dict[type[DomainError], int] = {
 }
 #: Parts of a request FastAPI names first in an error location.
 REQUEST_PARTS = ("body", "query", "path", "header", "cookie")
-
-
-def _is_union_tag(node: Any, key: Any) -> bool:
-    """True when ``key`` is the tag pydantic put into a location for a discriminated-union member."""
-    return (
-        isinstance(node, dict)
-        and isinstance(key, str)
-        and key not in node
-        and key
-        in (
-            node.get("type"),
-            node.get("name"),
-        )
-    )
 
 
 def user_location(loc: Sequence[str | int], body: Any) -> list[str | int]:
@@ -54,19 +41,7 @@ def user_location(loc: Sequence[str | int], body: Any) -> list[str | int]:
     """
     if not loc or loc[0] != "body":
         return list(loc)
-    out: list[str | int] = ["body"]
-    node = body
-    for key in loc[1:]:
-        if _is_union_tag(node, key):
-            continue
-        out.append(key)
-        if isinstance(node, dict):
-            node = node.get(key)
-        elif isinstance(node, list) and isinstance(key, int) and 0 <= key < len(node):
-            node = node[key]
-        else:
-            node = None
-    return out
+    return ["body", *written_location(loc[1:], body)]
 
 
 def _issue(loc: Sequence[str | int], message: str, kind: str) -> ValidationIssue:
