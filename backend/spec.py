@@ -396,6 +396,10 @@ class TrainingSpec(StrictModel):
     group_lasso: float = Field(
         default=0.0, ge=0.0, le=10.0, description="penalty on the L2 norm of each prunable unit's weights"
     )
+    lr_schedule: Literal["constant", "cosine"] = Field(
+        default="constant",
+        description="learning rate within every cycle: constant, or cosine decay from learning_rate to 0",
+    )
 
     @property
     def cycle0_epochs(self) -> int:
@@ -483,6 +487,15 @@ class PruningSpec(StrictModel):
     merge_linear: bool = Field(
         default=False,
         description="merge dense ReLU units that are active on every measured input (exact on that data)",
+    )
+    merge_tolerance: float = Field(
+        default=0.0,
+        ge=0.0,
+        le=0.1,
+        description=(
+            "merge_linear: also merge units inactive on at most this fraction of the measured inputs, "
+            "made active on all of them (changes the output only on those few inputs)"
+        ),
     )
     distortion: float = Field(default=0.0, ge=0.0, le=10.0, description="Çallı's weight-distortion scale")
     finetune: Literal["full", "snapshot"] = Field(

@@ -200,21 +200,30 @@ def constant_units(stats: LayerStats, tolerance: float = 1e-6) -> BoolArray:
     return np.asarray(spread <= tolerance * scale, dtype=np.bool_)
 
 
-def always_active_units(stats: LayerStats) -> BoolArray:
-    """Units active on every measured output: ``zeros == 0`` and ``minimum > 0``.
+def always_active_units(stats: LayerStats, tolerance: float = 0.0) -> BoolArray:
+    """Units active on every measured output (``zeros == 0`` and ``minimum > 0``), or on all but a
+    ``tolerance`` fraction of them.
 
     A ReLU unit that never reaches zero on the data is linear there, so all such units of a layer
-    are candidates for merging into one. A layer with no measured outputs has none.
+    are candidates for merging into one. A unit whose kink only just cuts into the data (zero on a
+    few inputs at the data's edge) is nearly linear; with ``tolerance > 0`` it counts too, so that
+    merging can replace it by a unit that is active everywhere. A layer with no measured outputs has
+    none.
 
     Args:
         stats: the layer's statistics.
+        tolerance: largest fraction of measured outputs a unit may be zero on; default 0 (exact).
 
     Returns:
         (units,) bool mask.
     """
     if stats.outputs <= 0:
         return np.zeros(stats.units, dtype=np.bool_)
-    return np.asarray((np.asarray(stats.zeros) == 0) & (_floats(stats.minimum) > 0), dtype=np.bool_)
+    zeros = np.asarray(stats.zeros)
+    if tolerance > 0:
+        allowed = math.floor(tolerance * stats.outputs)
+        return np.asarray((zeros <= allowed) & (_floats(stats.maximum) > 0), dtype=np.bool_)
+    return np.asarray((zeros == 0) & (_floats(stats.minimum) > 0), dtype=np.bool_)
 
 
 def evaluate(stats: LayerStats, criterion: AnyCriterion) -> Verdict:
@@ -295,7 +304,10 @@ def select_units(
        criterion score (ties: the highest index) survives. A layer already at or below the minimum
        loses nothing.
     5. With ``pruning.merge_linear``, the always-active units that are not removed are merge
-       candidates, if there are at least 2 of them.
+       candidates, if there are at least 2 of them. With ``pruning.merge_tolerance > 0`` units
+       inactive on at most that fraction of the measured outputs count as always active, and a
+       single such unit that is not strictly always active is a candidate on its own (merging
+       re-biases it so it is active on every measured input).
 
     A layer with no measured outputs gets an empty Selection: nothing is known about its units.
 
@@ -356,8 +368,10 @@ def select_units(
         folded = np.intersect1d(removed, constants[name]).astype(np.int64)
         merge = _empty_index()
         if pruning.merge_linear:
-            linear = np.setdiff1d(_indices(always_active_units(layer)), removed).astype(np.int64)
-            if linear.size >= 2:
+            nearly = always_active_units(layer, pruning.merge_tolerance)
+            linear = np.setdiff1d(_indices(nearly), removed).astype(np.int64)
+            strict = always_active_units(layer)
+            if linear.size >= 2 or (linear.size == 1 and not strict[linear].all()):
                 merge = _sorted(linear)
         result[name] = Selection(remove=_sorted(removed), constant=_sorted(folded), merge=merge)
     return result

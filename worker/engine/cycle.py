@@ -12,6 +12,7 @@ an uninterrupted one would.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -78,7 +79,7 @@ def _plans(
     plans: dict[str, LayerPlan] = {}
     for name, selection in selections.items():
         merge = selection.merge.tolist() if name in mergeable else []
-        if selection.count == 0 and len(merge) < 2:
+        if selection.count == 0 and not merge:
             continue
         plans[name] = LayerPlan(
             remove=selection.remove.tolist(),
@@ -106,8 +107,9 @@ class _Run:
         training = self.spec.training
         if cycle > 0 and self.spec.pruning.finetune == "snapshot":
             freeze_kernels(model)
-        compile_model(model, training, self.goal)
         epochs = training.cycle0_epochs if cycle == 0 else training.epochs
+        steps = epochs * math.ceil(len(self.x_train) / training.batch_size)
+        compile_model(model, training, self.goal, steps=steps)
         progress = EpochProgress(
             cycle, epochs, self.goal.metric_name, self.reporter.on_epoch, self.reporter.cancelled
         )
@@ -142,7 +144,7 @@ class _Run:
             name for name in self.prunable if pruning.merge_linear and can_merge(model_spec, blocks[name])
         }
         plans = _plans(selections, {name: s.mean for name, s in stats.items()}, mergeable)
-        merging = [name for name, plan in plans.items() if len(plan.merge) >= 2]
+        merging = [name for name, plan in plans.items() if plan.merge]
         layer_inputs = _layer_inputs(model, model_spec, merging, self.x_stats)
         return stats, plans, layer_inputs
 
@@ -219,7 +221,10 @@ def run_experiment(
                 prunable=run.prunable,
                 layer_inputs=layer_inputs,
             )
-            distort(pruned_model, run.prunable, pruning.distortion, np.random.default_rng(spec.seed + index))
+            # a layer already at min_units cannot lose another unit, so noise there would only hurt
+            widths_after = pruned_spec.widths()
+            noisy = [name for name in run.prunable if widths_after[name] > pruning.min_units]
+            distort(pruned_model, noisy, pruning.distortion, np.random.default_rng(spec.seed + index))
         pruned_at = time.perf_counter()
 
         cost = model_cost(model_spec)

@@ -73,9 +73,17 @@ def targets(y: np.ndarray, goal: Objective, num_classes: int | None) -> np.ndarr
     return y
 
 
-def optimizer(training: TrainingSpec) -> keras.optimizers.Optimizer:
-    """A fresh optimiser for one cycle (its state never carries across surgery)."""
-    rate = training.learning_rate
+def optimizer(training: TrainingSpec, steps: int | None = None) -> keras.optimizers.Optimizer:
+    """A fresh optimiser for one cycle (its state never carries across surgery).
+
+    Args:
+        training: the recipe.
+        steps: optimiser steps in the cycle; with ``lr_schedule`` "cosine" the learning rate decays
+            from ``learning_rate`` to 0 over them. Default None (constant rate).
+    """
+    rate: float | keras.optimizers.schedules.LearningRateSchedule = training.learning_rate
+    if training.lr_schedule == "cosine" and steps:
+        rate = keras.optimizers.schedules.CosineDecay(training.learning_rate, decay_steps=steps)
     if training.optimizer == "sgd":
         return keras.optimizers.SGD(rate)
     if training.optimizer == "momentum":
@@ -93,8 +101,11 @@ def freeze_kernels(model: keras.Model) -> None:
             kernel.trainable = False
 
 
-def compile_model(model: keras.Model, training: TrainingSpec, goal: Objective) -> None:
-    model.compile(optimizer=optimizer(training), loss=goal.loss, metrics=[goal.metric_factory()])
+def compile_model(
+    model: keras.Model, training: TrainingSpec, goal: Objective, steps: int | None = None
+) -> None:
+    """Compile for one cycle of ``steps`` optimiser steps (used by the learning-rate schedule)."""
+    model.compile(optimizer=optimizer(training, steps), loss=goal.loss, metrics=[goal.metric_factory()])
 
 
 class EpochProgress(keras.callbacks.Callback):

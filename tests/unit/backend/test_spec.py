@@ -123,6 +123,7 @@ def test_conv_numbers_out_of_range_name_the_field(layer: dict[str, Any], field: 
         ({"momentum": 1.0}, "momentum"),
         ({"l2": -1.0}, "l2"),
         ({"epochs": 0}, "epochs"),
+        ({"lr_schedule": "step"}, "lr_schedule"),
     ],
 )
 def test_training_numbers_out_of_range_name_the_field(training: dict[str, Any], field: str) -> None:
@@ -493,3 +494,16 @@ def test_crossentropy_with_image_targets_says_it_needs_labels() -> None:
                 "training": {"loss": "crossentropy"},
             }
         )
+
+
+@pytest.mark.parametrize("tolerance", [-0.01, 0.2])
+def test_merge_tolerance_is_bounded(tolerance: float) -> None:
+    with pytest.raises(ValidationError) as exc:
+        ExperimentSpec.model_validate(_experiment(pruning={"merge_tolerance": tolerance}))
+    assert [loc for loc, _ in _errors(exc)] == [("pruning", "merge_tolerance")]
+
+
+def test_new_recipe_fields_default_to_the_old_behaviour() -> None:
+    spec = ExperimentSpec.model_validate(_experiment())
+    assert spec.training.lr_schedule == "constant"
+    assert spec.pruning.merge_tolerance == 0.0

@@ -401,6 +401,34 @@ def test_single_always_active_unit_is_not_a_merge() -> None:
     assert select_one(stats, spec(criterion="none", merge_linear=True)).merge.size == 0
 
 
+def test_nearly_always_active_units_need_a_tolerance() -> None:
+    # unit 0 is zero on 1 of 100 outputs, unit 1 on 5, unit 2 never, unit 3 always
+    stats = make_stats(
+        4, zeros=[1, 5, 0, OUTPUTS], minimum=[0.0, 0.0, 0.3, 0.0], maximum=[2.0, 2.0, 2.0, 0.0]
+    )
+    assert always_active_units(stats).tolist() == [False, False, True, False]
+    assert always_active_units(stats, 0.01).tolist() == [True, False, True, False]
+    assert always_active_units(stats, 0.05).tolist() == [True, True, True, False]
+
+
+def test_merge_tolerance_adds_nearly_active_units_to_the_merge() -> None:
+    stats = make_stats(4, zeros=[1, 0, 40, 2], minimum=[0.0, 0.3, 0.0, 0.0])
+    assert select_one(stats, spec(criterion="none", merge_linear=True)).merge.size == 0
+    sel = select_one(stats, spec(criterion="none", merge_linear=True, merge_tolerance=0.02))
+    assert ints(sel.merge) == [0, 1, 3]
+
+
+def test_a_single_nearly_active_unit_is_merged_alone_to_make_it_linear() -> None:
+    # the last unit of a layer whose kink cuts off a few inputs: merging re-biases it
+    nearly = make_stats(2, zeros=[3, OUTPUTS], minimum=[0.0, 0.0], maximum=[2.0, 0.0])
+    sel = select_one(nearly, spec(criterion="none", merge_linear=True, merge_tolerance=0.05))
+    assert ints(sel.merge) == [0]
+    assert select_one(nearly, spec(criterion="none", merge_linear=True)).merge.size == 0
+    # a single unit that is already active everywhere needs nothing
+    strict = make_stats(2, zeros=[0, OUTPUTS], minimum=[0.3, 0.0], maximum=[2.0, 0.0])
+    assert select_one(strict, spec(criterion="none", merge_linear=True, merge_tolerance=0.05)).merge.size == 0
+
+
 def test_selection_for_every_layer_even_when_empty() -> None:
     stats = {"p": make_stats(3), "q": dead(3, [1])}
     sel = select_units(stats, spec(criterion="activation_count"), {"p": 3, "q": 3}, ["q", "p"])

@@ -205,3 +205,27 @@ def test_llr_head_and_group_lasso_train_a_classifier() -> None:
     result = run_experiment(spec, data)
     assert result.final.metric_name == "accuracy"
     assert result.final.val_metric > 0.9
+
+
+@pytest.mark.parametrize(("min_units", "distorted"), [(1, True), (12, False)])
+def test_distortion_spares_a_layer_already_at_min_units(min_units: int, distorted: bool) -> None:
+    # apoz k=0 with max_fraction 0.5 halves the 24 units; at min_units 12 no unit can go next cycle,
+    # so noise there would only hurt: the pruned layer keeps its trained weights exactly
+    spec = _sum_spec(pruning__distortion=1.0, pruning__min_units=min_units, pruning__max_cycles=2)
+    recorder = Recorder()
+    run_experiment(spec, _data(spec), recorder)
+    result, trained, pruned = recorder.cycles[0]
+    assert pruned is not None and pruned.get_layer("hidden").units == 12
+    kept = [u for u in range(24) if u not in result.removed["hidden"]]
+    kernel = trained.get_layer("hidden").get_weights()[0][:, kept]
+    same = np.array_equal(pruned.get_layer("hidden").get_weights()[0], kernel)
+    assert same is not distorted
+
+
+@pytest.mark.parametrize(("schedule", "final_rate"), [("constant", 0.01), ("cosine", 0.0)])
+def test_lr_schedule_runs_over_each_cycle(schedule: str, final_rate: float) -> None:
+    spec = _sum_spec(training__lr_schedule=schedule, pruning__max_cycles=2)
+    result = run_experiment(spec, _data(spec))
+    optimizer = result.model.optimizer
+    assert int(optimizer.iterations) == 2 * 2000 // 200  # the second cycle's own optimiser
+    assert float(optimizer.learning_rate) == pytest.approx(final_rate, abs=1e-7)

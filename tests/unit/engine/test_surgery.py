@@ -252,3 +252,57 @@ def test_unit_blocks_find_probe_and_next_layer() -> None:
     assert (blocks["enc1"].probe, blocks["enc1"].next_index) == (2, 3)
     blocks = unit_blocks(preset("lenet-5"))
     assert (blocks["conv2"].probe, blocks["conv2"].following, blocks["conv2"].next_index) == (2, (3, 4), 5)
+
+
+def _one_unit_sum_model(bias: float) -> tuple[keras.Model, ModelSpec]:
+    """2 → 1 ReLU → 1 with y = relu(x1 + x2 + bias) − bias: the sum where the unit is active."""
+    spec = _spec(
+        [2],
+        [
+            {"type": "dense", "name": "hidden", "units": 1, "activation": "relu"},
+            {"type": "dense", "name": "out", "units": 1},
+        ],
+    )
+    model = build_model(spec)
+    model.get_layer("hidden").set_weights([np.ones((2, 1), "float32"), np.array([bias], "float32")])
+    model.get_layer("out").set_weights([np.ones((1, 1), "float32"), np.array([-bias], "float32")])
+    return model, spec
+
+
+def test_merging_a_nearly_active_unit_makes_it_linear_on_every_measured_input() -> None:
+    # the unit's kink cuts the corner x1 + x2 < 0.05 off the data: there it outputs a constant
+    model, spec = _one_unit_sum_model(-0.05)
+    x = np.random.default_rng(7).uniform(0, 1, size=(2000, 2)).astype("float32")
+    x[0] = 0.0  # the corner itself is measured
+    total = x.sum(axis=1, keepdims=True)
+    inactive = total[:, 0] < 0.05
+    assert inactive.any()
+
+    pruned, pruned_spec = prune(model, spec, {"hidden": LayerPlan(merge=[0])}, layer_inputs={"hidden": x})
+
+    assert pruned_spec.widths()["hidden"] == 1
+    np.testing.assert_allclose(pruned.predict(x, verbose=0), total, atol=1e-5)  # the sum everywhere
+    before = model.predict(x, verbose=0)
+    np.testing.assert_allclose(before[~inactive], total[~inactive], atol=1e-5)
+    assert np.abs(before[inactive] - total[inactive]).max() > 1e-3
+
+
+def test_merged_units_keep_a_margin_above_zero() -> None:
+    # the merged unit's bias is a flat direction of the loss: a 1% margin let retraining drift it
+    # back into the data, so the smallest measured pre-activation sits 10% of the spread above 0
+    model, spec = _one_unit_sum_model(-0.05)
+    x = np.random.default_rng(8).uniform(0, 1, size=(2000, 2)).astype("float32")
+    pruned, _ = prune(model, spec, {"hidden": LayerPlan(merge=[0])}, layer_inputs={"hidden": x})
+    kernel, bias = pruned.get_layer("hidden").get_weights()
+    pre = x @ kernel + bias
+    spread = float(pre.max() - pre.min())
+    assert pre.min() >= 0.1 * spread
+
+
+def test_merging_a_single_unit_that_is_already_linear_changes_nothing() -> None:
+    model, spec = _one_unit_sum_model(0.5)
+    x = np.random.default_rng(9).uniform(0, 1, size=(500, 2)).astype("float32")
+    pruned, _ = prune(model, spec, {"hidden": LayerPlan(merge=[0])}, layer_inputs={"hidden": x})
+    for before, after in zip(layer_weights(model).values(), layer_weights(pruned).values(), strict=True):
+        for a, b in zip(before, after, strict=True):
+            np.testing.assert_array_equal(a, b)
