@@ -15,11 +15,12 @@ from importlib.metadata import PackageNotFoundError, version
 
 from fastapi import FastAPI
 
-from backend.api import api_router
+from backend.api import api_router, benchmarks, compare, figures, pages
 from backend.api.deps import AppContext
 from backend.api.errors import install_error_handlers
 from backend.db import make_engine, make_session_factory
 from backend.migrate import require_head
+from backend.schemas import API_PREFIX
 from backend.service.ports import Queue
 from backend.settings import Settings, get_settings
 
@@ -89,4 +90,7 @@ def create_app(
     )
     install_error_handlers(app)
     app.include_router(api_router())
+    for router in (figures.router, compare.router, pages.spec_router, benchmarks.router):
+        app.include_router(router, prefix=API_PREFIX)
+    pages.mount_frontend(app)
     return app

@@ -6,9 +6,13 @@ Subcommands:
     worker             a Celery worker that runs queued experiments.
     submit SPEC.yaml   send a spec to a server over HTTP; ``--follow`` prints its progress.
     db upgrade         bring the database to the schema this version needs.
+    bench MODEL.keras  convert a saved model to TFLite formats, check and time them (``--experiment ID``:
+                       an experiment's cycles in the configured database, stored as the worker would).
+    crossover          time dense against sparse products of one layer shape across densities.
 
-This module never imports TensorFlow: ``run`` validates the spec first (fast, so a
-typo costs no TensorFlow start-up) and only then imports ``worker.local_run``.
+This module never imports TensorFlow: ``run``, ``bench`` and ``crossover`` validate their input first
+(fast, so a typo costs no TensorFlow start-up) and only then import ``worker.local_run`` or
+``worker.bench_cli``.
 
 Exit codes: 0 success, 2 bad input (missing or unreadable spec, invalid YAML, invalid spec, dataset
 error), 130 cancelled with Ctrl-C (what finished is still written).
@@ -210,6 +214,183 @@ def submit_command(args: argparse.Namespace) -> int:
     return {"succeeded": 0, "cancelled": EXIT_CANCELLED}.get(status, 1)
 
 
+#: Built-in data sets ``prunelab bench --data`` accepts by name.
+BENCH_DATASETS = ("sum", "mnist", "fashion-mnist")
+#: ``prunelab bench`` options and the ``benchmark`` spec fields they set.
+BENCH_OPTIONS = {
+    "formats": "formats",
+    "runs": "runs",
+    "warmup": "warmup",
+    "threads": "threads",
+    "samples": "fidelity_samples",
+}
+
+
+def _bench_data(value: str | None) -> ExperimentSpec | str | None:
+    """``--data``: a spec file's data set, or a built-in data set's name.
+
+    Raises:
+        SpecFileError: the spec file cannot be used, or the value is neither a file nor a known name.
+    """
+    if value is None or value in BENCH_DATASETS:
+        return value
+    if Path(value).suffix.lower() in (".yaml", ".yml", ".json") or Path(value).exists():
+        return read_spec(Path(value))
+    raise SpecFileError([f"--data: '{value}' is neither a spec file nor one of {list(BENCH_DATASETS)}"])
+
+
+def _connection_options_error(args: argparse.Namespace) -> str | None:
+    """What is wrong with ``--sparsity``, ``--finetune-epochs`` and ``--save-pruned``, if anything."""
+    if args.sparsity is None:
+        if args.save_pruned is not None or args.finetune_epochs != 1:
+            return "--finetune-epochs and --save-pruned go with --sparsity"
+        return None
+    if args.experiment is not None:
+        return "--sparsity prunes a model file's connections, not an experiment's"
+    if not 0 < args.sparsity < 1:
+        return f"--sparsity: the fraction of weights set to zero must lie in (0, 1), got {args.sparsity}"
+    if not 0 <= args.finetune_epochs <= 1000:
+        return f"--finetune-epochs: must lie in [0, 1000], got {args.finetune_epochs}"
+    if args.data is None:
+        return "--sparsity fine-tunes the pruned model on a data set: give it with --data SPEC.yaml|DATASET"
+    return None
+
+
+def bench_command(args: argparse.Namespace) -> int:
+    """``prunelab bench``: benchmark a saved model, or an experiment's cycles, as TFLite.
+
+    Returns:
+        0, 1 when a format failed (the table says why), 2 for bad input.
+    """
+    from backend.spec import BenchmarkSpec
+
+    if (args.model is None) == (args.experiment is None):
+        _error("give either MODEL.keras or --experiment ID")
+        return EXIT_USAGE
+    if args.experiment is not None and args.data is not None:
+        _error("--data is for a model file; an experiment is checked on its own data set")
+        return EXIT_USAGE
+    connection_error = _connection_options_error(args)
+    if connection_error:
+        _error(connection_error)
+        return EXIT_USAGE
+    overrides = {
+        field: value
+        for option, field in BENCH_OPTIONS.items()
+        if (value := getattr(args, option)) is not None
+    }
+    try:
+        BenchmarkSpec.model_validate(overrides)
+        data = _bench_data(args.data)
+    except pydantic.ValidationError as exc:
+        _error("invalid benchmark settings:", *validation_lines(exc, overrides))
+        return EXIT_USAGE
+    except SpecFileError as exc:
+        _error(*exc.lines)
+        return EXIT_USAGE
+    from worker import bench_cli  # imports TensorFlow: only once the input is known to be good
+
+    dirs = [] if args.data_dir is None else [args.data_dir]
+    try:
+        if args.experiment is not None:
+            return bench_cli.bench_experiment(
+                args.experiment, cycles=args.cycles, overrides=overrides, data_dirs=dirs
+            )
+        connections = None
+        if args.sparsity is not None:
+            connections = bench_cli.ConnectionPruningOptions(
+                args.sparsity, args.finetune_epochs, args.save_pruned
+            )
+        return bench_cli.bench_model(
+            Path(args.model), overrides=overrides, data=data, data_dirs=dirs, connections=connections
+        )
+    except bench_cli.BenchInputError as exc:
+        _error(str(exc))
+        return EXIT_USAGE
+
+
+def crossover_command(args: argparse.Namespace) -> int:
+    """``prunelab crossover``: time dense against sparse products here, or on a server with ``--server``.
+
+    Returns:
+        0, 1 when the run failed, 2 for bad input.
+    """
+    from backend.schemas import CrossoverCreate
+
+    names = ("rows", "cols", "batch", "densities", "backends", "runs", "warmup", "threads", "block_rows")
+    fields = {name: value for name in names if (value := getattr(args, name)) is not None}
+    try:
+        request = CrossoverCreate.model_validate(fields)
+    except pydantic.ValidationError as exc:
+        _error("invalid crossover run:", *validation_lines(exc, fields))
+        return EXIT_USAGE
+    from worker import bench_cli  # no TensorFlow until the run itself
+
+    try:
+        if args.server is not None:
+            return bench_cli.crossover_on_server(args.server, request)
+        return bench_cli.crossover_here(request)
+    except bench_cli.BenchInputError as exc:
+        _error(str(exc))
+        return EXIT_USAGE
+
+
+def _add_benchmark_commands(commands: Any) -> None:
+    from typing import get_args
+
+    from backend.spec import TFLiteFormat
+
+    formats = list(get_args(TFLiteFormat))
+    bench = commands.add_parser(
+        "bench", help="convert a model (or an experiment's cycles) to TFLite and time it"
+    )
+    bench.add_argument("model", metavar="MODEL.keras", nargs="?", help="a saved Keras model")
+    bench.add_argument(
+        "--experiment", type=int, metavar="ID", help="an experiment in the configured database"
+    )
+    bench.add_argument(
+        "--cycles", choices=["first_last", "every"], help="with --experiment (default: its spec's)"
+    )
+    bench.add_argument("--formats", nargs="+", choices=formats, help="TFLite formats (default float32)")
+    bench.add_argument("--runs", type=int, help="timed invocations per model (default 200)")
+    bench.add_argument("--warmup", type=int, help="untimed invocations first (default 20)")
+    bench.add_argument("--threads", type=int, help="interpreter threads (default 1)")
+    bench.add_argument(
+        "--data", metavar="SPEC.yaml|DATASET", help="data for fidelity and int8_full calibration"
+    )
+    bench.add_argument("--samples", type=int, help="test examples scored for fidelity (default 2000)")
+    bench.add_argument("--data-dir", type=Path, metavar="DIR", help="look for dataset files here first")
+    bench.add_argument(
+        "--sparsity",
+        type=float,
+        metavar="S",
+        help="also zero this fraction of every kernel's weights (smallest first), fine-tune, and "
+        "benchmark the result beside the model (connection pruning; needs --data)",
+    )
+    bench.add_argument(
+        "--finetune-epochs", type=int, default=1, metavar="N", help="with --sparsity (default 1)"
+    )
+    bench.add_argument(
+        "--save-pruned", type=Path, metavar="PATH", help="with --sparsity: write the pruned model here"
+    )
+    bench.set_defaults(handler=bench_command)
+
+    crossover = commands.add_parser("crossover", help="dense vs sparse products across densities")
+    crossover.add_argument("--rows", type=int, required=True, help="kernel rows (a dense layer's inputs)")
+    crossover.add_argument("--cols", type=int, required=True, help="kernel columns (its units)")
+    crossover.add_argument("--batch", type=int, help="examples per product (default 1)")
+    crossover.add_argument(
+        "--densities", type=float, nargs="+", help="fractions in (0, 1] (default 1%%..100%%)"
+    )
+    crossover.add_argument("--backends", nargs="+", choices=["tensorflow", "litert"], help="default both")
+    crossover.add_argument("--runs", type=int, help="timed rounds (default 200)")
+    crossover.add_argument("--warmup", type=int, help="untimed rounds first (default 20)")
+    crossover.add_argument("--threads", type=int, help="threads (default 1)")
+    crossover.add_argument("--block-rows", type=int, help="LiteRT: non-zeros in blocks of this many inputs")
+    crossover.add_argument("--server", metavar="URL", help="run it on this prunelab server instead")
+    crossover.set_defaults(handler=crossover_command)
+
+
 def _add_service_commands(commands: Any) -> None:
     serve = commands.add_parser("serve", help="run the web API (and a worker with the embedded default)")
     serve.add_argument(
@@ -277,6 +458,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--quiet", action="store_true", help="no progress bars and no table")
     run.set_defaults(handler=run_command)
     _add_service_commands(commands)
+    _add_benchmark_commands(commands)
     return parser
 
 

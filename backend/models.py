@@ -274,3 +274,43 @@ class TFLiteBenchmark(Base):
     created_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow)
 
     __table_args__ = (UniqueConstraint("experiment_id", "cycle_index", "format"),)
+
+
+class CrossoverStatus(enum.StrEnum):
+    """A crossover run's life: queued → running → succeeded | failed."""
+
+    queued = "queued"
+    running = "running"
+    succeeded = "succeeded"
+    failed = "failed"
+
+
+class CrossoverRun(Base):
+    """Dense against sparse products of one ``rows`` × ``cols`` kernel across densities (connection pruning).
+
+    ``timings`` maps each back end (``tensorflow``, ``litert``) to one entry per density, ascending:
+    ``density``, ``nonzeros``, ``dense_us``, ``sparse_us``, ``speedup`` (median per-round dense/sparse)
+    and, for LiteRT, ``dense_bytes``/``sparse_bytes``. ``crossover`` maps each back end to the highest
+    density at which the sparse product was still faster, or null when it never was.
+    """
+
+    __tablename__ = "crossover_runs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    rows: Mapped[int] = mapped_column(Integer)
+    cols: Mapped[int] = mapped_column(Integer)
+    batch: Mapped[int] = mapped_column(Integer)
+    backends: Mapped[list[Any]] = mapped_column(JSON)
+    densities: Mapped[list[Any]] = mapped_column(JSON)
+    runs: Mapped[int] = mapped_column(Integer)
+    warmup: Mapped[int] = mapped_column(Integer)
+    threads: Mapped[int] = mapped_column(Integer)
+    block_rows: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(16), default=CrossoverStatus.queued.value, index=True)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    timings: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    crossover: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    worker: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(Timestamp, nullable=True)
+    finished_at: Mapped[datetime | None] = mapped_column(Timestamp, nullable=True)

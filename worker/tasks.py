@@ -1,4 +1,6 @@
-"""The one Celery task: claim an experiment by id, run the engine with a recorder, record how it ended.
+"""The Celery tasks: run an experiment (claim it by id, run the engine with a recorder, benchmark the
+chosen cycles' models as TFLite, record how it ended), benchmark a succeeded experiment again, and run
+a dense-versus-sparse crossover.
 
 TensorFlow, Keras and the engine's model code are imported inside the task body only: the worker's
 parent process imports this module, and the prefork pool forks its children from that process.
@@ -19,10 +21,12 @@ from sqlalchemy.orm import Session, sessionmaker
 from backend.db import make_engine, make_session_factory, session_scope
 from backend.queue import RUN_EXPERIMENT_TASK
 from backend.service import recording, runs
+from backend.service.benchmarks import BENCHMARK_TASK
+from backend.service.crossover import CROSSOVER_TASK
 from backend.settings import Settings, get_settings
 from backend.spec import ExperimentSpec
 from worker.celery_app import app
-from worker.engine.data import DatasetError, default_data_dirs
+from worker.engine.data import Dataset, DatasetError, default_data_dirs
 from worker.recorder import DatabaseRecorder, Heartbeat
 
 logger = get_task_logger(__name__)
@@ -83,12 +87,11 @@ def _run_claimed(
         spec = ExperimentSpec.model_validate(claim.spec)
     except pydantic.ValidationError as invalid:
         return _fail(sessions, lease, f"invalid spec: {invalid}")
-    if claim.action is runs.ClaimAction.finish and claim.last_cycle is not None:
-        with session_scope(sessions) as session:
-            reason = recording.recorded_stop_reason(claim.last_cycle, spec.pruning.max_cycles)
-            recording.finish(session, lease, reason)
-        return "succeeded"
     try:
+        if claim.action is runs.ClaimAction.finish and claim.last_cycle is not None:
+            # every cycle is recorded (the last worker died benchmarking or finishing): benchmark, finish
+            reason = recording.recorded_stop_reason(claim.last_cycle, spec.pruning.max_cycles)
+            return _finish(sessions, settings, spec, lease, heartbeat, reason)
         return _run_engine(sessions, settings, spec, claim, lease, heartbeat)
     except runs.LeaseLost:
         raise
@@ -141,9 +144,41 @@ def _run_engine(
     if result.stop_reason == "cancelled":
         return _cancelled(sessions, lease)
     final_cycle = result.final.index if result.final_index >= 0 else None
+    return _finish(sessions, settings, spec, lease, heartbeat, result.stop_reason, final_cycle, data)
+
+
+def _finish(
+    sessions: sessionmaker[Session],
+    settings: Settings,
+    spec: ExperimentSpec,
+    lease: runs.Lease,
+    heartbeat: Heartbeat,
+    stop_reason: str,
+    final_cycle: int | None = None,
+    data: Dataset | None = None,
+) -> str:
+    """Benchmark the cycles the spec names, then store the rows and finish in one transaction."""
+    from worker.experiment_benchmarks import BenchmarkCancelled, measure, stop_check
+
+    try:
+        measured = measure(
+            sessions,
+            lease.experiment_id,
+            spec,
+            choice=spec.benchmark.cycles,
+            data_dirs=data_dirs(settings),
+            data=data,
+            final=final_cycle,
+            lease=lease,
+            cancelled=stop_check(sessions, lease, lambda: heartbeat.lost),
+        )
+    except BenchmarkCancelled:
+        return _cancelled(sessions, lease)
     with session_scope(sessions) as session:
-        recording.finish(session, lease, result.stop_reason, final_cycle)
-    logger.info("experiment %s: succeeded (%s)", lease.experiment_id, result.stop_reason)
+        if measured is not None:
+            measured.store(session, lease.experiment_id, lease=lease)
+        recording.finish(session, lease, stop_reason, final_cycle)
+    logger.info("experiment %s: succeeded (%s)", lease.experiment_id, stop_reason)
     return "succeeded"
 
 
@@ -158,3 +193,39 @@ def _fail(sessions: sessionmaker[Session], lease: runs.Lease, error: str) -> str
         marked = runs.fail(session, lease, error)
     logger.warning("experiment %s: failed: %s", lease.experiment_id, error)
     return "failed" if marked else "lease_lost"
+
+
+@app.task(name=BENCHMARK_TASK, bind=True)
+def benchmark_experiment(self: Any, experiment_id: int, cycles: str | None = None) -> str:
+    """Convert and time a succeeded experiment's cycles again, replacing its benchmark rows.
+
+    Args:
+        experiment_id: the experiment.
+        cycles: ``first_last`` or ``every``; None: the spec's choice.
+
+    Returns:
+        ``benchmarked``, or ``skip`` when the experiment is missing, not succeeded or has no cycles.
+    """
+    from worker.experiment_benchmarks import rerun
+
+    settings = get_settings()
+    measured = rerun(sessions_for(settings), experiment_id, cycles, data_dirs=data_dirs(settings))
+    logger.info("experiment %s: benchmarks %s", experiment_id, "stored" if measured else "skipped")
+    return "benchmarked" if measured is not None else "skip"
+
+
+@app.task(name=CROSSOVER_TASK, bind=True)
+def crossover(self: Any, run_id: int) -> str:
+    """Run one crossover (dense against sparse products across densities) and store it.
+
+    Args:
+        run_id: the crossover run's id (the only thing on the queue).
+
+    Returns:
+        ``succeeded``, ``failed``, or ``skip`` when another delivery owns the run or it is finished.
+    """
+    from worker.crossover import run_claimed
+
+    settings = get_settings()
+    worker = f"{self.request.hostname or socket.gethostname()}/{os.getpid()}"
+    return run_claimed(sessions_for(settings), run_id, worker, stale_seconds=settings.time_limit)

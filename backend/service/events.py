@@ -109,7 +109,7 @@ class EventFeed:
         if self.finished:
             return []
         state = session.execute(
-            select(*(getattr(Experiment, name) for name in STATUS_FIELDS)).where(
+            select(*(getattr(Experiment, name) for name in STATUS_FIELDS), Experiment.progress_detail).where(
                 Experiment.id == self.experiment_id
             )
         ).one_or_none()
@@ -119,8 +119,11 @@ class EventFeed:
         epochs, cycles = self._epochs(session), self._cycles(session)
         caught_up = len(epochs) < BATCH and len(cycles) < BATCH
         events = epochs + cycles
-        status = dict(zip(STATUS_FIELDS, state, strict=True))
-        key = (status["status"], status["cancel_requested"], status["cycles_done"])
+        *columns, detail = state
+        status = dict(zip(STATUS_FIELDS, columns, strict=True))
+        # the worker's stage after training (e.g. "benchmarking" the TFLite models), None while training
+        status["stage"] = detail.get("stage") if isinstance(detail, dict) else None
+        key = (status["status"], status["cancel_requested"], status["cycles_done"], status["stage"])
         if key != self._last_status:
             self._last_status = key
             events.append(self._event("status", {"id": self.experiment_id, **status}))

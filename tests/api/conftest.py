@@ -13,22 +13,19 @@ import copy
 import hashlib
 import os
 import shutil
-import threading
-import time
 import uuid
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import psycopg
 import pytest
-import uvicorn
 from fastapi import FastAPI
 from psycopg import sql
+from servers import LiveServer, RecordingQueue, live_server
 from sqlalchemy import Engine, event
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.exceptions import StarletteDeprecationWarning
@@ -53,33 +50,6 @@ SPEC: dict[str, Any] = {
     "training": {"epochs": 2},
     "pruning": {"criterion": "activation_count", "max_cycles": 3},
 }
-
-
-# --------------------------------------------------------------------------------------------- queue doubles
-
-
-@dataclass
-class RecordingQueue:
-    """A queue that remembers the ids it was given (no ``ping``: the health check skips it).
-
-    Attributes:
-        ids: enqueued ids in order.
-        on_enqueue: called with each id before it is recorded (a test checks the row is committed).
-        error: raised by ``enqueue`` instead of recording, when set.
-    """
-
-    ids: list[int] = field(default_factory=list)
-    on_enqueue: Callable[[int], None] | None = None
-    error: Exception | None = None
-    _lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def enqueue(self, experiment_id: int) -> None:
-        if self.error is not None:
-            raise self.error
-        if self.on_enqueue is not None:
-            self.on_enqueue(experiment_id)
-        with self._lock:
-            self.ids.append(experiment_id)
 
 
 # --------------------------------------------------------------------------------------------- databases
@@ -348,34 +318,6 @@ def sqlite_rows(sqlite_app: FastAPI) -> RowFactory:
 
 
 # --------------------------------------------------------------------------------------------- live server
-
-
-@dataclass
-class LiveServer:
-    """A uvicorn server in a thread on a free loopback port."""
-
-    url: str
-    server: uvicorn.Server
-
-
-@contextmanager
-def live_server(app: FastAPI) -> Iterator[LiveServer]:
-    """Serve ``app`` on ``127.0.0.1`` (an ephemeral port) until the block ends."""
-    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", timeout_graceful_shutdown=2)
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, name="uvicorn-test", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("uvicorn did not start")
-        time.sleep(0.02)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    try:
-        yield LiveServer(url=f"http://127.0.0.1:{port}", server=server)
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
 
 
 # --------------------------------------------------------------------------------------------- helpers

@@ -53,6 +53,10 @@ def test_the_feed_reports_status_then_rows_as_they_appear_then_ends(app: FastAPI
     assert _kinds(cycle) == ["cycle", "status"]
     assert cycle[0].data["index"] == 0 and cycle[1].data["cycles_done"] == 1
 
+    rows.update(experiment_id, progress_detail={"stage": "benchmarking", "benchmark_cycles": [0]})
+    stage = _poll(app, feed)
+    assert _kinds(stage) == ["status"] and stage[0].data["stage"] == "benchmarking"
+
     rows.epoch(experiment_id, 1, 0)
     rows.update(experiment_id, status=Status.succeeded.value)
     last = _poll(app, feed)
@@ -207,9 +211,11 @@ def test_a_live_stream_follows_the_worker_and_ends_when_it_finishes(
 
     kinds = [event["event"] for _, event in received]
     assert kinds == ["status", "epoch", "cycle", "status", "end"]
+    # each event left after the worker wrote it; how soon is not timed here (no timed assertions in
+    # tests): the stream reads the database every event_poll_seconds (0.5 s by default)
     arrivals = {event["event"]: at for at, event in received[1:]}
     for kind in ("epoch", "cycle", "status"):
-        assert 0 <= arrivals[kind] - written[kind] < 2.0, kind
+        assert arrivals[kind] >= written[kind], kind
     assert received[-1][1]["data"]["status"] == "succeeded"
 
 

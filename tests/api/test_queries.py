@@ -84,6 +84,7 @@ def test_listing_reads_only_the_experiments_summary_columns(
         page = client.get("/api/experiments").json()
 
     assert page["total"] == 1 and page["items"][0]["id"] == experiment_id
+    assert page["items"][0]["final_widths"] == {"hidden": 3}  # the listing's widths column
     assert statements, "no SQL was recorded"
     for statement in statements:
         assert not re.search(r"\b(cycles|layer_stats|epochs)\b", statement), statement

@@ -26,8 +26,8 @@ from worker_fixtures import (
     experiment_row,
     insert_experiment,
     migrated,
-    redis_broker,
     running_worker,
+    sqlite_redis_settings,
     tiny_spec,
     wait_for,
     wait_for_status,
@@ -75,13 +75,7 @@ class Lab:
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     directory = tmp_path_factory.mktemp("worker-runs")
-    settings = Settings(
-        data_dir=directory,
-        database_url="",
-        broker_url=redis_broker(),
-        heartbeat_seconds=0.5,
-        lease_seconds=60,
-    )
+    settings = sqlite_redis_settings(directory)
     sessions = migrated(settings)
     with running_worker(settings, directory / "worker.log") as worker:
         yield Lab(settings, sessions, worker)

@@ -61,11 +61,18 @@ def redis_broker() -> str:
     return REDIS_URL
 
 
+def sqlite_redis_settings(directory: Path, **overrides: Any) -> Settings:
+    """SQLite in ``directory`` with the flushed test Redis, a 0.5 s heartbeat and a 60 s lease."""
+    values: dict[str, Any] = {"heartbeat_seconds": 0.5, "lease_seconds": 60, **overrides}
+    return Settings(data_dir=directory, database_url="", broker_url=redis_broker(), **values)
+
+
 def tiny_spec(**sections: dict[str, Any]) -> dict[str, Any]:
     """A few seconds of CPU: sum data (2,000 examples), one hidden dense layer of 16, 3 cycles of 2 epochs.
 
     Args:
-        **sections: fields merged into the spec's ``dataset``, ``training`` or ``pruning`` section.
+        **sections: fields merged into the spec's ``dataset``, ``training``, ``pruning`` or ``benchmark``
+            section.
     """
     spec: dict[str, Any] = {
         "name": "tiny-sum",
@@ -86,6 +93,8 @@ def tiny_spec(**sections: dict[str, Any]) -> dict[str, Any]:
             "loss": "mse",
         },
         "pruning": {"criterion": {"type": "apoz", "k": 0.0}, "max_fraction": 0.5, "max_cycles": 3},
+        # TFLite benchmarks have their own tests (test_benchmarks_worker.py); here they only cost time
+        "benchmark": {"cycles": "none"},
     }
     for section, fields in sections.items():
         spec[section] = {**spec[section], **fields}

@@ -1,0 +1,140 @@
+"""TFLite benchmark and crossover routes: read an experiment's benchmarks, run them again, and queue,
+list and read crossover runs. Each route parses, calls the service, and returns its schema."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Depends, Path, Query, Response, status
+
+from backend.api.deps import ContextDep, ExperimentId, SessionDep
+from backend.schemas import (
+    MAX_ID,
+    BenchmarkQueued,
+    BenchmarkRequest,
+    CrossoverCreate,
+    CrossoverCreated,
+    CrossoverOut,
+    ErrorBody,
+    ExperimentBenchmarks,
+    ValidationErrorBody,
+)
+from backend.service import benchmarks, crossover
+from backend.service.benchmarks import TaskQueue
+from backend.service.errors import QueueUnavailable
+
+router = APIRouter(tags=["benchmarks"])
+
+Responses = dict[int | str, dict[str, Any]]
+NOT_FOUND: Responses = {404: {"model": ErrorBody, "description": "no such experiment or run"}}
+INVALID: Responses = {
+    422: {"model": ValidationErrorBody, "description": "a field is invalid; `loc` names it"}
+}
+CONFLICT: Responses = {409: {"model": ErrorBody, "description": "the experiment has not succeeded"}}
+QUEUE_DOWN: Responses = {503: {"model": ErrorBody, "description": "the queue refused the task"}}
+RunId = Annotated[int, Path(ge=1, le=MAX_ID, description="the crossover run's id")]
+
+
+class CeleryTasks:
+    """Sends named tasks through the Celery app of ``backend.queue.CeleryQueue`` (a ``TaskQueue``).
+
+    Args:
+        app: the Celery app to send through.
+    """
+
+    def __init__(self, app: Any):
+        self.app = app
+
+    def send(self, task: str, *args: Any) -> None:
+        """Queue ``task(*args)`` on the experiments' queue, with the same bounded retries as experiments.
+
+        Raises:
+            kombu.exceptions.OperationalError: the broker cannot be reached or refused the message.
+        """
+        from backend.queue import EXPERIMENT_QUEUE
+
+        self.app.send_task(
+            task,
+            args=list(args),
+            queue=EXPERIMENT_QUEUE,
+            retry=True,
+            retry_policy={"max_retries": 2, "interval_start": 0.2, "interval_step": 0.5, "interval_max": 1.0},
+        )
+
+
+def get_task_queue(context: ContextDep) -> TaskQueue:
+    """The app's queue as a :class:`TaskQueue` (it sends benchmark and crossover tasks).
+
+    Raises:
+        QueueUnavailable: the app's queue can send experiments only.
+    """
+    queue = context.queue
+    if isinstance(queue, TaskQueue):
+        return queue
+    from backend.queue import CeleryQueue  # imports Celery, as the default queue does
+
+    if isinstance(queue, CeleryQueue):
+        return CeleryTasks(queue.app)
+    raise QueueUnavailable("this server's queue cannot send benchmark or crossover tasks")
+
+
+TaskQueueDep = Annotated[TaskQueue, Depends(get_task_queue)]
+
+
+@router.get("/experiments/{experiment_id}/benchmarks", responses=NOT_FOUND, summary="TFLite benchmarks")
+def experiment_benchmarks(experiment_id: ExperimentId, session: SessionDep) -> ExperimentBenchmarks:
+    """Every benchmark row (latency, size, fidelity, bits, the ``.tflite`` download) and, per benchmarked
+    cycle, its FLOPs reduction against its measured speed-up, both relative to the baseline cycle."""
+    return benchmarks.experiment_benchmarks(session, experiment_id)
+
+
+@router.post(
+    "/experiments/{experiment_id}/benchmarks",
+    status_code=status.HTTP_202_ACCEPTED,
+    responses={**NOT_FOUND, **CONFLICT, **INVALID, **QUEUE_DOWN},
+    summary="Benchmark a finished experiment again",
+)
+def rerun_benchmarks(
+    experiment_id: ExperimentId,
+    session: SessionDep,
+    queue: TaskQueueDep,
+    response: Response,
+    request: Annotated[BenchmarkRequest | None, Body()] = None,
+) -> BenchmarkQueued:
+    """Queue the conversion and timing of a succeeded experiment's cycles; the new rows replace the old
+    ones when the run is done (formats, runs and threads come from the spec)."""
+    queued = benchmarks.request_benchmarks(session, queue, experiment_id, request or BenchmarkRequest())
+    response.headers["Location"] = queued.url
+    return queued
+
+
+@router.post(
+    "/crossover",
+    status_code=status.HTTP_202_ACCEPTED,
+    responses={**INVALID, **QUEUE_DOWN},
+    summary="Time dense against sparse products across densities",
+)
+def create_crossover(
+    request: Annotated[CrossoverCreate, Body()], session: SessionDep, queue: TaskQueueDep, response: Response
+) -> CrossoverCreated:
+    """Save a crossover run (``queued``) and hand its id to the workers; follow it at ``url``."""
+    created = crossover.create_run(session, queue, request)
+    response.headers["Location"] = created.url
+    return created
+
+
+@router.get("/crossover", responses=INVALID, summary="Crossover runs")
+def list_crossover(
+    session: SessionDep,
+    limit: Annotated[int, Query(ge=1, le=crossover.MAX_LISTED)] = 50,
+    offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
+) -> list[CrossoverOut]:
+    """Crossover runs, newest first, with their timings and crossover densities."""
+    return crossover.list_runs(session, limit, offset)
+
+
+@router.get("/crossover/{run_id}", responses=NOT_FOUND, summary="One crossover run")
+def get_crossover(run_id: RunId, session: SessionDep) -> CrossoverOut:
+    """The run's state and, once it succeeded, per back end the timing at every density and the
+    crossover density."""
+    return crossover.get_run(session, run_id)

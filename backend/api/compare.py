@@ -1,0 +1,79 @@
+"""Experiments side by side: the comparison, its figures (Plotly JSON) and its CSV/JSON export."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Path, Query, Response
+from fastapi.responses import JSONResponse
+
+from backend.api.artifacts import content_disposition
+from backend.api.deps import SessionDep
+from backend.figures import MAX_COMPARED
+from backend.schemas import ErrorBody, ValidationErrorBody
+from backend.service import compare
+from backend.service.compare import CompareFigureName, Comparison, ExportFormat
+
+router = APIRouter(tags=["compare"])
+
+Responses = dict[int | str, dict[str, Any]]
+ERRORS: Responses = {
+    404: {"model": ErrorBody, "description": "an experiment does not exist"},
+    422: {"model": ValidationErrorBody, "description": "`ids` is not a list of experiment ids"},
+}
+IDS_HELP = f"comma-separated experiment ids, at most {MAX_COMPARED}, e.g. 1,2,3"
+
+
+def compared_ids(ids: Annotated[str, Query(max_length=2000, description=IDS_HELP)]) -> list[int]:
+    """The ``ids`` query parameter as at most ``MAX_COMPARED`` distinct ids."""
+    return compare.parse_ids(ids)
+
+
+ComparedIds = Annotated[list[int], Depends(compared_ids)]
+
+
+@router.get("/compare", responses=ERRORS, summary="Compare experiments")
+def comparison(ids: ComparedIds, session: SessionDep) -> Comparison:
+    """The compared experiments' summaries, the table of their final architectures and headline
+    numbers, and every cycle's headline numbers (for plots of your own)."""
+    return compare.compare(session, ids)
+
+
+@router.get(
+    "/compare/figures/{name}",
+    response_class=JSONResponse,
+    responses={200: {"content": {"application/json": {}}, "description": "a Plotly figure"}, **ERRORS},
+    summary="One compare figure (Plotly JSON)",
+)
+def compare_figure(
+    name: Annotated[CompareFigureName, Path(description="which figure")],
+    ids: ComparedIds,
+    session: SessionDep,
+    final_only: Annotated[bool, Query(description="Pareto: one point per experiment")] = False,
+    log: Annotated[bool, Query(description="Pareto: log cost axis")] = False,
+) -> JSONResponse:
+    """``widths`` (units kept per layer vs cycle), ``pareto-flops`` and ``pareto-latency`` (validation
+    metric vs cost with the Pareto front) or ``loss`` (loss per epoch, overlaid)."""
+    return JSONResponse(compare.compare_figure(session, ids, name, final_only=final_only, log=log))
+
+
+@router.get(
+    "/compare/export",
+    response_class=Response,
+    responses={200: {"content": {"text/csv": {}, "application/json": {}}}, **ERRORS},
+    summary="Download a comparison",
+)
+def export_comparison(
+    ids: ComparedIds,
+    session: SessionDep,
+    file_format: Annotated[
+        ExportFormat, Query(alias="format", description="csv: the table; json: everything")
+    ] = "csv",
+) -> Response:
+    """The compare table as CSV (spreadsheet formulas defused) or the whole comparison as JSON."""
+    text, media_type, filename = compare.export(session, ids, file_format)
+    return Response(
+        content=text,
+        media_type=media_type,
+        headers={"Content-Disposition": content_disposition(filename), "X-Content-Type-Options": "nosniff"},
+    )

@@ -1,0 +1,411 @@
+"""One experiment's figures: read the rows a figure needs, map them to ``backend.figures`` inputs, build it.
+
+Each loader reads only the columns its figure draws (never the model file, and the per-unit blobs of
+one layer in one cycle only for the criterion figure). Figures come back as JSON-ready dicts; the
+other answers (the figure index, the architecture diff, the TFLite table) as schemas.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+import pydantic
+from pydantic import BaseModel, ConfigDict, TypeAdapter
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from backend.arrays import decode
+from backend.figures import (
+    CycleRow,
+    EpochPoint,
+    Figure,
+    LayerHistogram,
+    TFLiteRow,
+    UnitStats,
+    activation_heatmap_figure,
+    architecture_diff,
+    costs_figure,
+    criterion_figure,
+    speedup_figure,
+    tflite_figure,
+    training_figure,
+    widths_figure,
+)
+from backend.figures.criterion import CRITERIA
+from backend.models import Cycle, EpochRow, Experiment, LayerStatsRow, TFLiteBenchmark
+from backend.schemas import TFLiteBenchmarkOut
+from backend.service.errors import NotFound
+from backend.service.queries import require_experiment
+from backend.spec import Criterion
+
+Stage = Literal["after", "before"]
+FigureName = Literal["widths", "costs", "training", "activations", "criterion", "tflite", "speedup"]
+#: Every figure of one experiment, in the order the page shows them.
+FIGURE_NAMES: tuple[FigureName, ...] = (
+    "widths",
+    "costs",
+    "training",
+    "activations",
+    "criterion",
+    "tflite",
+    "speedup",
+)
+
+#: The cycles columns the cycle figures read (no model spec, no unit lists).
+CYCLE_COLUMNS = (
+    Cycle.index,
+    Cycle.widths,
+    Cycle.widths_after,
+    Cycle.params,
+    Cycle.flops,
+    Cycle.metric_name,
+    Cycle.loss,
+    Cycle.metric,
+    Cycle.val_loss,
+    Cycle.val_metric,
+    Cycle.accepted,
+)
+EPOCH_COLUMNS = (
+    EpochRow.cycle,
+    EpochRow.epoch,
+    EpochRow.loss,
+    EpochRow.metric,
+    EpochRow.val_loss,
+    EpochRow.val_metric,
+)
+_CRITERION: TypeAdapter[Any] = TypeAdapter(Criterion)
+
+
+class Out(BaseModel):
+    """Base of this module's answers: immutable, non-finite floats serialised as ``null``."""
+
+    model_config = ConfigDict(frozen=True)
+
+
+class FigureIndex(Out):
+    """What one experiment's page can draw: its figures, the cycles so far and the measured layers.
+
+    Attributes:
+        figures: the figure names ``GET .../figures/{name}`` accepts.
+        cycles: indices of the finished cycles, ascending.
+        layers: layers with activation statistics, in model order (for the heatmap and criterion).
+        criterion: the spec's pruning criterion (``{"type": "apoz", "k": 1.0}``).
+        metric_name: "accuracy" or "rmse"; None before the first cycle.
+        tflite_rows: how many TFLite benchmarks are stored.
+    """
+
+    figures: list[str]
+    cycles: list[int]
+    layers: list[str]
+    criterion: dict[str, Any]
+    metric_name: str | None
+    tflite_rows: int
+
+
+class LayerDiffOut(Out):
+    """One layer of the architecture diff (see ``backend.figures.LayerDiff``)."""
+
+    name: str
+    type: str | None
+    width_before: int | None
+    width_after: int | None
+    units_removed: int | None
+    params_before: int | None
+    params_after: int | None
+    flops_before: int | None
+    flops_after: int | None
+    change: str
+
+
+class ArchitectureDiffOut(Out):
+    """Two cycles' models layer by layer; ``after`` None means ``before``'s own pruning."""
+
+    before: int
+    after: int | None
+    layers: list[LayerDiffOut]
+
+
+@dataclass(frozen=True)
+class FigureOptions:
+    """How a figure is drawn (each figure reads the options that concern it).
+
+    Attributes:
+        stacked: widths: stack the layers' bars instead of grouping them.
+        stage: widths: "after" (kept by the cycle's pruning) or "before" (trained).
+        normalise: costs: percentages of the first cycle on one axis.
+        log: training: log loss axis; activations: log colour scale.
+        layer: activations, criterion: the layer; default the first measured layer.
+        cycle: criterion: the cycle; default the latest cycle with statistics.
+    """
+
+    stacked: bool = False
+    stage: Stage = "after"
+    normalise: bool = False
+    log: bool = False
+    layer: str | None = None
+    cycle: int | None = None
+
+
+# --------------------------------------------------------------------------------------------- loaders
+
+
+def _cycles(session: Session, experiment_id: int, *, costs: bool = False) -> list[CycleRow]:
+    columns = (*CYCLE_COLUMNS, Cycle.layer_costs) if costs else CYCLE_COLUMNS
+    rows = session.execute(
+        select(*columns).where(Cycle.experiment_id == experiment_id).order_by(Cycle.index)
+    ).mappings()
+    return [CycleRow.of(row) for row in rows]
+
+
+def _epochs(session: Session, experiment_id: int) -> list[EpochPoint]:
+    rows = session.execute(
+        select(*EPOCH_COLUMNS)
+        .where(EpochRow.experiment_id == experiment_id)
+        .order_by(EpochRow.cycle, EpochRow.epoch)
+    ).mappings()
+    return [EpochPoint.of(row) for row in rows]
+
+
+def _tflite(session: Session, experiment_id: int) -> list[TFLiteBenchmarkOut]:
+    rows = session.scalars(
+        select(TFLiteBenchmark)
+        .where(TFLiteBenchmark.experiment_id == experiment_id)
+        .order_by(TFLiteBenchmark.cycle_index, TFLiteBenchmark.format)
+    )
+    return [TFLiteBenchmarkOut.model_validate(row) for row in rows]
+
+
+def _measured_layers(session: Session, experiment_id: int) -> list[str]:
+    """Layers with statistics in any cycle, in the order the recorder wrote them."""
+    names = session.scalars(
+        select(LayerStatsRow.layer)
+        .join(Cycle, LayerStatsRow.cycle_id == Cycle.id)
+        .where(Cycle.experiment_id == experiment_id)
+        .order_by(Cycle.index, LayerStatsRow.id)
+    )
+    return list(dict.fromkeys(names))
+
+
+def _experiment_facts(session: Session, experiment_id: int) -> tuple[dict[str, Any], str | None]:
+    """The spec's criterion and the experiment's metric name.
+
+    Raises:
+        NotFound: no such experiment.
+    """
+    row = session.execute(
+        select(Experiment.spec, Experiment.metric_name).where(Experiment.id == experiment_id)
+    ).one_or_none()
+    if row is None:
+        raise NotFound("experiment", experiment_id)
+    spec, metric_name = row
+    return criterion_of(spec), metric_name
+
+
+def criterion_of(spec: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The pruning criterion of a stored spec with its defaults filled in (APoZ when absent or unknown).
+
+    Args:
+        spec: the experiment's stored spec.
+    """
+    pruning = (spec or {}).get("pruning") or {}
+    criterion = pruning.get("criterion", "apoz") if isinstance(pruning, Mapping) else "apoz"
+    written = {"type": criterion} if isinstance(criterion, str) else dict(criterion or {})
+    try:
+        result: dict[str, Any] = _CRITERION.validate_python(written).model_dump(mode="json")
+    except pydantic.ValidationError:
+        result = written if written.get("type") in CRITERIA else {"type": "apoz"}
+    return result
+
+
+def _choose_layer(layers: Sequence[str], layer: str | None, experiment_id: int) -> str | None:
+    if layer is None:
+        return layers[0] if layers else None
+    if layer not in layers:
+        raise NotFound("layer", f"'{layer}' with statistics in experiment {experiment_id}")
+    return layer
+
+
+# --------------------------------------------------------------------------------------------- index
+
+
+def figure_index(session: Session, experiment_id: int) -> FigureIndex:
+    """What the experiment's page can draw so far.
+
+    Raises:
+        NotFound: no such experiment.
+    """
+    criterion, metric_name = _experiment_facts(session, experiment_id)
+    cycles = session.scalars(
+        select(Cycle.index).where(Cycle.experiment_id == experiment_id).order_by(Cycle.index)
+    )
+    count = session.scalar(
+        select(func.count())
+        .select_from(TFLiteBenchmark)
+        .where(TFLiteBenchmark.experiment_id == experiment_id)
+    )
+    return FigureIndex(
+        figures=list(FIGURE_NAMES),
+        cycles=list(cycles),
+        layers=_measured_layers(session, experiment_id),
+        criterion=criterion,
+        metric_name=metric_name,
+        tflite_rows=count or 0,
+    )
+
+
+# --------------------------------------------------------------------------------------------- figures
+
+
+def experiment_figure(
+    session: Session, experiment_id: int, name: FigureName, options: FigureOptions | None = None
+) -> Figure:
+    """One figure of one experiment as Plotly JSON.
+
+    Args:
+        session: an open session.
+        experiment_id: the experiment.
+        name: one of :data:`FIGURE_NAMES`.
+        options: how to draw it. Default: every option's default.
+
+    Returns:
+        The figure dict; its ``uirevision`` is stable across live updates of the same view.
+
+    Raises:
+        NotFound: no such experiment, or a layer or cycle without statistics.
+    """
+    options = options or FigureOptions()
+    criterion, metric_name = _experiment_facts(session, experiment_id)
+    revision = f"{experiment_id}:{name}"
+    if name == "widths":
+        return widths_figure(
+            _cycles(session, experiment_id), stacked=options.stacked, stage=options.stage, uirevision=revision
+        )
+    if name == "costs":
+        return costs_figure(_cycles(session, experiment_id), normalise=options.normalise, uirevision=revision)
+    if name == "training":
+        return training_figure(
+            _epochs(session, experiment_id), metric_name, log_loss=options.log, uirevision=revision
+        )
+    if name == "tflite":
+        return tflite_figure(
+            [TFLiteRow.of(row) for row in _tflite(session, experiment_id)], uirevision=revision
+        )
+    if name == "speedup":
+        rows = [TFLiteRow.of(row) for row in _tflite(session, experiment_id)]
+        return speedup_figure(_cycles(session, experiment_id), rows, uirevision=revision)
+    if name == "activations":
+        return _activations(session, experiment_id, options, revision)
+    return _criterion(session, experiment_id, criterion, options, revision)
+
+
+def _activations(session: Session, experiment_id: int, options: FigureOptions, revision: str) -> Figure:
+    layer = _choose_layer(_measured_layers(session, experiment_id), options.layer, experiment_id)
+    if layer is None:
+        return activation_heatmap_figure("–", [], uirevision=revision)
+    rows = session.execute(
+        select(Cycle.index, LayerStatsRow.histogram, LayerStatsRow.bin_edges)
+        .join(Cycle, LayerStatsRow.cycle_id == Cycle.id)
+        .where(Cycle.experiment_id == experiment_id, LayerStatsRow.layer == layer)
+        .order_by(Cycle.index)
+    ).all()
+    histograms = [
+        LayerHistogram.of(index, {"histogram": histogram, "bin_edges": edges})
+        for index, histogram, edges in rows
+    ]
+    return activation_heatmap_figure(
+        layer, histograms, log_colour=options.log, uirevision=f"{revision}:{layer}"
+    )
+
+
+def _criterion(
+    session: Session,
+    experiment_id: int,
+    criterion: dict[str, Any],
+    options: FigureOptions,
+    revision: str,
+) -> Figure:
+    layer = _choose_layer(_measured_layers(session, experiment_id), options.layer, experiment_id)
+    if layer is None:
+        return criterion_figure(UnitStats("–", 0, 0, (), (), ()), criterion, (), uirevision=revision)
+    statement = (
+        select(
+            Cycle.index,
+            Cycle.removed,
+            Cycle.folded,
+            LayerStatsRow.outputs,
+            LayerStatsRow.active,
+            LayerStatsRow.zeros,
+            LayerStatsRow.variance,
+        )
+        .join(Cycle, LayerStatsRow.cycle_id == Cycle.id)
+        .where(Cycle.experiment_id == experiment_id, LayerStatsRow.layer == layer)
+    )
+    if options.cycle is None:
+        statement = statement.order_by(Cycle.index.desc()).limit(1)
+    else:
+        statement = statement.where(Cycle.index == options.cycle)
+    row = session.execute(statement).one_or_none()
+    if row is None:
+        raise NotFound("cycle", f"{options.cycle} with statistics of layer '{layer}'")
+    index, removed, folded, outputs, active, zeros, variance = row
+    apoz = np.asarray(decode("zeros", zeros), dtype=np.float64) / max(int(outputs), 1)
+    stats = UnitStats(
+        layer=layer,
+        cycle=index,
+        outputs=int(outputs),
+        active=decode("active", active).tolist(),
+        apoz=apoz.tolist(),
+        variance=decode("variance", variance).tolist(),
+    )
+    return criterion_figure(
+        stats,
+        criterion,
+        list((removed or {}).get(layer, [])),
+        folded=list((folded or {}).get(layer, [])),
+        uirevision=f"{revision}:{layer}",
+    )
+
+
+# --------------------------------------------------------------------------------------------- tables
+
+
+def architecture(
+    session: Session, experiment_id: int, before: int, after: int | None = None
+) -> ArchitectureDiffOut:
+    """The model of cycle ``before`` against the model of cycle ``after``, layer by layer.
+
+    Args:
+        session: an open session.
+        experiment_id: the experiment.
+        before: the earlier cycle's index.
+        after: the later cycle's index; None compares ``before``'s trained widths with what its
+            pruning kept.
+
+    Raises:
+        NotFound: no such experiment, or no such cycle.
+    """
+    wanted = {before} if after is None else {before, after}
+    cycles = {
+        cycle.index: cycle
+        for cycle in (
+            CycleRow.of(row)
+            for row in session.execute(
+                select(*CYCLE_COLUMNS, Cycle.layer_costs).where(
+                    Cycle.experiment_id == experiment_id, Cycle.index.in_(wanted)
+                )
+            ).mappings()
+        )
+    }
+    missing = sorted(wanted - set(cycles))
+    if missing:
+        require_experiment(session, experiment_id)
+        raise NotFound("cycle", f"{missing[0]} of experiment {experiment_id}")
+    diff = architecture_diff(cycles[before], None if after is None else cycles[after])
+    return ArchitectureDiffOut(
+        before=before,
+        after=after,
+        layers=[LayerDiffOut.model_validate(row.as_dict()) for row in diff],
+    )

@@ -1,0 +1,608 @@
+// One experiment: its state and spec, charts per cycle, TFLite numbers, the architecture diff,
+// downloads, cancel and rerun; live while it runs (server-sent events, charts redrawn in place).
+
+import { api, ApiError } from "../api.js";
+import { byId, debounce, h, markReady, replace } from "../dom.js";
+import { emptyState, isLive, markNav, notice, progressBar, segmented, stat, statusBadge, tagChips, toast } from "../components.js";
+import * as fmt from "../format.js";
+import { Chart, loadPlotly } from "../plots.js";
+import { specView } from "../spec-view.js";
+
+const experimentId = Number(location.pathname.split("/").filter(Boolean).pop());
+const base = `/api/experiments/${experimentId}`;
+
+const view = {
+  detail: null,
+  index: null,
+  widths: { stacked: false, stage: "after" },
+  costs: { normalise: false },
+  training: { log: false },
+  activations: { layer: null, log: false },
+  criterion: { layer: null, cycle: null },
+  diff: { before: null, after: null },
+};
+const charts = {};
+let events = null;
+
+// ---------------------------------------------------------------------------------------- header
+
+function header(detail) {
+  const live = isLive(detail.status);
+  const actions = h(
+    "div",
+    { class: "exp-actions" },
+    h("a", { class: "btn", href: `/compare?ids=${detail.id}`, title: "Open in the compare view (add more there)" }, "Compare"),
+    h("button", { type: "button", class: "btn", id: "rerun", onclick: rerun, title: "Run the same spec again as a new experiment" }, "Rerun"),
+    live
+      ? h("button", { type: "button", class: "btn btn-danger", id: "cancel", onclick: cancel, disabled: detail.cancel_requested }, detail.cancel_requested ? "Cancelling…" : "Cancel")
+      : null,
+  );
+  const created = fmt.relativeTime(detail.created_at);
+  const meta = h(
+    "div",
+    { class: "exp-meta" },
+    h("span", {}, "Owner ", h("strong", {}, detail.owner)),
+    h("span", { title: created.title }, "Created ", h("strong", {}, created.text)),
+    detail.started_at && detail.finished_at
+      ? h("span", {}, "Ran for ", h("strong", {}, fmt.duration((new Date(detail.finished_at) - new Date(detail.started_at)) / 1000)))
+      : null,
+    detail.stop_reason ? h("span", {}, "Stopped: ", h("strong", {}, detail.stop_reason.replaceAll("_", " "))) : null,
+    detail.attempts > 1 ? h("span", {}, "Attempts ", h("strong", {}, String(detail.attempts))) : null,
+    detail.tags.length ? tagChips(detail.tags) : null,
+  );
+  return h(
+    "div",
+    { class: "exp-head" },
+    h(
+      "div",
+      { class: "exp-title" },
+      h("h1", { id: "experiment-name" }, detail.name),
+      h("span", { class: "faint" }, `#${detail.id}`),
+      h("span", { id: "experiment-status" }, statusBadge(detail.status, detail.cancel_requested)),
+      live && events ? h("span", { class: "live-dot", title: "This page follows the experiment live" }, "live") : null,
+      h("span", { class: "spacer" }),
+      actions,
+    ),
+    meta,
+    live ? liveProgress(detail) : null,
+    detail.error ? h("div", { class: "error-box" }, notice("error", h("strong", {}, "The experiment failed."), h("pre", {}, detail.error))) : null,
+    detail.notes ? h("div", { class: "notes", id: "experiment-notes" }, detail.notes) : null,
+  );
+}
+
+function liveProgress(detail) {
+  const progress = detail.progress_detail || {};
+  const parts = [];
+  if (detail.status === "queued") parts.push("Waiting for a worker");
+  if (progress.stage === "benchmarking") {
+    // the worker converts and times the chosen cycles' models after the last cycle (or on request)
+    const cycles = Array.isArray(progress.benchmark_cycles) ? progress.benchmark_cycles.join(", ") : "";
+    parts.push(`Benchmarking TFLite models${cycles ? ` of cycles ${cycles}` : ""}`);
+  } else {
+    if (Number.isInteger(progress.cycle)) parts.push(`cycle ${progress.cycle}`);
+    if (Number.isInteger(progress.epoch)) parts.push(`epoch ${progress.epoch}${progress.epochs ? ` of ${progress.epochs}` : ""}`);
+    if (Number.isFinite(progress.val_loss)) parts.push(`val loss ${fmt.num(progress.val_loss)}`);
+    if (Number.isFinite(progress.val_metric)) parts.push(`val ${progress.metric_name || "metric"} ${fmt.metric(progress.val_metric, progress.metric_name)}`);
+  }
+  const percent = Math.round((detail.progress || 0) * 100);
+  return h(
+    "div",
+    { class: "live-progress" },
+    progressBar(detail.progress, "experiment progress"),
+    h("strong", { id: "progress-percent" }, `${percent} %`),
+    h("div", { class: "progress-text", id: "progress-text" }, parts.join(" · ") || "Starting…"),
+  );
+}
+
+function stats(detail) {
+  const params = fmt.reduction(detail.initial_params, detail.final_params);
+  const flops = fmt.reduction(detail.initial_flops, detail.final_flops);
+  const speedup = Number.isFinite(detail.latency_speedup) ? `×${detail.latency_speedup.toFixed(2)}` : "–";
+  return h(
+    "div",
+    { class: "stats" },
+    stat("Cycles", fmt.int(detail.cycles_done), detail.final_cycle !== null ? `final cycle ${detail.final_cycle}` : ""),
+    stat("Parameters", fmt.compact(detail.final_params ?? detail.initial_params), params ? `${params.text} (${params.factor})` : "initial", params?.title),
+    stat("FLOPs", fmt.compact(detail.final_flops ?? detail.initial_flops), flops ? `${flops.text} (${flops.factor})` : "initial", flops?.title),
+    stat("Best metric", fmt.metric(detail.best_metric, detail.metric_name), detail.metric_name || ""),
+    stat("Final metric", fmt.metric(detail.final_metric, detail.metric_name), detail.metric_name ? `validation ${detail.metric_name}` : ""),
+    stat("Latency speed-up", speedup, "TFLite, median"),
+    stat("Final widths", "", fmt.widths(detail.final_widths)),
+  );
+}
+
+function jumpLinks() {
+  const targets = [["sec-charts", "Charts"], ["sec-cycles", "Cycles"], ["sec-diff", "Architecture diff"], ["sec-tflite", "TFLite"], ["sec-spec", "Spec"], ["sec-downloads", "Downloads"]];
+  return h("nav", { class: "jump", "aria-label": "On this page" }, targets.map(([id, label]) => h("a", { href: `#${id}` }, label)));
+}
+
+function renderHeader() {
+  const detail = view.detail;
+  document.title = `${detail.name} · prunelab`;
+  byId("crumb-name").textContent = detail.name;
+  replace(byId("header-card"), header(detail), stats(detail), jumpLinks());
+}
+
+// ---------------------------------------------------------------------------------------- actions
+
+async function cancel() {
+  try {
+    await api.post(`${base}/cancel`);
+    toast("Cancel requested: a running experiment stops after its current epoch.");
+  } catch (error) {
+    toast(`Could not cancel: ${error.message}`, "error");
+  }
+  await refreshDetail();
+}
+
+async function rerun() {
+  const button = byId("rerun");
+  button.disabled = true;
+  try {
+    const created = await api.post(`${base}/rerun`);
+    location.assign(`/experiments/${created.id}`);
+  } catch (error) {
+    button.disabled = false;
+    toast(`Could not rerun: ${error.message}`, "error");
+  }
+}
+
+// ---------------------------------------------------------------------------------------- charts
+
+function chartCard({ id, title, hint, controls, tall = false, taller = false, wide = false }) {
+  const element = h("div", { id: `chart-${id}`, class: ["chart", "chart-loading", tall ? "tall" : null, taller ? "taller" : null], role: "img", "aria-label": title }, "Loading chart…");
+  const card = h(
+    "section",
+    { class: ["card", wide ? "wide" : null], "aria-label": title },
+    h("div", { class: "card-head" }, h("div", {}, h("h2", {}, title), hint ? h("div", { class: "hint" }, hint) : null), controls ? h("div", { class: "chart-controls" }, controls) : null),
+    h("div", { class: "card-body", style: { padding: "4px 8px 8px" } }, element),
+  );
+  return { card, element };
+}
+
+function figureUrl(name, options) {
+  const params = new URLSearchParams();
+  for (const [key, value] of Object.entries(options)) {
+    if (value !== null && value !== undefined && value !== false) params.set(key, String(value));
+  }
+  const text = params.toString();
+  return `${base}/figures/${name}${text ? `?${text}` : ""}`;
+}
+
+function layerSelect(id, current, onChange) {
+  const layers = view.index?.layers || [];
+  return h(
+    "label",
+    {},
+    "Layer",
+    h(
+      "select",
+      { id, disabled: !layers.length, onchange: (event) => onChange(event.target.value) },
+      layers.length ? layers.map((layer) => h("option", { value: layer, selected: layer === current }, layer)) : h("option", {}, "none yet"),
+    ),
+  );
+}
+
+function cycleOptions(select, current, latestLabel) {
+  const cycles = view.index?.cycles || [];
+  replace(
+    select,
+    h("option", { value: "", selected: current === null }, latestLabel),
+    cycles.map((cycle) => h("option", { value: String(cycle), selected: cycle === current }, `cycle ${cycle}`)),
+  );
+}
+
+function buildCharts(root) {
+  const widths = chartCard({
+    id: "widths",
+    title: "Units kept per layer",
+    hint: "Units (dense) or channels (conv) per cycle",
+    controls: [
+      segmented("Bars", [{ value: false, label: "Grouped" }, { value: true, label: "Stacked" }], view.widths.stacked, (value) => { view.widths.stacked = value; charts.widths.refresh(); }),
+      segmented("Stage", [{ value: "after", label: "Kept" }, { value: "before", label: "Trained" }], view.widths.stage, (value) => { view.widths.stage = value; charts.widths.refresh(); }),
+    ],
+  });
+  const costs = chartCard({
+    id: "costs",
+    title: "Parameters and FLOPs",
+    hint: "Of the model each cycle trained",
+    controls: segmented("Scale", [{ value: false, label: "Absolute" }, { value: true, label: "% of cycle 0" }], false, (value) => { view.costs.normalise = value; charts.costs.refresh(); }),
+  });
+  const training = chartCard({
+    id: "training",
+    title: "Loss and metric per epoch",
+    hint: "Every cycle on one time axis; dotted lines mark cycle boundaries",
+    wide: true,
+    tall: true,
+    controls: segmented("Loss axis", [{ value: false, label: "Linear" }, { value: true, label: "Log" }], false, (value) => { view.training.log = value; charts.training.refresh(); }),
+  });
+  const activations = chartCard({
+    id: "activations",
+    title: "Activation histograms",
+    hint: "One row per cycle",
+    tall: true,
+    controls: [
+      h("span", { id: "activations-layer" }),
+      segmented("Colour", [{ value: false, label: "Count" }, { value: true, label: "Log" }], false, (value) => { view.activations.log = value; charts.activations.refresh(); }),
+    ],
+  });
+  const criterionSelect = h("select", { id: "criterion-cycle", onchange: (event) => { view.criterion.cycle = event.target.value === "" ? null : Number(event.target.value); charts.criterion.refresh(); } });
+  const criterion = chartCard({
+    id: "criterion",
+    title: "Pruning criterion",
+    hint: criterionHint(),
+    controls: [h("span", { id: "criterion-layer" }), h("label", {}, "Cycle", criterionSelect)],
+    tall: true,
+  });
+  replace(
+    root,
+    h("div", { class: "section-title", id: "sec-charts" }, h("h2", {}, "Pruning over cycles")),
+    h("div", { class: "grid" }, widths.card, costs.card),
+    h("div", { class: "section-title" }, h("h2", {}, "Training")),
+    h("div", { class: "grid" }, training.card),
+    h("div", { class: "section-title" }, h("h2", {}, "Activations and the criterion")),
+    h("div", { class: "grid" }, activations.card, criterion.card),
+  );
+  charts.widths = new Chart(widths.element, () => figureUrl("widths", view.widths));
+  charts.costs = new Chart(costs.element, () => figureUrl("costs", view.costs));
+  charts.training = new Chart(training.element, () => figureUrl("training", view.training));
+  charts.activations = new Chart(activations.element, () => figureUrl("activations", view.activations));
+  charts.criterion = new Chart(criterion.element, () => figureUrl("criterion", view.criterion));
+  updateLayerControls();
+}
+
+function criterionHint() {
+  const criterion = view.index?.criterion || {};
+  const names = { apoz: "APoZ", activation_count: "activation count", count_band: "activation-count band", variance: "variance", variance_band: "variance band", none: "none (APoZ shown)" };
+  const parameter = criterion.k !== undefined ? `k = ${criterion.k}` : criterion.threshold !== undefined ? `threshold = ${criterion.threshold}` : "";
+  return `${names[criterion.type] || criterion.type || "criterion"}${parameter ? `, ${parameter}` : ""}: threshold dashed, removed units red`;
+}
+
+function updateLayerControls() {
+  const layers = view.index?.layers || [];
+  for (const key of ["activations", "criterion"]) {
+    if (!layers.includes(view[key].layer)) view[key].layer = layers[0] ?? null;
+    replace(
+      byId(`${key}-layer`),
+      layerSelect(`${key}-layer-select`, view[key].layer, (layer) => {
+        view[key].layer = layer;
+        charts[key].refresh();
+      }),
+    );
+  }
+  const cycles = view.index?.cycles || [];
+  cycleOptions(byId("criterion-cycle"), view.criterion.cycle, cycles.length ? `latest (${cycles[cycles.length - 1]})` : "latest");
+}
+
+// ---------------------------------------------------------------------------------------- tables
+
+function cyclesTable(detail) {
+  if (!detail.cycles.length) {
+    return emptyState("No finished cycles yet", isLive(detail.status) ? "The first cycle appears here when it finishes; this page updates by itself." : "This experiment finished without a cycle.");
+  }
+  const metric = detail.metric_name || "metric";
+  return h(
+    "div",
+    { class: "table-wrap" },
+    h(
+      "table",
+      { class: "data compact", id: "cycles-table" },
+      h("thead", {}, h("tr", {}, ["Cycle", "Widths trained → kept", "Params", "FLOPs", "Loss", "Val loss", `Val ${metric}`, ""].map((label, i) => h("th", { class: i >= 2 && i <= 6 ? "num" : null }, label)))),
+      h(
+        "tbody",
+        {},
+        detail.cycles.map((cycle) =>
+          h(
+            "tr",
+            { dataset: { cycle: String(cycle.index) } },
+            h("td", {}, String(cycle.index), detail.final_cycle === cycle.index ? h("span", { class: "chip", style: { marginLeft: "6px" } }, "final") : null),
+            h("td", { class: "widths-cell" }, Object.keys(cycle.widths).map((name) => `${name} ${cycle.widths[name]}→${cycle.widths_after[name] ?? cycle.widths[name]}`).join(" · ")),
+            h("td", { class: "num" }, fmt.int(cycle.params)),
+            h("td", { class: "num" }, fmt.int(cycle.flops)),
+            h("td", { class: "num" }, fmt.num(cycle.loss)),
+            h("td", { class: "num" }, fmt.num(cycle.val_loss)),
+            h("td", { class: "num" }, fmt.metric(cycle.val_metric, detail.metric_name)),
+            h("td", {}, cycle.accepted ? "" : h("span", { class: "badge badge-failed" }, "rejected")),
+          ),
+        ),
+      ),
+    ),
+  );
+}
+
+function diffControls() {
+  const cycles = view.index?.cycles || [];
+  const before = h("select", { id: "diff-before", "aria-label": "From cycle" }, cycles.map((cycle) => h("option", { value: String(cycle), selected: cycle === view.diff.before }, `cycle ${cycle}`)));
+  const after = h(
+    "select",
+    { id: "diff-after", "aria-label": "To" },
+    h("option", { value: "", selected: view.diff.after === null }, "what its pruning kept"),
+    cycles.map((cycle) => h("option", { value: String(cycle), selected: cycle === view.diff.after }, `cycle ${cycle}`)),
+  );
+  const changed = () => {
+    view.diff.before = Number(before.value);
+    view.diff.after = after.value === "" ? null : Number(after.value);
+    loadDiff();
+  };
+  before.addEventListener("change", changed);
+  after.addEventListener("change", changed);
+  return h("div", { class: "chart-controls" }, h("label", {}, "From", before), h("label", {}, "to", after));
+}
+
+async function loadDiff() {
+  const target = byId("diff-body");
+  if (view.diff.before === null) {
+    replace(target, emptyState("Nothing to compare yet", "The diff needs at least one finished cycle."));
+    return;
+  }
+  const params = new URLSearchParams({ before: String(view.diff.before) });
+  if (view.diff.after !== null) params.set("after", String(view.diff.after));
+  try {
+    const diff = await api.get(`${base}/architecture?${params}`);
+    const cell = (value) => (value === null || value === undefined ? "–" : fmt.int(value));
+    replace(
+      target,
+      h(
+        "div",
+        { class: "table-wrap" },
+        h(
+          "table",
+          { class: "data compact", id: "diff-table" },
+          h("thead", {}, h("tr", {}, ["Layer", "Type", "Width", "Removed", "Params", "FLOPs", "Change"].map((label, i) => h("th", { class: i >= 2 && i <= 5 ? "num" : null }, label)))),
+          h(
+            "tbody",
+            {},
+            diff.layers.map((layer) =>
+              h(
+                "tr",
+                {},
+                h("td", { class: "mono" }, layer.name),
+                h("td", { class: "muted" }, layer.type || ""),
+                h("td", { class: "num" }, `${cell(layer.width_before)} → ${cell(layer.width_after)}`),
+                h("td", { class: "num" }, layer.units_removed ? fmt.int(layer.units_removed) : ""),
+                h("td", { class: "num" }, layer.params_after === null && layer.params_before !== null ? cell(layer.params_before) : `${cell(layer.params_before)} → ${cell(layer.params_after)}`),
+                h("td", { class: "num" }, layer.flops_after === null && layer.flops_before !== null ? cell(layer.flops_before) : `${cell(layer.flops_before)} → ${cell(layer.flops_after)}`),
+                h("td", { class: `change-${layer.change}` }, layer.change),
+              ),
+            ),
+          ),
+        ),
+      ),
+    );
+  } catch (error) {
+    replace(target, notice("error", `Could not load the diff: ${error.message}`));
+  }
+}
+
+function tfliteTable(rows) {
+  const metric = view.detail?.metric_name || "metric";
+  return h(
+    "div",
+    { class: "table-wrap" },
+    h(
+      "table",
+      { class: "data compact", id: "tflite-table" },
+      h("thead", {}, h("tr", {}, ["Cycle", "Format", "Status", "Median latency", "p90", "Size", "Bits", `Keras ${metric}`, `TFLite ${metric}`, "File"].map((label, i) => h("th", { class: i >= 3 && i <= 8 ? "num" : null }, label)))),
+      h(
+        "tbody",
+        {},
+        rows.map((row) =>
+          h(
+            "tr",
+            {},
+            h("td", {}, String(row.cycle_index)),
+            h("td", { class: "mono" }, row.format),
+            h("td", { title: row.error || "" }, row.status),
+            h("td", { class: "num" }, Number.isFinite(row.latency_median_us) ? `${fmt.num(row.latency_median_us)} µs` : "–"),
+            h("td", { class: "num" }, Number.isFinite(row.latency_p90_us) ? `${fmt.num(row.latency_p90_us)} µs` : "–"),
+            h("td", { class: "num" }, fmt.bytes(row.model_bytes)),
+            h("td", { class: "num", title: "parameters × bits per parameter in this format" }, Number.isFinite(row.total_bits) ? `${fmt.num(row.total_bits / 1e6)} Mbit` : "–"),
+            h("td", { class: "num" }, fmt.metric(row.keras_metric, metric)),
+            h("td", { class: "num" }, fmt.metric(row.tflite_metric, metric)),
+            h("td", {}, row.artifact_url ? h("a", { href: row.artifact_url, download: "" }, "download") : ""),
+          ),
+        ),
+      ),
+    ),
+  );
+}
+
+async function loadTFLite() {
+  const target = byId("tflite-body");
+  let rows;
+  try {
+    rows = (await api.get(`${base}/benchmarks`)).rows;
+  } catch (error) {
+    replace(target, notice("error", `Could not load TFLite benchmarks: ${error.message}`));
+    return;
+  }
+  if (!rows.length) {
+    replace(
+      target,
+      h("section", { class: "card" }, emptyState(
+        "No TFLite benchmarks yet",
+        isLive(view.detail.status)
+          ? "The models are converted to TFLite and timed after the last cycle; the numbers appear here."
+          : "This experiment has no TFLite measurements. Experiments run with a benchmark section in their spec are converted and timed after their last cycle.",
+      )),
+    );
+    charts.tflite = null;
+    charts.speedup = null;
+    return;
+  }
+  if (!charts.tflite) {
+    const latency = chartCard({ id: "tflite", title: "Latency, size and fidelity", hint: "Per cycle and TFLite format", taller: true });
+    const speedup = chartCard({ id: "speedup", title: "Speed-up against FLOPs reduction", hint: "Dotted: speed-up equal to the FLOPs reduction", taller: true });
+    replace(target, h("div", { class: "grid" }, latency.card, speedup.card), h("div", { id: "tflite-rows", class: "section" }));
+    charts.tflite = new Chart(latency.element, () => figureUrl("tflite", {}));
+    charts.speedup = new Chart(speedup.element, () => figureUrl("speedup", {}));
+  }
+  replace(byId("tflite-rows"), h("section", { class: "card" }, tfliteTable(rows)));
+  charts.tflite.refresh();
+  charts.speedup.refresh();
+}
+
+async function loadArtifacts() {
+  const target = byId("artifacts-body");
+  try {
+    const artifacts = await api.get(`${base}/artifacts`);
+    if (!artifacts.length) {
+      replace(target, emptyState("No files yet", "Each finished cycle stores its trained model here; the final model and TFLite files follow."));
+      return;
+    }
+    const kinds = { trained: "trained model", checkpoint: "pruned checkpoint", final: "final model", tflite: "TFLite model" };
+    replace(
+      target,
+      h(
+        "div",
+        { class: "table-wrap" },
+        h(
+          "table",
+          { class: "data compact", id: "artifacts-table" },
+          h("thead", {}, h("tr", {}, ["What", "Cycle", "File", "Size", "SHA-256", ""].map((label, i) => h("th", { class: i === 3 ? "num" : null }, label)))),
+          h(
+            "tbody",
+            {},
+            artifacts.map((artifact) =>
+              h(
+                "tr",
+                {},
+                h("td", {}, kinds[artifact.kind] || artifact.kind),
+                h("td", {}, artifact.cycle_index ?? "–"),
+                h("td", { class: "mono" }, artifact.filename),
+                h("td", { class: "num" }, fmt.bytes(artifact.size_bytes)),
+                h("td", { class: "mono faint", title: artifact.sha256 }, artifact.sha256.slice(0, 12)),
+                h("td", {}, h("a", { class: "btn btn-small", href: `/api/artifacts/${artifact.id}`, download: "" }, "Download")),
+              ),
+            ),
+          ),
+        ),
+      ),
+    );
+  } catch (error) {
+    replace(target, notice("error", `Could not list the files: ${error.message}`));
+  }
+}
+
+// ---------------------------------------------------------------------------------------- loading
+
+async function refreshDetail() {
+  view.detail = await api.get(base);
+  renderHeader();
+  replace(byId("cycles-body"), cyclesTable(view.detail));
+  if (!isLive(view.detail.status)) stopEvents();
+}
+
+async function refreshIndex() {
+  view.index = await api.get(`${base}/figures`);
+  applyIndex();
+}
+
+function applyIndex() {
+  const cycles = view.index.cycles;
+  if (cycles.length && (view.diff.before === null || !cycles.includes(view.diff.before))) {
+    view.diff.before = cycles[0];
+    view.diff.after = cycles.length > 1 ? cycles[cycles.length - 1] : null;
+  }
+  updateLayerControls();
+  replace(byId("diff-controls"), cycles.length ? diffControls() : "");
+}
+
+async function refreshCycles() {
+  await Promise.all([refreshDetail(), refreshIndex()]);
+  await Promise.all([
+    charts.widths.refresh(),
+    charts.costs.refresh(),
+    charts.training.refresh(),
+    charts.activations.refresh(),
+    charts.criterion.refresh(),
+    loadDiff(),
+    loadTFLite(),
+    loadArtifacts(),
+  ]);
+}
+
+const onEpoch = debounce(async () => {
+  try {
+    await Promise.all([refreshDetail(), charts.training.refresh()]);
+  } catch {
+    /* the next event retries */
+  }
+}, 250);
+
+const onCycle = debounce(() => refreshCycles().catch(() => {}), 250);
+
+function followEvents() {
+  if (!window.EventSource || events) return;
+  events = new EventSource(`${base}/events`);
+  events.addEventListener("epoch", onEpoch);
+  events.addEventListener("cycle", onCycle);
+  events.addEventListener("status", () => refreshDetail().catch(() => {}));
+  events.addEventListener("end", () => {
+    stopEvents();
+    refreshCycles().catch(() => {});
+  });
+}
+
+function stopEvents() {
+  if (!events) return;
+  events.close();
+  events = null;
+  if (view.detail) renderHeader();
+}
+
+function skeletonPage(root) {
+  replace(
+    root,
+    h("section", { class: "card", id: "header-card" }),
+    h("div", { id: "charts" }),
+    h("div", { class: "section-title", id: "sec-cycles" }, h("h2", {}, "Cycles")),
+    h("section", { class: "card", id: "cycles-body" }),
+    h("div", { class: "section-title", id: "sec-diff" }, h("h2", {}, "Architecture diff"), h("span", { class: "hint" }, "Layer by layer, before → after")),
+    h("section", { class: "card" }, h("div", { class: "card-head" }, h("div", { id: "diff-controls" })), h("div", { id: "diff-body" })),
+    h("div", { class: "section-title", id: "sec-tflite" }, h("h2", {}, "TFLite"), h("span", { class: "hint" }, "Latency, size and fidelity of the converted models")),
+    h("div", { id: "tflite-body", class: "card-slot" }),
+    h("div", { class: "section-title", id: "sec-spec" }, h("h2", {}, "Spec")),
+    h("section", { class: "card" }, h("div", { class: "card-body", id: "spec-body" })),
+    h("div", { class: "section-title", id: "sec-downloads" }, h("h2", {}, "Downloads"), h("span", { class: "hint" }, "Models and TFLite files, by id")),
+    h("section", { class: "card", id: "artifacts-body" }),
+  );
+}
+
+async function main() {
+  markNav();
+  const root = byId("experiment-root");
+  if (!Number.isInteger(experimentId) || experimentId < 1) {
+    replace(root, h("section", { class: "card" }, emptyState("Not an experiment address", "", h("a", { class: "btn", href: "/" }, "All experiments"))));
+    markReady("experiment");
+    return;
+  }
+  loadPlotly().catch(() => {}); // compiles while the data arrives; the charts wait for it
+  const index = api.get(`${base}/figures`).catch(() => ({ cycles: [], layers: [], criterion: {}, figures: [] }));
+  try {
+    view.detail = await api.get(base);
+  } catch (error) {
+    const missing = error instanceof ApiError && error.status === 404;
+    replace(root, h("section", { class: "card" }, emptyState(missing ? `Experiment ${experimentId} does not exist` : "Could not load the experiment", missing ? "It may have been deleted." : error.message, h("a", { class: "btn", href: "/" }, "All experiments"))));
+    byId("crumb-name").textContent = missing ? "not found" : "error";
+    markReady("experiment");
+    return;
+  }
+  skeletonPage(root);
+  if (isLive(view.detail.status)) followEvents();
+  renderHeader();
+  replace(byId("cycles-body"), cyclesTable(view.detail));
+  replace(byId("spec-body"), specView(view.detail.spec));
+  view.index = await index;
+  buildCharts(byId("charts"));
+  applyIndex();
+  await Promise.all([
+    ...["widths", "costs", "training", "activations", "criterion"].map((name) => charts[name].refresh()),
+    loadDiff(),
+    loadTFLite(),
+    loadArtifacts(),
+  ]);
+  markReady("experiment");
+}
+
+main();

@@ -1,0 +1,72 @@
+"""For tests that talk HTTP to the app (httpx, Chromium, the CLI): a real uvicorn server in a thread,
+and the queue the app is given when no worker should run (it records what was enqueued)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import uvicorn
+
+
+@dataclass
+class RecordingQueue:
+    """A queue that remembers the ids it was given (no ``ping``: the health check skips it).
+
+    Attributes:
+        ids: enqueued ids in order.
+        on_enqueue: called with each id before it is recorded (a test checks the row is committed).
+        error: raised by ``enqueue`` instead of recording, when set.
+    """
+
+    ids: list[int] = field(default_factory=list)
+    on_enqueue: Callable[[int], None] | None = None
+    error: Exception | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def enqueue(self, experiment_id: int) -> None:
+        if self.error is not None:
+            raise self.error
+        if self.on_enqueue is not None:
+            self.on_enqueue(experiment_id)
+        with self._lock:
+            self.ids.append(experiment_id)
+
+
+@dataclass
+class LiveServer:
+    """A uvicorn server in a thread on a free loopback port."""
+
+    url: str
+    server: uvicorn.Server
+
+
+@contextmanager
+def live_server(app: Any, start_seconds: float = 15) -> Iterator[LiveServer]:
+    """Serve ``app`` on ``127.0.0.1`` (an ephemeral port) until the block ends.
+
+    Raises:
+        RuntimeError: the server did not start within ``start_seconds``.
+    """
+    # log_config None: uvicorn's dictConfig would close the handlers pytest captures logs with
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=0, log_level="warning", log_config=None, timeout_graceful_shutdown=2
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, name="uvicorn-test", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + start_seconds
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("uvicorn did not start")
+        time.sleep(0.02)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    try:
+        yield LiveServer(url=f"http://127.0.0.1:{port}", server=server)
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
