@@ -35,7 +35,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
@@ -249,11 +249,39 @@ def _percentiles(samples: list[float]) -> dict[str, float]:
     return {
         "p50_ms": round(statistics.median(ordered) * 1000, 2),
         "p95_ms": round(ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))] * 1000, 2),
+        "max_ms": round(ordered[-1] * 1000, 2),
+    }
+
+
+def time_endpoints(
+    url: str, paths: dict[str, Callable[[], str]], requests: int, warmup: int = 10
+) -> dict[str, dict[str, float]]:
+    """GET every path ``requests`` times after ``warmup`` untimed rounds, interleaved round by round
+    over one keep-alive connection; p50, p95 and max in milliseconds per path."""
+    samples: dict[str, list[float]] = {name: [] for name in paths}
+    with httpx.Client(base_url=url, timeout=60) as client:
+        for round_index in range(requests + warmup):
+            for name, path in paths.items():
+                target = path()
+                started = time.perf_counter()
+                response = client.get(target)
+                elapsed = time.perf_counter() - started
+                response.raise_for_status()
+                if round_index >= warmup:  # the first rounds warm caches and connections
+                    samples[name].append(elapsed)
+    return {name: _percentiles(values) for name, values in samples.items()}
+
+
+def ratios_to_baseline(latency: dict[str, dict[str, float]]) -> dict[str, float]:
+    """Each endpoint's p50 over the ``baseline`` endpoint's p50 (timed in the same rounds)."""
+    baseline = latency["baseline"]["p50_ms"]
+    return {
+        name: round(values["p50_ms"] / baseline, 2) for name, values in latency.items() if name != "baseline"
     }
 
 
 def measure(url: str, ids: list[int], requests: int, seed: int = 0) -> dict[str, dict[str, float]]:
-    """Time each endpoint ``requests`` times after a short warm-up, interleaving the endpoints."""
+    """Time the list, one experiment and one cycle's layers against a baseline that reads no database."""
     rng = random.Random(seed)
     paths = {
         "baseline": lambda: "/api/presets",
@@ -261,63 +289,64 @@ def measure(url: str, ids: list[int], requests: int, seed: int = 0) -> dict[str,
         "get": lambda: f"/api/experiments/{rng.choice(ids)}",
         "layers": lambda: f"/api/experiments/{rng.choice(ids)}/cycles/0/layers",
     }
-    samples: dict[str, list[float]] = {name: [] for name in paths}
-    with httpx.Client(base_url=url, timeout=60) as client:
-        for round_index in range(requests + 10):
-            for name, path in paths.items():
-                started = time.perf_counter()
-                response = client.get(path())
-                elapsed = time.perf_counter() - started
-                response.raise_for_status()
-                if round_index >= 10:  # the first rounds warm caches and connections
-                    samples[name].append(elapsed)
-    return {name: _percentiles(values) for name, values in samples.items()}
+    return time_endpoints(url, paths, requests)
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+def add_history_arguments(parser: argparse.ArgumentParser, requests: int) -> None:
+    """The options that size the generated history (and the timed requests per endpoint)."""
     parser.add_argument("--database-url", default=None, help="default: SQLite in a temporary directory")
     parser.add_argument("--experiments", type=int, default=1000)
     parser.add_argument("--cycles", type=int, default=30)
     parser.add_argument("--epochs", type=int, default=5, help="epoch rows per cycle")
     parser.add_argument("--widths", default="1000,300,100", help="layer widths at cycle 0")
     parser.add_argument("--bins", type=int, default=32, help="histogram bins per unit")
-    parser.add_argument("--requests", type=int, default=200, help="timed requests per endpoint")
+    parser.add_argument("--requests", type=int, default=requests, help="timed requests per endpoint")
+
+
+def stored_history(data_dir: Path, args: argparse.Namespace) -> tuple[Settings, dict[str, Any], list[int]]:
+    """Migrate the database (``--database-url``, or SQLite in ``data_dir``) and fill it with the
+    history unless it already holds ``--experiments`` experiments.
+
+    Returns:
+        The settings, a report of what was generated (or reused) and every experiment id.
+    """
+    overrides = {"database_url": args.database_url} if args.database_url else {}
+    settings = Settings(data_dir=data_dir, broker_url="memory://", **overrides)
+    upgrade_to_head(settings)
+    engine = make_engine(settings)
+    try:
+        with engine.connect() as connection:
+            existing = connection.scalar(select(func.count()).select_from(Experiment)) or 0
+        report: dict[str, Any] = {"database": engine.dialect.name}
+        if existing >= args.experiments:
+            report["reused_experiments"] = existing
+        else:
+            report.update(generate(engine, args))
+        with engine.connect() as connection:
+            ids = list(connection.scalars(select(Experiment.id)))
+    finally:
+        engine.dispose()
+    if settings.is_sqlite:
+        report["database_mb"] = round((data_dir / "prunelab.db").stat().st_size / 2**20, 1)
+    return settings, report, ids
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    add_history_arguments(parser, requests=200)
     args = parser.parse_args(argv)
 
     with tempfile.TemporaryDirectory(prefix="prunelab-bench-") as tmp:
-        overrides = {"database_url": args.database_url} if args.database_url else {}
-        settings = Settings(data_dir=Path(tmp), broker_url="memory://", **overrides)
-        upgrade_to_head(settings)
-        engine = make_engine(settings)
-        try:
-            with engine.connect() as connection:
-                existing = connection.scalar(select(func.count()).select_from(Experiment)) or 0
-            report: dict[str, Any] = {"database": engine.dialect.name}
-            if existing >= args.experiments:
-                report["reused_experiments"] = existing
-            else:
-                report.update(generate(engine, args))
-            with engine.connect() as connection:
-                ids = list(connection.scalars(select(Experiment.id)))
-        finally:
-            engine.dispose()
-        if settings.is_sqlite:
-            report["database_mb"] = round((Path(tmp) / "prunelab.db").stat().st_size / 2**20, 1)
+        settings, report, ids = stored_history(Path(tmp), args)
         with uvicorn_process(settings) as url:
             latency = measure(url, ids, args.requests)
-    baseline = latency["baseline"]["p50_ms"]
     report.update(
         {
             "requests_per_endpoint": args.requests,
             "latency": latency,
-            "p50_ratio_to_baseline": {
-                name: round(values["p50_ms"] / baseline, 2)
-                for name, values in latency.items()
-                if name != "baseline"
-            },
+            "p50_ratio_to_baseline": ratios_to_baseline(latency),
         }
     )
     print(json.dumps(report, indent=2))

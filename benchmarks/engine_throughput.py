@@ -7,6 +7,9 @@ Usage:
 The summation net (2 → 1000 ReLU → 1) on generated data, batch 1000, momentum SGD. Each repeat times
 the baseline and the engine path back to back (alternating which goes first), and the reported ratio
 is the median of the per-repeat ratios, so drift on a shared machine cancels out.
+
+:func:`measure_overheads` runs the same comparisons for any experiment spec and its dataset (the
+reproduction scripts import it).
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import platform
 import statistics
 import time
 from collections.abc import Callable
+from typing import Any
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
@@ -28,13 +32,14 @@ import tensorflow as tf  # noqa: E402
 from backend.spec import ExperimentSpec  # noqa: E402
 from worker.engine.build import build_model  # noqa: E402
 from worker.engine.cycle import _Run  # noqa: E402
-from worker.engine.data import load_dataset  # noqa: E402
+from worker.engine.data import Dataset, load_dataset  # noqa: E402
 from worker.engine.results import NullReporter  # noqa: E402
 from worker.engine.stats import measure  # noqa: E402
 from worker.engine.training import compile_model, objective  # noqa: E402
 
 
-def _spec(samples: int, epochs: int) -> ExperimentSpec:
+def throughput_spec(samples: int, epochs: int) -> ExperimentSpec:
+    """The summation net's spec this benchmark times by default."""
     return ExperimentSpec.model_validate(
         {
             "name": "throughput",
@@ -58,10 +63,16 @@ def _timed(action: Callable[[], object]) -> float:
     return time.perf_counter() - started
 
 
-def _paired(
-    baseline: Callable[[], object], candidate: Callable[[], object], repeats: int
-) -> dict[str, float]:
-    """Median times and the median of per-repeat ratios candidate / baseline."""
+def paired(baseline: Callable[[], object], candidate: Callable[[], object], repeats: int) -> dict[str, Any]:
+    """Median times and the median of per-repeat ratios candidate / baseline.
+
+    Repeat r runs both back to back, the baseline first when r is even, so a slow phase of the machine
+    hits both alike.
+
+    Returns:
+        ``baseline_s`` and ``engine_s`` (median seconds), ``ratio`` (median of candidate / baseline) and
+        ``ratios`` (every repeat's).
+    """
     base_times, cand_times = [], []
     for repeat in range(repeats):
         if repeat % 2 == 0:
@@ -75,62 +86,98 @@ def _paired(
         "baseline_s": statistics.median(base_times),
         "engine_s": statistics.median(cand_times),
         "ratio": statistics.median(ratios),
+        "ratios": ratios,
     }
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--samples", type=int, default=1_000_000)
-    parser.add_argument("--epochs", type=int, default=3)
-    parser.add_argument("--repeats", type=int, default=3)
-    args = parser.parse_args()
+def measure_overheads(
+    spec: ExperimentSpec, data: Dataset, repeats: int, *, progress: Callable[[str], None] | None = None
+) -> dict[str, dict[str, Any]]:
+    """Time the engine's cycle training and statistics pass against plain Keras, paired.
 
-    spec = _spec(args.samples, args.epochs)
-    data = load_dataset(spec.dataset, seed=0)
+    - ``training_vs_fit``: cycle 0's training (``_Run.train``: the spec's penalties, validation after
+      every epoch, the progress callback) against ``model.fit`` of the same architecture for the same
+      epochs and batch size, without validation.
+    - ``training_vs_fit_with_validation``: the same, the plain fit also validating every epoch.
+    - ``stats_vs_predict``: the statistics pass over the examples a cycle measures (``stats_samples``)
+      against ``model.predict`` of the whole model on them, both at the batch the engine uses.
+
+    Args:
+        spec: the experiment (model, training recipe, stats_samples).
+        data: its dataset.
+        repeats: paired repeats per comparison.
+        progress: receives a line before each comparison. Default None.
+
+    Returns:
+        The three comparisons, each as :func:`paired` returns it.
+    """
+    say = progress or (lambda line: None)
     run = _Run(spec, data, NullReporter())
     goal = objective(spec.training)
+    epochs = spec.training.cycle0_epochs
+    batch = spec.training.batch_size
 
     def plain_fit() -> None:
         model = build_model(spec.model)
         compile_model(model, spec.training, goal)
-        model.fit(data.x_train, data.y_train, batch_size=1000, epochs=args.epochs, shuffle=True, verbose=0)
+        model.fit(run.x_train, run.y_train, batch_size=batch, epochs=epochs, shuffle=True, verbose=0)
 
     def plain_fit_validated() -> None:
         model = build_model(spec.model)
         compile_model(model, spec.training, goal)
         model.fit(
-            data.x_train,
-            data.y_train,
-            batch_size=1000,
-            epochs=args.epochs,
-            validation_data=(data.x_test, data.y_test),
+            run.x_train,
+            run.y_train,
+            batch_size=batch,
+            epochs=epochs,
+            validation_data=(run.x_test, run.y_test),
             shuffle=True,
             verbose=0,
         )
 
     def cycle_training() -> None:
-        run.train(build_model(spec.model, spec.training), 0)
+        run.train(build_model(spec.model, spec.training, run.prunable), 0)
 
     model = build_model(spec.model)
-    layers = spec.model.prunable_names()
+    stats_batch = max(batch, 1024)  # what the engine's cycle uses
 
     def plain_predict() -> None:
-        model.predict(data.x_train, batch_size=1000, verbose=0)
+        model.predict(run.x_stats, batch_size=stats_batch, verbose=0)
 
     def statistics_pass() -> None:
-        measure(model, spec.model, layers, data.x_train, batch_size=1000)
+        measure(model, spec.model, run.prunable, run.x_stats, batch_size=stats_batch)
 
-    keras.utils.set_random_seed(0)
+    keras.utils.set_random_seed(spec.seed)
     plain_predict()  # warm both paths once
     statistics_pass()
+    say(f"training vs model.fit: {repeats} paired repeats of {epochs} epoch(s)")
+    training = paired(plain_fit, cycle_training, repeats)
+    say(f"training vs model.fit with validation: {repeats} paired repeats")
+    validated = paired(plain_fit_validated, cycle_training, repeats)
+    say(f"statistics pass vs model.predict on {len(run.x_stats):,} examples: {repeats} paired repeats")
+    stats = paired(plain_predict, statistics_pass, repeats)
+    return {
+        "training_vs_fit": training,
+        "training_vs_fit_with_validation": validated,
+        "stats_vs_predict": stats,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--samples", type=int, default=1_000_000)
+    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+
+    spec = throughput_spec(args.samples, args.epochs)
+    data = load_dataset(spec.dataset, seed=0)
     results = {
         "machine": f"{platform.machine()} {os.cpu_count()} cores, Python {platform.python_version()}",
         "versions": {"tensorflow": tf.__version__, "keras": keras.__version__, "numpy": np.__version__},
         "samples": args.samples,
         "epochs": args.epochs,
-        "training_vs_fit": _paired(plain_fit, cycle_training, args.repeats),
-        "training_vs_fit_with_validation": _paired(plain_fit_validated, cycle_training, args.repeats),
-        "stats_vs_predict": _paired(plain_predict, statistics_pass, args.repeats),
+        **measure_overheads(spec, data, args.repeats),
     }
     print(json.dumps(results, indent=2))
 

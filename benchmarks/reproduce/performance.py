@@ -1,0 +1,369 @@
+"""Performance as ratios measured in one run: engine overheads, and TFLite latency vs FLOPs per cycle.
+
+Usage:
+    python benchmarks/reproduce/performance.py [--data-dir ../shared/datasets/mnist-t10k] [--quick]
+        [--sum-samples 500000] [--sum-epochs 2] [--lenet-epochs 2] [--repeats 5] [--runs 500]
+
+Two parts, both reusing the benchmarks beside this directory:
+
+1. ``engine_throughput.measure_overheads``: cycle 0's training (``_Run.train``) against plain
+   ``model.fit``, with and without per-epoch validation, and the statistics pass against plain
+   ``model.predict``; paired repeats, alternating which goes first, ratio = median of per-repeat ratios.
+   Run on the summation net (generated data; smaller than that benchmark's default of 1,000,000 samples
+   and 3 epochs) and on LeNet-5 with MNIST 8,000 images (the examples/lenet5-apoz.yaml recipe, cycle 0
+   cut to a few epochs).
+2. ``tflite_latency.trim_and_benchmark``: LeNet-5 trimmed by APoZ (examples/lenet5-apoz.yaml), every
+   cycle converted to float32, float16, int8_dynamic and int8_full TFLite, all of them timed at batch 1
+   in one interleaved LiteRT loop; speed-up over cycle 0's float32 model against the FLOPs reduction.
+
+TensorFlow runs with one intra-op and one inter-op thread, LiteRT with one thread. Ends with
+``record("performance", ...)``: benchmarks/results/performance.json and docs/results.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+os.environ.setdefault("TF_NUM_INTRAOP_THREADS", "1")
+os.environ.setdefault("TF_NUM_INTEROP_THREADS", "1")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/: the two benchmarks reused
+
+import plotly.graph_objects as go  # noqa: E402
+import tensorflow as tf  # noqa: E402
+from engine_throughput import measure_overheads, throughput_spec  # noqa: E402
+from report import ROOT, record, table, write_figure  # noqa: E402
+from tflite_latency import trim_and_benchmark  # noqa: E402
+
+from backend.spec import ExperimentSpec, load_spec  # noqa: E402
+from worker.engine.bits import FORMATS  # noqa: E402
+from worker.engine.data import load_dataset  # noqa: E402
+
+NAME = "performance"
+DEFAULT_DATA_DIR = ROOT.parent / "shared" / "datasets" / "mnist-t10k"
+LENET_SPEC = ROOT / "examples" / "lenet5-apoz.yaml"
+COMPARISONS = {
+    "training_vs_fit": ("cycle training", "model.fit"),
+    "training_vs_fit_with_validation": ("cycle training", "model.fit + validation"),
+    "stats_vs_predict": ("statistics pass", "model.predict"),
+}
+
+
+def with_changes(spec: ExperimentSpec, **sections: dict[str, Any]) -> ExperimentSpec:
+    """A copy of a spec with some fields of its sections replaced (validated again)."""
+    data = spec.model_dump(mode="json")
+    for section, changes in sections.items():
+        data[section] = {**data[section], **changes}
+    return ExperimentSpec.model_validate(data)
+
+
+def overhead_rows(
+    label: str, examples: int, stats_examples: int, epochs: int, result: dict[str, dict[str, Any]]
+) -> list[list[str]]:
+    """Table rows of one model's overheads."""
+    rows = []
+    for key, (engine, baseline) in COMPARISONS.items():
+        entry = result[key]
+        ratios = entry["ratios"]
+        processed = stats_examples if key == "stats_vs_predict" else examples * epochs
+        rows.append(
+            [
+                label,
+                f"{engine} vs {baseline}",
+                f"{entry['baseline_s']:.2f}",
+                f"{entry['engine_s']:.2f}",
+                f"**{entry['ratio']:.2f}×**",
+                f"{min(ratios):.2f}–{max(ratios):.2f}",
+                f"{processed / entry['engine_s']:,.0f}",
+            ]
+        )
+    return rows
+
+
+def latency_figure(rows: list[dict[str, Any]], time_formats: list[str]) -> go.Figure:
+    """Measured speed-up over cycle 0's float32 model against FLOPs reduction, per cycle and format."""
+    fig = go.Figure()
+    top = max(row["flops_reduction"] for row in rows)
+    fig.add_trace(
+        go.Scatter(
+            x=[1, top], y=[1, top], mode="lines", name="speed-up = FLOPs reduction", line={"dash": "dash"}
+        )
+    )
+    for fmt in time_formats:
+        speedups = [
+            row["speedup"] if fmt == "float32" else row["format_latency"][fmt]["speedup"] for row in rows
+        ]
+        fig.add_trace(
+            go.Scatter(
+                x=[row["flops_reduction"] for row in rows],
+                y=speedups,
+                mode="lines+markers",
+                name=f"{fmt} (vs cycle 0 float32)",
+                text=[f"cycle {row['cycle']}, ip1 {row['widths'].get('ip1')}" for row in rows],
+                hovertemplate=(
+                    "%{text}<br>FLOPs ÷ %{x:.3f}<br>speed-up %{y:.2f}×<extra>%{fullData.name}</extra>"
+                ),
+            )
+        )
+    fig.update_layout(
+        title="LeNet-5 trimmed by APoZ: LiteRT batch-1 speed-up vs FLOPs reduction (one interleaved run)",
+        xaxis={"title": "FLOPs reduction over cycle 0 (×)"},
+        yaxis={"title": "measured speed-up over cycle 0 float32 (×, median of paired rounds)"},
+        template="plotly_white",
+    )
+    return fig
+
+
+def latency_table(report: dict[str, Any], time_formats: list[str]) -> str:
+    """One row per cycle: widths, params, FLOPs, speed-ups per format, accuracies."""
+    header = ["cycle", "ip1", "params", "MFLOPs", "FLOPs ÷", "float32 µs", "float32 speed-up"]
+    header += [f"{fmt} µs (speed-up)" for fmt in time_formats if fmt != "float32"]
+    header += ["keras acc %", "float32 acc %", "int8_full acc %"]
+    rows = []
+    for row in report["cycles"]:
+        cells = [
+            f"{row['cycle']}" + ("" if row["accepted"] else " (rejected)"),
+            row["widths"].get("ip1"),
+            f"{row['params']:,}",
+            f"{row['flops'] / 1e6:.3f}",
+            f"{row['flops_reduction']:.3f}×",
+            f"{row['latency']['median_us']:.1f}",
+            f"**{row['speedup']:.2f}×**",
+        ]
+        for fmt in time_formats:
+            if fmt != "float32":
+                timed = row["format_latency"][fmt]
+                cells.append(f"{timed['median_us']:.1f} ({timed['speedup']:.2f}×)")
+        formats = row["formats"]
+        cells += [
+            f"{100 * row['keras_metric']:.2f}",
+            f"{100 * formats['float32']['metric']:.2f}" if "float32" in formats else "—",
+            f"{100 * formats['int8_full']['metric']:.2f}" if "int8_full" in formats else "—",
+        ]
+        rows.append(cells)
+    return table(header, rows)
+
+
+def recipe_text(spec: ExperimentSpec) -> str:
+    """The trimming recipe in a few words, e.g. "APoZ k = 0 on ip1, tolerance 1 point"."""
+    pruning = spec.pruning
+    criterion = pruning.criterion.model_dump()
+    knobs = ", ".join(f"{key} = {value:g}" for key, value in criterion.items() if key in ("k", "threshold"))
+    layers = ", ".join(pruning.layers) if pruning.layers else "every prunable layer"
+    tolerance = (
+        "no tolerance" if pruning.tolerance is None else f"tolerance {100 * pruning.tolerance:g} point(s)"
+    )
+    return f"{criterion['type']} {knobs} on {layers}, {tolerance}"
+
+
+def vs_paper(
+    overheads: dict[str, Any], report: dict[str, Any], time_formats: list[str], settings: dict[str, Any]
+) -> str:
+    """The "vs the papers" paragraph, its numbers and verdicts computed."""
+    rows = report["cycles"]
+    accepted = [row for row in rows if row["accepted"]]
+    final = accepted[-1] if accepted else rows[0]
+    lenet = overheads["lenet5"]
+    summation = overheads["summation"]
+
+    def overhead(key: str) -> str:
+        entry_s, entry_l = summation[key], lenet[key]
+        return (
+            f"{entry_s['ratio']:.2f}× (range {min(entry_s['ratios']):.2f}–{max(entry_s['ratios']):.2f}) on "
+            f"the summation net and {entry_l['ratio']:.2f}× ({min(entry_l['ratios']):.2f}–"
+            f"{max(entry_l['ratios']):.2f}) on LeNet-5"
+        )
+
+    validated = [summation["training_vs_fit_with_validation"], lenet["training_vs_fit_with_validation"]]
+    no_overhead = all(
+        min(e["ratios"]) <= 1.0 <= max(e["ratios"]) or abs(e["ratio"] - 1) < 0.05 for e in validated
+    )
+    rate = settings["summation"]["samples"] / summation["stats_vs_predict"]["engine_s"]
+    million = 1_000_000 / rate
+    if million < 2.5:
+        target = "**meets** the target that the compiled pass be far below that"
+    elif million < 5.1:
+        target = "is below it, but not far below as we had expected"
+    else:
+        target = "**does not show** the expected gain over that loop"
+    parts = [
+        "**vs the papers and the targets.** *Engine overheads*: relative to a bare `model.fit`, a cycle's "
+        f"training costs {overhead('training_vs_fit')}; relative to a fit that also validates every epoch "
+        f"(which the cycle does, to report progress), {overhead('training_vs_fit_with_validation')}"
+        + (
+            " — no overhead measurable on this shared machine beyond the validation itself."
+            if no_overhead
+            else " — the rest is the progress callback and the spec's penalties."
+        )
+        + " Relative to a plain `model.predict` of the same examples, the compiled statistics pass costs "
+        f"{overhead('stats_vs_predict')}: it makes about six "
+        "reductions over every unit's outputs per batch plus float64 merges and a histogram, so it costs "
+        "most relative to predict where the forward pass is cheapest (the 2 → 1000 → 1 net). At its "
+        f"measured {rate:,.0f} examples/s the pass over the 1,000,000-sample summation set would take "
+        f"~{million:.1f} s, against 5.1 s we measured for a per-batch Python loop over 1,000 batches before "
+        f"the compiled pass existed (timed on another day, so not a paired comparison); it {target}.",
+        "",
+        f"*Latency vs FLOPs* (Hu et al. trim ip1 only, as the recipe does): the final accepted cycle "
+        f"{final['cycle']} keeps ip1 = {final['widths'].get('ip1')} of 500 units, "
+        f"{rows[0]['params'] / final['params']:.2f}× fewer parameters but only "
+        f"{final['flops_reduction']:.2f}× fewer FLOPs — ip1 holds 93% of LeNet-5's parameters but the "
+        "convolutions do most of its arithmetic — and LiteRT runs it "
+        f"{final['speedup']:.2f}× faster at batch 1. "
+        + (
+            "The speed-up tracks the FLOPs reduction"
+            if abs(final["speedup"] - final["flops_reduction"]) <= 0.1 * final["flops_reduction"]
+            else (
+                "The speed-up exceeds the FLOPs reduction, likely because at batch 1 the dense layer is "
+                "bound by reading its 400k-weight kernel, so fewer weights save more than their FLOPs"
+                if final["speedup"] > final["flops_reduction"]
+                else "The speed-up falls short of the FLOPs reduction (fixed per-call and per-op overhead)"
+            )
+        )
+        + ". Hu et al. report parameter compression (summaries say 2–3×) at equal or better accuracy, not "
+        "speed; a real speed-up on LeNet-5 would need the convolutions trimmed too, and in Caffe's LeNet "
+        "they have no ReLU, hence no APoZ signal.",
+    ]
+    first_timed = rows[0].get("format_latency", {})
+    others = [fmt for fmt in time_formats if fmt in first_timed]
+    if others:
+        quant = ", ".join(f"{fmt} {first_timed[fmt]['speedup']:.2f}×" for fmt in others)
+        int8 = [first_timed[fmt]["speedup"] for fmt in others if fmt.startswith("int8")]
+        candidates = [(row["cycle"], "float32", row["speedup"]) for row in accepted] + [
+            (row["cycle"], fmt, timed["speedup"])
+            for row in accepted
+            for fmt, timed in row.get("format_latency", {}).items()
+        ]
+        fastest = max(candidates, key=lambda item: item[2])
+        if int8 and min(int8) > 1.05:
+            verdict = (
+                "so on this x86 CPU (LiteRT with XNNPACK) 8-bit models are faster, the opposite of Çallı's "
+                "2017 phone, where 8-bit quantisation slowed the model down"
+            )
+        elif int8 and max(int8) < 0.95:
+            verdict = "so 8-bit is slower here too, as Çallı found on a 2017 phone"
+        else:
+            verdict = "so the answer depends on the format; measure per target rather than assume"
+        parts += [
+            "",
+            f"*Quantisation*: at cycle 0, speed-up over float32 at batch 1: {quant}; {verdict}. "
+            f"Combined with trimming, the fastest model is cycle {fastest[0]} in {fastest[1]} at "
+            f"{fastest[2]:.2f}× cycle 0's float32 speed.",
+        ]
+    return "\n".join(parts)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR)
+    parser.add_argument("--quick", action="store_true", help="tiny sizes (a smoke run)")
+    parser.add_argument("--sum-samples", type=int, default=500_000)
+    parser.add_argument("--sum-epochs", type=int, default=2)
+    parser.add_argument("--lenet-epochs", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--runs", type=int, default=500)
+    parser.add_argument("--warmup", type=int, default=50)
+    args = parser.parse_args()
+    started = time.perf_counter()
+    tf.config.threading.set_intra_op_parallelism_threads(1)
+    tf.config.threading.set_inter_op_parallelism_threads(1)
+    tf.get_logger().setLevel("ERROR")
+
+    sum_samples, sum_epochs, lenet_epochs, repeats = (
+        args.sum_samples,
+        args.sum_epochs,
+        args.lenet_epochs,
+        args.repeats,
+    )
+    runs, warmup = args.runs, args.warmup
+    lenet_train = 8000
+    trim_spec = load_spec(LENET_SPEC)
+    formats = list(FORMATS)
+    if args.quick:
+        sum_samples, sum_epochs, lenet_epochs, repeats, runs, warmup = 50_000, 1, 1, 2, 100, 10
+        lenet_train = 2000
+        trim_spec = with_changes(
+            trim_spec, training={"first_epochs": 2, "epochs": 1}, pruning={"max_cycles": 3}
+        )
+        formats = ["float32", "int8_dynamic"]
+    time_formats = list(formats)
+    settings = {
+        "tf_threads": 1,
+        "litert_threads": 1,
+        "repeats": repeats,
+        "summation": {"samples": sum_samples, "epochs": sum_epochs, "batch": 1000},
+        "lenet5": {"train_samples": lenet_train, "epochs": lenet_epochs, "batch": 128},
+        "latency": {"runs": runs, "warmup": warmup, "batch": 1, "formats": time_formats},
+    }
+
+    print(
+        f"[1/3] summation net: {sum_samples:,} samples, {sum_epochs} epoch(s), {repeats} repeats", flush=True
+    )
+    sum_spec = throughput_spec(sum_samples, sum_epochs)
+    sum_data = load_dataset(sum_spec.dataset, seed=0)
+    summation = measure_overheads(sum_spec, sum_data, repeats, progress=lambda line: print("  " + line))
+
+    print(f"[2/3] LeNet-5 on MNIST {lenet_train:,}: {lenet_epochs} epoch(s), {repeats} repeats", flush=True)
+    lenet_spec = with_changes(
+        load_spec(LENET_SPEC),
+        dataset={"train_samples": lenet_train},
+        training={"first_epochs": lenet_epochs},
+    )
+    stats_n = min(lenet_spec.pruning.stats_samples or lenet_train, lenet_train)
+    lenet_data = load_dataset(lenet_spec.dataset, seed=lenet_spec.seed, data_dirs=[args.data_dir])
+    lenet = measure_overheads(lenet_spec, lenet_data, repeats, progress=lambda line: print("  " + line))
+    overheads = {"summation": summation, "lenet5": lenet}
+
+    print(f"[3/3] LeNet-5 trimmed by APoZ; LiteRT {runs} interleaved rounds of {time_formats}", flush=True)
+    report = trim_and_benchmark(trim_spec, [args.data_dir], formats, runs, warmup, 1, time_formats)
+    for row in report["cycles"]:
+        print(
+            f"  cycle {row['cycle']}: ip1 {row['widths'].get('ip1')}, FLOPs ÷{row['flops_reduction']:.3f}, "
+            f"float32 {row['latency']['median_us']:.1f} µs, speed-up {row['speedup']:.2f}×",
+            flush=True,
+        )
+
+    link = write_figure(NAME, "speedup-vs-flops", latency_figure(report["cycles"], time_formats))
+    lines = [
+        "Ratios, each measured within one run: paired repeats alternate which path goes first, and the "
+        "ratio is the median of per-repeat ratios (the per-repeat range is shown). TensorFlow uses 1 "
+        f"intra-op and 1 inter-op thread, LiteRT 1 thread; {repeats} repeats per comparison. The machine "
+        "(2 cores) was shared with other jobs, so absolute seconds are noisy; ratios much less so.",
+        "",
+        f"**Engine overheads.** Summation net (2 → 1000 ReLU → 1): {sum_samples:,} generated samples, "
+        f"{sum_epochs} epoch(s), batch 1000, momentum SGD (the benchmark's default is 1,000,000 × 3 "
+        f"epochs). LeNet-5: MNIST t10k {lenet_train:,} training images, {lenet_epochs} epoch(s), batch 128, "
+        f"Adam; statistics on the {stats_n:,} images a cycle measures (ip1). Examples/s is of the engine "
+        "path.",
+        "",
+        table(
+            ["model", "comparison", "baseline s", "engine s", "ratio", "per-repeat range", "examples/s"],
+            overhead_rows("summation", sum_samples, sum_samples, sum_epochs, summation)
+            + overhead_rows("LeNet-5", lenet_train, stats_n, lenet_epochs, lenet),
+        ),
+        "",
+        f"**TFLite latency per cycle.** `examples/lenet5-apoz.yaml` ({recipe_text(trim_spec)}; "
+        f"{report['data']}); stop: {report['stop_reason']}, final cycle {report['final_index']}. Every "
+        f"cycle in {', '.join(time_formats)}, all timed at batch 1 in one interleaved LiteRT loop of {runs} "
+        f"rounds ({warmup} warm-up); speed-ups are over cycle 0's float32 model, median of per-round "
+        "ratios.",
+        "",
+        latency_table(report, time_formats),
+        "",
+        f"Figure: [speed-up vs FLOPs reduction]({link})",
+        "",
+        vs_paper(overheads, report, time_formats, settings),
+    ]
+    text = "\n".join(lines)
+    print(text)
+    data = {"settings": settings, "overheads": overheads, "latency": report}
+    path = record(NAME, data, text, time.perf_counter() - started)
+    print(f"recorded {path}")
+
+
+if __name__ == "__main__":
+    main()
