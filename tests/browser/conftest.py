@@ -146,6 +146,8 @@ def screenshot(page: Any) -> Callable[[str], Path]:
     def take(name: str) -> Path:
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         path = SCREENSHOTS / f"{name}.png"
+        # from the top: a full-page capture draws the sticky navigation bar where the page is scrolled
+        page.evaluate("window.scrollTo(0, 0)")
         page.screenshot(path=str(path), full_page=True)
         return path
 

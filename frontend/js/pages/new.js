@@ -65,7 +65,7 @@ const SECTIONS = [
       { path: "spec.training.optimizer", label: "Optimizer", kind: "select", value: "adam", options: OPTIMIZERS.map((name) => [name, name]) },
       { path: "spec.training.learning_rate", label: "Learning rate", kind: "float", value: 0.001 },
       { path: "spec.training.momentum", label: "Momentum", kind: "float", value: 0.9, when: () => v("spec.training.optimizer") === "momentum" },
-      { path: "spec.training.lr_schedule", label: "Learning-rate schedule", kind: "select", value: "constant", options: [["constant", "constant"], ["cosine", "cosine: decays to 0 every cycle"]] },
+      { path: "spec.training.lr_schedule", label: "Learning-rate schedule", kind: "select", value: "constant", options: [["constant", "constant"], ["cosine", "cosine, to 0 per cycle"]], help: "Within every cycle's epochs" },
       { path: "spec.training.batch_size", label: "Batch size", kind: "int", value: 128 },
       { path: "spec.training.epochs", label: "Epochs per cycle", kind: "int", value: 5 },
       { path: "spec.training.first_epochs", label: "Epochs of cycle 0", kind: "int", value: "", help: "Empty: as every cycle" },
