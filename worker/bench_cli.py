@@ -20,7 +20,10 @@ from backend.schemas import CrossoverCreate
 from backend.spec import ExperimentSpec
 
 if TYPE_CHECKING:
+    import keras
+
     from worker.benchmarking import BenchmarkRun
+    from worker.engine.data import Dataset
 
 #: Exit code when the command ran but a format failed (or a crossover run failed).
 EXIT_FAILED = 1
@@ -200,8 +203,7 @@ def bench_model(
         architecture = None
     spec = _dataset_spec(data, model) if isinstance(data, str) else data
     dirs = [*data_dirs, *default_data_dirs()]
-    if connections is not None and spec is None:
-        raise BenchInputError("--sparsity fine-tunes the pruned model: give its data with --data")
+    loaded: Dataset | None = None
     if spec is not None:
         try:
             loaded = load_dataset(spec.dataset, seed=spec.seed, data_dirs=dirs)
@@ -214,7 +216,8 @@ def bench_model(
         inputs = BenchmarkInputs(x_sample=random_sample(tuple(model.input_shape[1:])))
     entries = [BenchmarkModel(0, model, architecture)]
     if connections is not None:
-        assert spec is not None
+        if spec is None or loaded is None:
+            raise BenchInputError("--sparsity fine-tunes the pruned model: give its data with --data")
         pruned = _prune_connections(model, spec, loaded, connections, out)
         entries.append(BenchmarkModel(1, pruned, architecture, sparse_weights=True))
     settings = BenchmarkSpec.model_validate(dict(overrides))
@@ -228,8 +231,12 @@ def bench_model(
 
 
 def _prune_connections(
-    model: Any, spec: ExperimentSpec, data: Any, options: ConnectionPruningOptions, out: IO[str] | None
-) -> Any:
+    model: keras.Model,
+    spec: ExperimentSpec,
+    data: Dataset,
+    options: ConnectionPruningOptions,
+    out: IO[str] | None,
+) -> keras.Model:
     """A copy of ``model`` with its connections pruned by magnitude and fine-tuned; prints what it did."""
     import keras
 
@@ -245,9 +252,9 @@ def _prune_connections(
     result = prune_connections(
         copy, options.sparsity, fitted.x_train, y_train, spec.training, epochs=options.epochs
     )
-    kept = ", ".join(f"{name} {100 * value:.1f}%" for name, value in result.sparsity.items())
+    zeros = ", ".join(f"{name} {100 * value:.1f}%" for name, value in result.sparsity.items())
     print(f"model 0: as saved; model 1: {options.sparsity:.0%} of every kernel pruned by magnitude", file=out)
-    print(f"zeros per kernel after {options.epochs} fine-tuning epoch(s): {kept}", file=out)
+    print(f"zeros per kernel after {options.epochs} fine-tuning epoch(s): {zeros}", file=out)
     if options.save is not None:
         copy.save(options.save)
         print(f"wrote the pruned model to {options.save}", file=out)

@@ -20,9 +20,10 @@ import pydantic
 from sqlalchemy.orm import Session, sessionmaker
 
 from backend.db import session_scope
+from backend.layers import ModelSpec
 from backend.models import Experiment, Status
 from backend.service import benchmarks, runs
-from backend.spec import BenchmarkSpec, ExperimentSpec, ModelSpec
+from backend.spec import BenchmarkSpec, ExperimentSpec
 from worker.benchmarking import (
     RECOVERABLE,
     BenchmarkCancelled,

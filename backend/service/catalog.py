@@ -10,9 +10,11 @@ from functools import lru_cache
 from pathlib import Path
 
 from backend.costs import model_cost
+from backend.layers import ModelSpec
+from backend.presets import PRESET_DESCRIPTIONS, preset, preset_names
 from backend.schemas import DatasetOut, LayerCostOut, ModelCostOut, PresetOut, SpecPreview
 from backend.settings import Settings
-from backend.spec import PRESET_DESCRIPTIONS, ExperimentSpec, ModelSpec, preset, preset_names
+from backend.spec import ExperimentSpec
 
 #: The datasets a spec names without a file of its own, in the order a form should offer them.
 BUILTIN_DATASETS = ("sum", "mnist", "fashion-mnist")

@@ -10,8 +10,8 @@ from fastapi.testclient import TestClient
 
 from backend.app import create_app
 from backend.costs import model_cost
+from backend.presets import preset, preset_names
 from backend.settings import Settings
-from backend.spec import preset, preset_names
 
 
 def test_presets_carry_their_model_and_costs(sqlite_client: TestClient) -> None:

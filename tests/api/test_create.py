@@ -10,8 +10,8 @@ from sqlalchemy import create_engine, select
 
 from backend.costs import model_cost
 from backend.models import Experiment
+from backend.presets import preset
 from backend.settings import Settings
-from backend.spec import preset
 
 
 def test_create_saves_a_queued_experiment_and_enqueues_its_id(

@@ -10,7 +10,6 @@ Content-Security-Policy violation or a JavaScript dialog fails the test. Screens
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +18,7 @@ from typing import Any
 import pytest
 from dashboard_rows import Dashboard, History
 from servers import RecordingQueue, live_server
+from services import missing_service
 
 from backend.app import create_app
 from backend.migrate import upgrade_to_head
@@ -38,11 +38,6 @@ SCREENSHOTS = REPO_ROOT / "test-artifacts" / "screenshots"
 TIMEOUT_MS = 15_000
 
 
-def in_ci() -> bool:
-    """True in CI, where a missing browser fails the tests instead of skipping them."""
-    return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
-
-
 def _missing_browser() -> str | None:
     try:
         import playwright.sync_api  # noqa: F401
@@ -58,9 +53,7 @@ def browser() -> Iterator[Any]:
     """Headless Chromium for the whole session."""
     problem = _missing_browser()
     if problem is not None:
-        if in_ci():
-            pytest.fail(f"{problem} (CI requires the browser tests to run)")
-        pytest.skip(problem)
+        missing_service(problem)
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:

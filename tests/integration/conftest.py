@@ -16,6 +16,7 @@ from pathlib import Path
 import psycopg
 import pytest
 from psycopg import sql
+from services import missing_service
 from sqlalchemy import make_url
 
 from backend.settings import Settings
@@ -23,11 +24,6 @@ from backend.settings import Settings
 ADMIN_URL = os.environ.get(
     "PRUNELAB_TEST_POSTGRES_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
 )
-
-
-def in_ci() -> bool:
-    """True when running in CI, where a missing service is a failure rather than a skip."""
-    return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
 
 
 def _admin_connection() -> psycopg.Connection:
@@ -40,10 +36,7 @@ def _admin_connection() -> psycopg.Connection:
     try:
         return psycopg.connect(ADMIN_URL, autocommit=True, connect_timeout=5)
     except psycopg.OperationalError as error:
-        message = f"PostgreSQL is unreachable at {ADMIN_URL}: {error}".strip()
-        if in_ci():
-            pytest.fail(f"{message} (CI requires it)")
-        pytest.skip(message)
+        missing_service(f"PostgreSQL is unreachable at {ADMIN_URL}: {error}".strip())
 
 
 @pytest.fixture

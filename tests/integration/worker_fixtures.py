@@ -21,6 +21,7 @@ from typing import Any, TypeVar
 
 import pytest
 import redis
+from services import missing_service
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -37,11 +38,6 @@ VENV_BIN = Path(sys.executable).parent
 T = TypeVar("T")
 
 
-def in_ci() -> bool:
-    """True when running in CI, where a missing service is a failure rather than a skip."""
-    return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
-
-
 def redis_broker() -> str:
     """The test Redis database, flushed.
 
@@ -54,10 +50,7 @@ def redis_broker() -> str:
         client.flushdb()
         client.close()
     except redis.RedisError as error:
-        message = f"Redis is unreachable at {REDIS_URL}: {error}"
-        if in_ci():
-            pytest.fail(f"{message} (CI requires it)")
-        pytest.skip(message)
+        missing_service(f"Redis is unreachable at {REDIS_URL}: {error}")
     return REDIS_URL
 
 

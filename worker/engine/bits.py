@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from backend.spec import (
+from backend.layers import (
     BatchNormLayer,
     Conv2DLayer,
     Conv2DTransposeLayer,

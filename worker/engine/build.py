@@ -9,7 +9,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from backend.spec import (
+from backend.layers import (
     ActivationLayer,
     AvgPoolLayer,
     BatchNormLayer,
@@ -21,8 +21,8 @@ from backend.spec import (
     Layer,
     MaxPoolLayer,
     ModelSpec,
-    TrainingSpec,
 )
+from backend.spec import TrainingSpec
 
 #: Axis of a kernel that indexes the layer's output units, by layer type.
 UNIT_AXIS = {"dense": 1, "conv2d": 3, "conv2d_transpose": 2}

@@ -21,7 +21,8 @@ import keras
 import numpy as np
 
 from backend.costs import model_cost
-from backend.spec import ExperimentSpec, ModelSpec
+from backend.layers import ModelSpec
+from backend.spec import ExperimentSpec
 from worker.engine import criteria
 from worker.engine.build import build_model
 from worker.engine.data import Dataset, fit_to_model

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import numpy as np
 
 from backend.costs import LayerCost
-from backend.spec import ModelSpec
+from backend.layers import ModelSpec
 
 if TYPE_CHECKING:
     import keras

@@ -21,7 +21,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from backend.spec import ModelSpec
+from backend.layers import ModelSpec
 from worker.engine.results import LayerStats
 from worker.engine.topology import unit_blocks
 

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 import keras
 import numpy as np
 
-from backend.spec import (
+from backend.layers import (
     ActivationLayer,
     BatchNormLayer,
     Conv2DTransposeLayer,
@@ -36,8 +36,8 @@ from backend.spec import (
     DropoutLayer,
     FlattenLayer,
     ModelSpec,
-    TrainingSpec,
 )
+from backend.spec import TrainingSpec
 from worker.engine.build import INPUT_AXIS, UNIT_AXIS, build_model, layer_weights, set_layer_weights
 from worker.engine.topology import UnitBlock, probe_activation, unit_blocks
 

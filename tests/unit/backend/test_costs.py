@@ -16,15 +16,8 @@ import pytest
 import tensorflow as tf
 
 from backend.costs import LayerCost, ModelCost, layer_cost, layer_costs, model_cost
-from backend.spec import (
-    Conv2DLayer,
-    Conv2DTransposeLayer,
-    DenseLayer,
-    ModelSpec,
-    layer_output_shape,
-    preset,
-    preset_names,
-)
+from backend.layers import Conv2DLayer, Conv2DTransposeLayer, DenseLayer, ModelSpec, layer_output_shape
+from backend.presets import preset, preset_names
 from worker.engine.build import build_model
 
 #: Activations TensorFlow's profiler registers no FLOPs for; the costs module counts 1 per element.

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from backend.costs import model_cost
-from backend.spec import ModelSpec, preset, preset_names
+from backend.layers import ModelSpec
+from backend.presets import preset, preset_names
 from worker.engine.bits import (
     DYNAMIC_MIN_ELEMENTS,
     FORMATS,

@@ -9,7 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from backend.spec import ImageDataset, ModelSpec, NpzDataset, SumDataset, preset
+from backend.layers import ModelSpec
+from backend.presets import preset
+from backend.spec import ImageDataset, NpzDataset, SumDataset
 from worker.engine.data import (
     Dataset,
     DatasetError,

@@ -7,7 +7,7 @@ import math
 
 import numpy as np
 
-from backend.spec import ModelSpec, Shape
+from backend.layers import ModelSpec, Shape
 from worker.engine.data.types import Dataset, DatasetError
 
 
