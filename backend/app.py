@@ -18,6 +18,7 @@ from fastapi import FastAPI
 from backend.api import api_router, benchmarks, compare, figures, pages
 from backend.api.deps import AppContext
 from backend.api.errors import install_error_handlers
+from backend.api.security import install_security
 from backend.db import make_engine, make_session_factory
 from backend.migrate import require_head
 from backend.schemas import API_PREFIX
@@ -89,6 +90,7 @@ def create_app(
         event_poll_seconds=event_poll_seconds,
     )
     install_error_handlers(app)
+    install_security(app, settings)
     app.include_router(api_router())
     for router in (figures.router, compare.router, pages.spec_router, benchmarks.router):
         app.include_router(router, prefix=API_PREFIX)

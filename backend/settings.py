@@ -14,11 +14,13 @@ visibility timeout), so every worker re-queues running experiments whose heartbe
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import Field, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+#: Host names a local server answers to (``Settings.allowed_hosts``'s default).
+DEFAULT_ALLOWED_HOSTS = ("localhost", "127.0.0.1", "[::1]")
 _PLACEHOLDERS = {"changeme", "change-me", "secret", "password", "xxx", "todo"}
 
 
@@ -37,6 +39,9 @@ class Settings(BaseSettings):
             and may be taken over by another delivery.
         soft_time_limit / time_limit: Celery's per-task limits in seconds.
         broker_visibility_timeout: seconds before Redis (or SQS) redelivers an unacknowledged task.
+        allowed_hosts: host names a request's ``Host`` header may name (any port), besides the bound
+            ``host``. Default localhost, 127.0.0.1 and [::1]. Add the server's public name when it
+            binds 0.0.0.0; ``*`` turns the check off.
     """
 
     model_config = SettingsConfigDict(env_prefix="PRUNELAB_", extra="ignore")
@@ -53,6 +58,18 @@ class Settings(BaseSettings):
     time_limit: int = Field(default=6 * 3600 + 300, ge=10)
     broker_visibility_timeout: int = Field(default=3600, ge=1)
     sqlite_busy_timeout_ms: int = Field(default=30_000, ge=0)
+    # Host names the server answers to (the Host header, any port); the bound ``host`` is added
+    # (``backend.api.security``). "*" allows any. The environment takes a comma-separated list.
+    allowed_hosts: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: list(DEFAULT_ALLOWED_HOSTS), min_length=1
+    )
+
+    @field_validator("allowed_hosts", mode="before")
+    @classmethod
+    def _host_list(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [host.strip() for host in value.split(",") if host.strip()]
+        return value
 
     @field_validator("data_dir", mode="after")
     @classmethod

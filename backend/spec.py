@@ -18,6 +18,7 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import Field, field_validator, model_validator
 
+from backend.datapaths import check_request_path
 from backend.layers import DropoutLayer, ModelSpec, Shape, StrictModel
 from backend.presets import preset
 
@@ -61,6 +62,12 @@ class NpzDataset(StrictModel):
     train_samples: int | None = Field(default=None, ge=1)
     test_samples: int | None = Field(default=None, ge=1)
     target: Literal["labels", "input", "values"] = "labels"
+
+    @field_validator("path", mode="after")
+    @classmethod
+    def _inside_data_dirs(cls, value: str) -> str:
+        """In a request, the path stays inside the server's data directories (``backend.datapaths``)."""
+        return check_request_path(value)
 
 
 DatasetSpec = Annotated[SumDataset | ImageDataset | NpzDataset, Field(discriminator="name")]

@@ -9,6 +9,8 @@ import pytest
 
 # Before anything imports TensorFlow: keep its C++ start-up chatter out of test output.
 os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
+# Starlette's TestClient sends ``Host: testserver``; the tests' settings allow it beside the defaults.
+os.environ.setdefault("PRUNELAB_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1],testserver")
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DIR = REPO_ROOT.parent / "shared"

@@ -179,6 +179,7 @@ def bench_model(
         BenchInputError: the file is missing or not a model, the data set does not fit it, or
             ``connections`` is given without a data set.
     """
+    from backend import datapaths
     from backend.spec import BenchmarkSpec
     from worker.benchmarking import (
         BenchmarkInputs,
@@ -188,7 +189,7 @@ def bench_model(
         random_sample,
     )
     from worker.engine.build import model_to_spec
-    from worker.engine.data import default_data_dirs, load_dataset
+    from worker.engine.data import load_dataset
     from worker.resume import model_from_bytes
 
     try:
@@ -202,11 +203,11 @@ def bench_model(
     except (TypeError, ValueError):
         architecture = None
     spec = _dataset_spec(data, model) if isinstance(data, str) else data
-    dirs = [*data_dirs, *default_data_dirs()]
+    dirs = datapaths.data_dirs(*data_dirs)
     loaded: Dataset | None = None
     if spec is not None:
         try:
-            loaded = load_dataset(spec.dataset, seed=spec.seed, data_dirs=dirs)
+            loaded = load_dataset(spec.dataset, seed=spec.seed, data_dirs=dirs, local_paths=True)
         except (OSError, ValueError) as error:  # DatasetError is a ValueError
             raise BenchInputError(f"cannot load the data set: {error}") from None
         inputs = experiment_inputs(spec, loaded)
@@ -284,12 +285,12 @@ def bench_experiment(
     Raises:
         BenchInputError: the database is not migrated, or the experiment is missing or not succeeded.
     """
+    from backend import datapaths
     from backend.db import make_engine, make_session_factory, session_scope
     from backend.migrate import MigrationRequired, require_head
     from backend.service.errors import NotFound
     from backend.service.queries import get_summary
     from backend.settings import get_settings
-    from worker.engine.data import default_data_dirs
     from worker.experiment_benchmarks import rerun
 
     settings = get_settings()
@@ -303,7 +304,7 @@ def bench_experiment(
             raise BenchInputError(
                 f"experiment {experiment_id} is {summary.status}; only a succeeded one is benchmarked"
             )
-        dirs = [*data_dirs, settings.data_dir, *default_data_dirs()]
+        dirs = datapaths.data_dirs(*data_dirs, settings.data_dir)
         measured = rerun(sessions, experiment_id, cycles, data_dirs=dirs, overrides=dict(overrides))
     except (MigrationRequired, NotFound) as error:
         raise BenchInputError(str(error)) from None

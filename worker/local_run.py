@@ -35,9 +35,10 @@ import tensorflow as tf
 import yaml
 from tqdm import tqdm
 
+from backend import datapaths
 from backend.spec import ExperimentSpec, load_spec
 from worker.engine.cycle import ExperimentCancelled, run_experiment
-from worker.engine.data import DatasetError, default_data_dirs, load_dataset
+from worker.engine.data import DatasetError, load_dataset
 from worker.engine.results import CycleResult, EpochRecord, ExperimentResult
 from worker.engine.training import objective
 
@@ -310,7 +311,7 @@ def write_results(spec: ExperimentSpec, result: ExperimentResult | None, out_dir
 
 def data_dirs(first: Path | None) -> list[Path]:
     """Directories searched for dataset files: ``first`` (when given), then the engine's defaults."""
-    return ([first] if first is not None else []) + list(default_data_dirs())
+    return datapaths.data_dirs(first)
 
 
 def run_local(
@@ -338,7 +339,7 @@ def run_local(
         DatasetError: the dataset cannot be loaded or does not fit the model (see ``USER_ERRORS``).
         ExperimentCancelled: Ctrl-C before the first cycle finished (results.json then says so).
     """
-    data = load_dataset(spec.dataset, seed=spec.seed, data_dirs=data_dirs(data_dir))
+    data = load_dataset(spec.dataset, seed=spec.seed, data_dirs=data_dirs(data_dir), local_paths=True)
     target = out_dir if out_dir is not None else default_out_dir(spec)
     target.mkdir(parents=True, exist_ok=True)
     write_spec(spec, target)

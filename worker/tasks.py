@@ -18,6 +18,7 @@ from celery.exceptions import SoftTimeLimitExceeded
 from celery.utils.log import get_task_logger
 from sqlalchemy.orm import Session, sessionmaker
 
+from backend import datapaths
 from backend.db import make_engine, make_session_factory, session_scope
 from backend.queue import RUN_EXPERIMENT_TASK
 from backend.service import recording, runs
@@ -26,7 +27,7 @@ from backend.service.crossover import CROSSOVER_TASK
 from backend.settings import Settings, get_settings
 from backend.spec import ExperimentSpec
 from worker.celery_app import app
-from worker.engine.data import Dataset, DatasetError, default_data_dirs
+from worker.engine.data import Dataset, DatasetError
 from worker.recorder import DatabaseRecorder, Heartbeat
 
 logger = get_task_logger(__name__)
@@ -45,8 +46,7 @@ def sessions_for(settings: Settings) -> sessionmaker[Session]:
 
 def data_dirs(settings: Settings) -> list[Path]:
     """Where datasets are looked up: the data directory, then the engine's defaults."""
-    dirs = [settings.data_dir, *default_data_dirs()]
-    return list(dict.fromkeys(dirs))
+    return datapaths.data_dirs(settings.data_dir)
 
 
 @app.task(name=RUN_EXPERIMENT_TASK, bind=True)

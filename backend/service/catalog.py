@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
 
+from backend import datapaths
 from backend.costs import model_cost
 from backend.layers import ModelSpec
 from backend.presets import PRESET_DESCRIPTIONS, preset, preset_names
@@ -73,14 +74,7 @@ def preview(spec: ExperimentSpec) -> SpecPreview:
 
 def data_dirs(settings: Settings) -> list[Path]:
     """Where this server looks for dataset files: the data directory, then the engine's defaults."""
-    from worker.engine.data import default_data_dirs  # NumPy only; never TensorFlow
-
-    dirs: list[Path] = []
-    for directory in (settings.data_dir, *default_data_dirs()):
-        resolved = Path(directory).expanduser()
-        if resolved not in dirs:
-            dirs.append(resolved)
-    return dirs
+    return datapaths.data_dirs(settings.data_dir)
 
 
 def datasets(directories: Sequence[Path]) -> list[DatasetOut]:

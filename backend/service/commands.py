@@ -29,6 +29,7 @@ from backend.models import (
     utcnow,
 )
 from backend.schemas import ExperimentCreate, ExperimentCreated, ExperimentSummary
+from backend.service import spec_paths
 from backend.service.errors import Conflict, NotFound, QueueUnavailable
 from backend.service.ports import Queue
 from backend.service.queries import get_summary
@@ -105,6 +106,7 @@ def rerun_experiment(session: Session, queue: Queue, experiment_id: int) -> Expe
     source = session.get(Experiment, experiment_id)
     if source is None:
         raise NotFound("experiment", experiment_id)
+    spec_paths.require_inside_data_dirs(source.spec)
     try:
         spec = ExperimentSpec.model_validate(source.spec)
     except pydantic.ValidationError as exc:

@@ -212,7 +212,9 @@ def test_rerunning_benchmarks_queues_the_task_with_the_cycles(
         spec["benchmark"] = {"cycles": spec_cycles}
     experiment_id = made.experiment(status="succeeded", spec=spec)
 
-    response = api.post(f"/api/experiments/{experiment_id}/benchmarks", json=body)
+    response = api.post(
+        f"/api/experiments/{experiment_id}/benchmarks", json=body, headers={"Content-Type": "application/json"}
+    )
 
     assert response.status_code == 202
     answer = response.json()
@@ -233,7 +235,7 @@ def test_only_a_succeeded_experiment_is_benchmarked_again(
 ) -> None:
     experiment_id = made.experiment(status=status.value)
 
-    response = api.post(f"/api/experiments/{experiment_id}/benchmarks")
+    response = api.post(f"/api/experiments/{experiment_id}/benchmarks", json={})
 
     assert response.status_code == 409
     assert response.json()["code"] == "conflict"
@@ -242,7 +244,7 @@ def test_only_a_succeeded_experiment_is_benchmarked_again(
 
 
 def test_rerunning_benchmarks_of_an_unknown_experiment_is_404(api: TestClient, tasks: TaskQueue) -> None:
-    response = api.post("/api/experiments/4242/benchmarks")
+    response = api.post("/api/experiments/4242/benchmarks", json={})
     assert response.status_code == 404
     assert tasks.sent == []
 
@@ -263,7 +265,7 @@ def test_a_refused_benchmark_task_is_503(api: TestClient, made: Any, tasks: Task
     experiment_id = made.experiment(status="succeeded")
     tasks.error = ConnectionError("broker down")
 
-    response = api.post(f"/api/experiments/{experiment_id}/benchmarks")
+    response = api.post(f"/api/experiments/{experiment_id}/benchmarks", json={})
 
     assert response.status_code == 503
     assert "broker down" in response.json()["detail"]
@@ -278,7 +280,7 @@ class ExperimentsOnly:
 
 def test_a_queue_that_only_runs_experiments_cannot_queue_benchmarks(sqlite_settings: Settings) -> None:
     with TestClient(create_app(sqlite_settings, ExperimentsOnly())) as client:
-        response = client.post("/api/experiments/1/benchmarks")
+        response = client.post("/api/experiments/1/benchmarks", json={})
 
     assert response.status_code == 503
     assert "cannot send" in response.json()["detail"]

@@ -25,7 +25,7 @@ def test_cancelling_a_queued_experiment_finishes_it_and_the_worker_never_claims_
 ) -> None:
     created = client.post("/api/experiments", json={"spec": spec}).json()
 
-    response = client.post(f"{created['url']}/cancel")
+    response = client.post(f"{created['url']}/cancel", json={})
 
     assert response.status_code == 200
     body = response.json()
@@ -38,8 +38,8 @@ def test_cancelling_a_queued_experiment_finishes_it_and_the_worker_never_claims_
 def test_cancelling_a_running_experiment_asks_its_worker_to_stop(client: TestClient, rows: Any) -> None:
     experiment_id = rows.experiment(status=Status.running.value)
 
-    first = client.post(f"/api/experiments/{experiment_id}/cancel")
-    again = client.post(f"/api/experiments/{experiment_id}/cancel")
+    first = client.post(f"/api/experiments/{experiment_id}/cancel", json={})
+    again = client.post(f"/api/experiments/{experiment_id}/cancel", json={})
 
     for response in (first, again):
         assert response.status_code == 200
@@ -50,7 +50,7 @@ def test_cancelling_a_running_experiment_asks_its_worker_to_stop(client: TestCli
 def test_cancelling_a_finished_experiment_is_409(client: TestClient, rows: Any, status: Status) -> None:
     experiment_id = rows.experiment(status=status.value)
 
-    response = client.post(f"/api/experiments/{experiment_id}/cancel")
+    response = client.post(f"/api/experiments/{experiment_id}/cancel", json={})
 
     assert response.status_code == 409
     assert response.json()["code"] == "conflict"

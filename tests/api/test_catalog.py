@@ -35,7 +35,7 @@ def test_preview_validates_and_costs_a_spec_without_creating_anything(
         "input_shape": [784],
         "layers": [{"type": "dense", "units": 30, "activation": "relu"}, {"type": "dense", "units": 1}],
     }
-    spec["dataset"] = {"name": "npz", "path": "/data/x.npz", "target": "values"}
+    spec["dataset"] = {"name": "npz", "path": "x.npz", "target": "values"}
 
     response = sqlite_client.post("/api/specs/preview", json={"spec": spec})
 

@@ -43,7 +43,7 @@ def test_parallel_cancels_and_reads_of_one_experiment(app: FastAPI, serve: Any, 
         def hit(index: int) -> int:
             if index % 2:
                 return httpx.get(url, timeout=60).status_code
-            return httpx.post(f"{url}/cancel", timeout=60).status_code
+            return httpx.post(f"{url}/cancel", json={}, timeout=60).status_code
 
         with ThreadPoolExecutor(PARALLEL) as pool:
             codes = list(pool.map(hit, range(PARALLEL)))

@@ -82,9 +82,9 @@ def test_rerun_creates_a_new_queued_experiment_with_the_same_spec(
     client: TestClient, queue: Any, spec: dict[str, Any]
 ) -> None:
     first = client.post("/api/experiments", json={"spec": spec, "owner": "ada", "tags": ["x"]}).json()
-    client.post(f"{first['url']}/cancel")
+    client.post(f"{first['url']}/cancel", json={})
 
-    response = client.post(f"{first['url']}/rerun")
+    response = client.post(f"{first['url']}/rerun", json={})
 
     assert response.status_code == 202
     second = response.json()
@@ -98,7 +98,7 @@ def test_rerun_creates_a_new_queued_experiment_with_the_same_spec(
 
 
 def test_rerun_of_an_unknown_experiment_is_404(client: TestClient, queue: Any) -> None:
-    response = client.post("/api/experiments/4242/rerun")
+    response = client.post("/api/experiments/4242/rerun", json={})
 
     assert response.status_code == 404
     assert response.json() == {"detail": "experiment 4242 does not exist", "code": "not_found"}

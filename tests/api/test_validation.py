@@ -182,7 +182,7 @@ def test_malformed_ids_are_422(sqlite_client: TestClient, path: str) -> None:
     ],
 )
 def test_unknown_ids_are_404(sqlite_client: TestClient, method: str, path: str) -> None:
-    response = sqlite_client.request(method, path)
+    response = sqlite_client.request(method, path, json={} if method == "POST" else None)
 
     assert response.status_code == 404
     assert response.json()["code"] == "not_found"

@@ -13,15 +13,23 @@ from worker.engine.data.types import Dataset, DatasetError, _dirs
 
 
 def load_dataset(
-    spec: SumDataset | ImageDataset | NpzDataset, *, seed: int, data_dirs: Sequence[Path] | None = None
+    spec: SumDataset | ImageDataset | NpzDataset,
+    *,
+    seed: int,
+    data_dirs: Sequence[Path] | None = None,
+    local_paths: bool = False,
 ) -> Dataset:
     """Load or generate the dataset a spec names; never downloads.
 
     Args:
         spec: the dataset spec.
         seed: the experiment seed, used by ``sum`` when ``spec.seed`` is None.
-        data_dirs: directories searched in order for image files, the first also resolving relative
-            ``npz`` paths; default None means :func:`default_data_dirs`.
+        data_dirs: directories searched in order for image files and ``npz`` paths; default None means
+            :func:`default_data_dirs`.
+        local_paths: the ``npz`` path names the caller's own file (``prunelab run``): absolute paths and
+            ``~`` are allowed and a relative one resolves against the first data directory. Default
+            False: the path must stay inside the data directories (``backend.datapaths.confine``; a
+            stored spec is not trusted) and messages name it only as written.
 
     Returns:
         The dataset: float32 inputs (images (n, 28, 28, 1) in [0, 1]); int64 labels of shape (n,) for
@@ -29,15 +37,15 @@ def load_dataset(
         value targets become (n, 1).
 
     Raises:
-        DatasetError: files are missing, unreadable or malformed, or train_samples/test_samples ask for
-            more examples than exist.
+        DatasetError: files are missing, unreadable or malformed, an ``npz`` path leaves the data
+            directories, or train_samples/test_samples ask for more examples than exist.
     """
     if isinstance(spec, SumDataset):
         return _sum_dataset(spec, seed)
     dirs = _dirs(data_dirs)
     if isinstance(spec, ImageDataset):
         return _image_dataset(spec, dirs)
-    return _npz_dataset(spec, dirs)
+    return _npz_dataset(spec, dirs, local_paths=local_paths)
 
 
 def available_datasets(data_dirs: Sequence[Path] | None = None) -> dict[str, str]:

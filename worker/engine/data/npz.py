@@ -8,33 +8,44 @@ from pathlib import Path
 
 import numpy as np
 
+from backend.datapaths import PathOutsideDataDirs, confine
 from backend.spec import NpzDataset
 from worker.engine.data.types import Dataset, DatasetError, _take
 
 NPZ_KEYS = ("x_train", "y_train", "x_test", "y_test")
 
 
-def _read_npz(path: Path) -> dict[str, np.ndarray]:
-    """The four arrays of an .npz file, loaded without pickle."""
+def _read_npz(path: Path, label: str | None = None) -> dict[str, np.ndarray]:
+    """The four arrays of an .npz file, loaded without pickle.
+
+    Args:
+        path: the file.
+        label: how messages name it. Default None: ``path`` itself.
+    """
+    name = str(path) if label is None else label
+
+    def detail(exc: BaseException) -> str:
+        return str(exc).replace(str(path), name)
+
     try:
         loaded = np.load(path, allow_pickle=False)
     except FileNotFoundError:
-        raise DatasetError(f"{path}: no such file") from None
+        raise DatasetError(f"{name}: no such file") from None
     except (ValueError, OSError, zipfile.BadZipFile, EOFError) as exc:
         raise DatasetError(
-            f"{path}: not a readable .npz file ({exc}); save it with numpy.savez(path, x_train=..., "
+            f"{name}: not a readable .npz file ({detail(exc)}); save it with numpy.savez(path, x_train=..., "
             "y_train=..., x_test=..., y_test=...)"
         ) from None
     if not isinstance(loaded, np.lib.npyio.NpzFile):
         raise DatasetError(
-            f"{path}: holds a single array, not an .npz archive; save the four arrays with "
+            f"{name}: holds a single array, not an .npz archive; save the four arrays with "
             "numpy.savez(path, x_train=..., y_train=..., x_test=..., y_test=...)"
         )
     with loaded:
         missing = [key for key in NPZ_KEYS if key not in loaded.files]
         if missing:
             raise DatasetError(
-                f"{path}: missing keys {missing} (it has {sorted(loaded.files)}); an .npz dataset needs "
+                f"{name}: missing keys {missing} (it has {sorted(loaded.files)}); an .npz dataset needs "
                 f"{list(NPZ_KEYS)}"
             )
         arrays: dict[str, np.ndarray] = {}
@@ -43,16 +54,17 @@ def _read_npz(path: Path) -> dict[str, np.ndarray]:
                 arrays[key] = loaded[key]
             except ValueError as exc:
                 raise DatasetError(
-                    f"{path}: array '{key}' cannot be loaded without pickle ({exc}); object arrays are "
-                    "refused for safety: save plain numeric arrays "
+                    f"{name}: array '{key}' cannot be loaded without pickle ({detail(exc)}); object arrays "
+                    "are refused for safety: save plain numeric arrays "
                     "(e.g. numpy.asarray(values, dtype=numpy.float32))"
                 ) from None
             except (OSError, zipfile.BadZipFile, EOFError) as exc:
-                raise DatasetError(f"{path}: array '{key}' is corrupt ({exc})") from None
+                raise DatasetError(f"{name}: array '{key}' is corrupt ({detail(exc)})") from None
     return arrays
 
 
-def _resolve_npz_path(raw: str, dirs: Sequence[Path]) -> Path:
+def _local_npz_path(raw: str, dirs: Sequence[Path]) -> Path:
+    """A local run's path: absolute or ``~`` as written, relative against the first data directory."""
     path = Path(raw).expanduser()
     if path.is_absolute():
         return path
@@ -60,7 +72,38 @@ def _resolve_npz_path(raw: str, dirs: Sequence[Path]) -> Path:
     return base / path
 
 
-def _numeric(array: np.ndarray, key: str, path: Path) -> np.ndarray:
+def _locate_npz(raw: str, dirs: Sequence[Path], local_paths: bool) -> tuple[Path, str]:
+    """The file a spec's ``dataset.path`` names, and how messages name it.
+
+    Raises:
+        DatasetError: the file does not exist, or (``local_paths`` False) the path is not confined to the
+            data directories (the message is the same whether the file exists or not).
+    """
+    if local_paths:
+        path = _local_npz_path(raw, dirs)
+        if not path.is_file():
+            hint = (
+                ""
+                if Path(raw).expanduser().is_absolute()
+                else f" (relative paths resolve against {dirs[0] if dirs else Path.cwd()})"
+            )
+            raise DatasetError(
+                f"dataset.path: {path} does not exist{hint}; give the path of an existing .npz file"
+            )
+        return path, str(path)
+    try:
+        path = confine(raw, dirs)
+    except PathOutsideDataDirs as exc:
+        raise DatasetError(f"dataset.path: {exc}") from None
+    if not path.is_file():
+        raise DatasetError(
+            f"dataset.path: {raw} does not exist in the server's data directory; give the path of an "
+            "existing .npz file, relative to it"
+        )
+    return path, raw
+
+
+def _numeric(array: np.ndarray, key: str, path: str) -> np.ndarray:
     kind = array.dtype.kind
     if kind not in "biuf":
         raise DatasetError(
@@ -74,7 +117,7 @@ def _numeric(array: np.ndarray, key: str, path: Path) -> np.ndarray:
     return out
 
 
-def _labels(array: np.ndarray, key: str, path: Path) -> np.ndarray:
+def _labels(array: np.ndarray, key: str, path: str) -> np.ndarray:
     if array.ndim == 2 and array.shape[1] == 1:
         array = array.reshape(-1)
     if array.ndim != 1:
@@ -98,18 +141,20 @@ def _labels(array: np.ndarray, key: str, path: Path) -> np.ndarray:
     return labels
 
 
-def _npz_dataset(spec: NpzDataset, dirs: Sequence[Path]) -> Dataset:
-    path = _resolve_npz_path(spec.path, dirs)
-    if not path.is_file():
-        hint = (
-            ""
-            if Path(spec.path).expanduser().is_absolute()
-            else f" (relative paths resolve against {dirs[0] if dirs else Path.cwd()})"
-        )
-        raise DatasetError(
-            f"dataset.path: {path} does not exist{hint}; give the path of an existing .npz file"
-        )
-    arrays = _read_npz(path)
+def _npz_dataset(spec: NpzDataset, dirs: Sequence[Path], *, local_paths: bool = False) -> Dataset:
+    """A user's .npz dataset.
+
+    Args:
+        spec: the dataset spec.
+        dirs: the data directories.
+        local_paths: a local run's own file (absolute paths and ``~`` allowed, messages name the full
+            path). Default False: the path is confined to ``dirs`` and messages name it as written.
+
+    Raises:
+        DatasetError: the file is missing, outside the data directories, unreadable or malformed.
+    """
+    file, path = _locate_npz(spec.path, dirs, local_paths)
+    arrays = _read_npz(file, path)
     for split in ("train", "test"):
         nx, ny = arrays[f"x_{split}"].shape[:1], arrays[f"y_{split}"].shape[:1]
         if nx != ny:

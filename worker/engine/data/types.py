@@ -1,4 +1,7 @@
-"""The dataset container, its error, the data directories and the sample-count cut shared by the loaders."""
+"""The dataset container, its error, and the sample-count cut shared by the loaders.
+
+The data directories are defined once, in ``backend.datapaths`` (re-exported here).
+"""
 
 from __future__ import annotations
 
@@ -9,7 +12,9 @@ from pathlib import Path
 
 import numpy as np
 
-ENV_DATA_DIR = "PRUNELAB_DATA_DIR"
+from backend.datapaths import ENV_DATA_DIR, default_data_dirs
+
+__all__ = ["ENV_DATA_DIR", "Dataset", "DatasetError", "default_data_dirs"]
 
 
 class DatasetError(ValueError):
@@ -36,20 +41,6 @@ class Dataset:
 
 
 # --------------------------------------------------------------------------------------------- dirs
-
-
-def default_data_dirs() -> list[Path]:
-    """The directories searched for data files, in order.
-
-    Returns:
-        ``$PRUNELAB_DATA_DIR`` (when set and not empty, ``~`` expanded), then ``~/.keras/datasets``.
-    """
-    dirs: list[Path] = []
-    env = os.environ.get(ENV_DATA_DIR, "").strip()
-    if env:
-        dirs.append(Path(env).expanduser())
-    dirs.append(Path.home() / ".keras" / "datasets")
-    return dirs
 
 
 def _dirs(data_dirs: Sequence[Path] | None) -> list[Path]:
