@@ -274,36 +274,47 @@ def test_npz_labels_values_and_input(tmp_path: Path) -> None:
     np.savez(
         tmp_path / "d.npz", x_train=x_train, y_train=np.arange(20) % 4, x_test=x_test, y_test=np.arange(6) % 3
     )
-    labels = load_dataset(NpzDataset(path=str(tmp_path / "d.npz")), seed=0, data_dirs=[])
+    labels = load_dataset(NpzDataset(path=str(tmp_path / "d.npz")), seed=0, data_dirs=[], local_paths=True)
     assert labels.x_train.dtype == np.float32 and labels.y_train.dtype == np.int64
     assert labels.num_classes == 4
     np.testing.assert_allclose(labels.x_test, x_test.astype(np.float32))
-    values = load_dataset(NpzDataset(path=str(tmp_path / "d.npz"), target="values"), seed=0, data_dirs=[])
+    values = load_dataset(
+        NpzDataset(path=str(tmp_path / "d.npz"), target="values"), seed=0, data_dirs=[], local_paths=True
+    )
     assert (
         values.y_train.dtype == np.float32 and values.y_train.shape == (20, 1) and values.num_classes is None
     )
     recon = load_dataset(
-        NpzDataset(path=str(tmp_path / "d.npz"), target="input", train_samples=5), seed=0, data_dirs=[]
+        NpzDataset(path=str(tmp_path / "d.npz"), target="input", train_samples=5),
+        seed=0,
+        data_dirs=[],
+        local_paths=True,
     )
     np.testing.assert_array_equal(recon.y_train, recon.x_train)
     assert recon.x_train.shape == (5, 3)
     with pytest.raises(DatasetError, match="test_samples is 7"):
-        load_dataset(NpzDataset(path=str(tmp_path / "d.npz"), test_samples=7), seed=0, data_dirs=[])
+        load_dataset(
+            NpzDataset(path=str(tmp_path / "d.npz"), test_samples=7), seed=0, data_dirs=[], local_paths=True
+        )
 
 
-def test_npz_relative_path_resolves_against_first_data_dir(tmp_path: Path) -> None:
+def test_a_local_npz_relative_path_resolves_against_the_first_data_dir(tmp_path: Path) -> None:
     zeros = np.zeros((2, 2))
     np.savez(tmp_path / "rel.npz", x_train=zeros, y_train=np.zeros(2), x_test=zeros, y_test=np.zeros(2))
-    data = load_dataset(NpzDataset(path="rel.npz"), seed=0, data_dirs=[tmp_path, tmp_path / "other"])
+    data = load_dataset(
+        NpzDataset(path="rel.npz"), seed=0, data_dirs=[tmp_path, tmp_path / "other"], local_paths=True
+    )
     assert data.x_train.shape == (2, 2)
     with pytest.raises(DatasetError, match=r"does not exist .*relative paths resolve against"):
-        load_dataset(NpzDataset(path="rel.npz"), seed=0, data_dirs=[tmp_path / "other", tmp_path])
+        load_dataset(
+            NpzDataset(path="rel.npz"), seed=0, data_dirs=[tmp_path / "other", tmp_path], local_paths=True
+        )
 
 
 def test_npz_missing_keys_are_named(tmp_path: Path) -> None:
     np.savez(tmp_path / "d.npz", x_train=np.zeros((2, 2)), y_train=np.zeros(2), x=np.zeros(2))
     with pytest.raises(DatasetError, match=r"missing keys \['x_test', 'y_test'\]"):
-        load_dataset(NpzDataset(path=str(tmp_path / "d.npz")), seed=0, data_dirs=[])
+        load_dataset(NpzDataset(path=str(tmp_path / "d.npz")), seed=0, data_dirs=[], local_paths=True)
 
 
 def test_npz_object_array_is_refused(tmp_path: Path) -> None:
@@ -313,7 +324,7 @@ def test_npz_object_array_is_refused(tmp_path: Path) -> None:
         tmp_path / "d.npz", x_train=objects, y_train=np.zeros(2), x_test=np.zeros((2, 1)), y_test=np.zeros(2)
     )
     with pytest.raises(DatasetError, match=r"'x_train' cannot be loaded without pickle"):
-        load_dataset(NpzDataset(path=str(tmp_path / "d.npz")), seed=0, data_dirs=[])
+        load_dataset(NpzDataset(path=str(tmp_path / "d.npz")), seed=0, data_dirs=[], local_paths=True)
 
 
 def test_npz_bad_labels_and_garbage_file(tmp_path: Path) -> None:
@@ -322,10 +333,10 @@ def test_npz_bad_labels_and_garbage_file(tmp_path: Path) -> None:
         tmp_path / "d.npz", x_train=zeros, y_train=np.array([0.5, 1, 2]), x_test=zeros, y_test=np.zeros(3)
     )
     with pytest.raises(DatasetError, match="non-integer values"):
-        load_dataset(NpzDataset(path=str(tmp_path / "d.npz")), seed=0, data_dirs=[])
+        load_dataset(NpzDataset(path=str(tmp_path / "d.npz")), seed=0, data_dirs=[], local_paths=True)
     (tmp_path / "g.npz").write_bytes(b"garbage")
     with pytest.raises(DatasetError, match="not a readable .npz file"):
-        load_dataset(NpzDataset(path=str(tmp_path / "g.npz")), seed=0, data_dirs=[])
+        load_dataset(NpzDataset(path=str(tmp_path / "g.npz")), seed=0, data_dirs=[], local_paths=True)
 
 
 # --------------------------------------------------------------------------------------------- fit_to_model
