@@ -45,7 +45,9 @@ async function request(method, path, { json, text, contentType, signal } = {}) {
 
 export const api = {
   get: (path, options) => request("GET", path, options),
-  post: (path, json, options) => request("POST", path, { ...options, json }),
+  // Every POST declares JSON, an empty object when there is nothing to send: the server refuses
+  // other media types so that no cross-site form can trigger a change (backend/api/security.py).
+  post: (path, json = {}, options) => request("POST", path, { ...options, json }),
   postText: (path, text, options) => request("POST", path, { ...options, text }),
 };
 

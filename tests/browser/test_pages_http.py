@@ -143,7 +143,6 @@ def test_spec_errors_name_the_field_as_written(client: TestClient) -> None:
             "text",
             "at most",
         ),
-        ("name: x", "application/xml", "content-type", "text/yaml"),
         ('{"text": "name: x", "extra": 1}', "application/json", "extra", "Extra inputs"),
         ("x" * 900_000, "text/yaml", "", "at most"),
     ],
@@ -156,3 +155,14 @@ def test_what_is_not_a_spec_is_a_422(
     assert response.status_code == 422, response.text
     issue = response.json()["detail"][0]
     assert issue["field"] == field and message in issue["msg"]
+
+
+@pytest.mark.parametrize("content_type", ["application/xml", "multipart/form-data; boundary=x", None])
+def test_the_parser_refuses_other_media_types_with_415(client: TestClient, content_type: str | None) -> None:
+    headers = {"Content-Type": content_type} if content_type else {}
+
+    response = client.post("/api/specs/parse", content="name: x", headers=headers)
+
+    assert response.status_code == 415, response.text
+    assert response.json()["code"] == "unsupported_media_type"
+    assert "text/yaml" in response.json()["detail"]

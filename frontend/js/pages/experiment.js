@@ -127,7 +127,7 @@ function renderHeader() {
 
 async function cancel() {
   try {
-    await api.post(`${base}/cancel`);
+    await api.post(`${base}/cancel`, {});
     toast("Cancel requested: a running experiment stops after its current epoch.");
   } catch (error) {
     toast(`Could not cancel: ${error.message}`, "error");
@@ -139,7 +139,7 @@ async function rerun() {
   const button = byId("rerun");
   button.disabled = true;
   try {
-    const created = await api.post(`${base}/rerun`);
+    const created = await api.post(`${base}/rerun`, {});
     location.assign(`/experiments/${created.id}`);
   } catch (error) {
     button.disabled = false;
