@@ -9,6 +9,7 @@ process imports it to enqueue.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from celery import Celery
@@ -21,9 +22,13 @@ RUN_EXPERIMENT_TASK = "prunelab.run_experiment"
 EXPERIMENT_QUEUE = "prunelab"
 #: Seconds ``CeleryQueue.ping`` and a publish wait for the broker before giving up.
 BROKER_TIMEOUT_SECONDS = 3.0
+#: Retries of one publish before the broker counts as unavailable.
+SEND_RETRY_POLICY = {"max_retries": 2, "interval_start": 0.2, "interval_step": 0.5, "interval_max": 1.0}
 #: Broker URL schemes whose transport understands ``visibility_timeout`` (the others pass their
 #: transport options elsewhere: the SQLAlchemy transport hands them to ``create_engine``).
 _VISIBILITY_SCHEMES = ("redis", "rediss", "sentinel", "sqs")
+
+logger = logging.getLogger(__name__)
 
 
 def _transport_options(settings: Settings) -> dict[str, Any]:
@@ -75,8 +80,20 @@ def make_celery(settings: Settings) -> Celery:
     return app
 
 
+class BrokerUnavailable(Exception):
+    """The broker could not be reached or refused a message.
+
+    Its message names no host, port or user: callers put it into answers and experiment rows. The
+    broker's own error is logged where it happened, and chained as ``__cause__``.
+    """
+
+    def __init__(self) -> None:
+        super().__init__("the broker did not accept the message (details in the server log)")
+
+
 class CeleryQueue:
-    """Hands experiments to the Celery workers (implements ``backend.service.ports.Queue``).
+    """Hands experiments and other tasks to the Celery workers (implements
+    ``backend.service.ports.Queue`` and ``backend.service.benchmarks.TaskQueue``).
 
     Args:
         settings: where the broker is, and its options (see :func:`make_celery`).
@@ -95,16 +112,33 @@ class CeleryQueue:
             experiment_id: the experiment's id, the task's only argument.
 
         Raises:
-            kombu.exceptions.OperationalError: the broker cannot be reached or refused the message
-                (after a few bounded retries).
+            BrokerUnavailable: the broker cannot be reached or refused the message (after a few bounded
+                retries).
         """
-        self.app.send_task(
-            RUN_EXPERIMENT_TASK,
-            args=[int(experiment_id)],
-            queue=EXPERIMENT_QUEUE,
-            retry=True,
-            retry_policy={"max_retries": 2, "interval_start": 0.2, "interval_step": 0.5, "interval_max": 1.0},
-        )
+        self.send(RUN_EXPERIMENT_TASK, int(experiment_id))
+
+    def send(self, task: str, *args: Any) -> None:
+        """Queue ``task(*args)`` on the experiments' queue, with a few bounded retries.
+
+        Args:
+            task: the task's name, e.g. ``RUN_EXPERIMENT_TASK``.
+            *args: its JSON arguments.
+
+        Raises:
+            BrokerUnavailable: the broker cannot be reached or refused the message; its own error (which
+                names the broker's host) is logged, not passed on.
+        """
+        try:
+            self.app.send_task(
+                task,
+                args=list(args),
+                queue=EXPERIMENT_QUEUE,
+                retry=True,
+                retry_policy=SEND_RETRY_POLICY,
+            )
+        except Exception as exc:
+            logger.warning("could not queue %s%s: %s: %s", task, tuple(args), type(exc).__name__, exc)
+            raise BrokerUnavailable() from exc
 
     def ping(self, timeout: float = BROKER_TIMEOUT_SECONDS) -> bool:
         """Whether the broker answers.

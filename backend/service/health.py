@@ -1,6 +1,12 @@
-"""Whether the service's dependencies answer: the database, its schema revision, the broker."""
+"""Whether the service's dependencies answer: the database, its schema revision, the broker.
+
+The health answer is public: a failed check says which dependency failed and the exception's type,
+never its message (which names hosts, ports, users and file paths); the message goes to the server log.
+"""
 
 from __future__ import annotations
+
+import logging
 
 from sqlalchemy import Engine, text
 
@@ -8,9 +14,13 @@ from backend import migrate
 from backend.schemas import Health, HealthCheck
 from backend.service.ports import PingableQueue, Queue
 
+logger = logging.getLogger(__name__)
 
-def _error(exc: Exception) -> str:
-    return f"{type(exc).__name__}: {exc}".splitlines()[0][:500]
+
+def _error(check: str, exc: Exception) -> str:
+    """What a caller learns about a failed check; the full exception goes to the log."""
+    logger.warning("health check %s failed: %s: %s", check, type(exc).__name__, exc)
+    return f"{type(exc).__name__} (details in the server log)"
 
 
 def check_database(engine: Engine) -> HealthCheck:
@@ -19,7 +29,7 @@ def check_database(engine: Engine) -> HealthCheck:
         with engine.connect() as connection:
             connection.execute(text("SELECT 1"))
     except Exception as exc:
-        return HealthCheck(ok=False, detail=_error(exc))
+        return HealthCheck(ok=False, detail=_error("database", exc))
     return HealthCheck(ok=True, detail=engine.dialect.name)
 
 
@@ -28,7 +38,7 @@ def check_migration(engine: Engine) -> HealthCheck:
     try:
         at_head = migrate.is_at_head(engine)
     except Exception as exc:
-        return HealthCheck(ok=False, detail=_error(exc))
+        return HealthCheck(ok=False, detail=_error("migration", exc))
     if at_head:
         return HealthCheck(ok=True, detail="at head")
     return HealthCheck(ok=False, detail=f"not at head; run `{migrate.UPGRADE_COMMAND}`")
@@ -41,7 +51,7 @@ def check_queue(queue: Queue) -> HealthCheck:
     try:
         reachable = queue.ping()
     except Exception as exc:
-        return HealthCheck(ok=False, detail=_error(exc))
+        return HealthCheck(ok=False, detail=_error("broker", exc))
     return HealthCheck(ok=reachable, detail="reachable" if reachable else "unreachable")
 
 
