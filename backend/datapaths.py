@@ -132,6 +132,25 @@ def confine(raw: str, roots: Sequence[Path]) -> Path:
     return inside[0]
 
 
+def redact_dirs(text: str, roots: Sequence[Path]) -> str:
+    """``text`` with every data directory (as given and resolved) written ``<data directory N>``.
+
+    Args:
+        text: a message or description that may name the directories, e.g. a dataset error.
+        roots: the data directories, in search order (N counts from 1).
+
+    Returns:
+        The text, naming no directory of the server.
+    """
+    forms: dict[str, str] = {}
+    for number, root in enumerate(roots, 1):
+        for form in (Path(root).expanduser(), Path(root).expanduser().resolve()):
+            forms.setdefault(str(form), f"<data directory {number}>")
+    for form in sorted(forms, key=len, reverse=True):  # /a/b/c before /a/b
+        text = text.replace(form, forms[form])
+    return text
+
+
 @contextmanager
 def confined_to(roots: Sequence[Path]) -> Iterator[None]:
     """Within the block (a request), dataset paths that specs name are confined to ``roots``.

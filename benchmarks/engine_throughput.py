@@ -171,7 +171,7 @@ def main() -> None:
     args = parser.parse_args()
 
     spec = throughput_spec(args.samples, args.epochs)
-    data = load_dataset(spec.dataset, seed=0)
+    data = load_dataset(spec.dataset, seed=0, local_paths=True)
     results = {
         "machine": f"{platform.machine()} {os.cpu_count()} cores, Python {platform.python_version()}",
         "versions": {"tensorflow": tf.__version__, "keras": keras.__version__, "numpy": np.__version__},

@@ -222,7 +222,7 @@ def trim_and_benchmark(
         The report :func:`main` writes: spec, data, stop reason, training seconds, benchmark settings and
         one row per cycle (see :func:`evaluate_cycles` and :func:`time_cycles`).
     """
-    data = load_dataset(spec.dataset, seed=spec.seed, data_dirs=list(data_dirs))
+    data = load_dataset(spec.dataset, seed=spec.seed, data_dirs=list(data_dirs), local_paths=True)
     reporter = KeepTrainedModels()
     started = time.perf_counter()
     outcome = run_experiment(spec, data, reporter)

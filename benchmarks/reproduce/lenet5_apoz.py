@@ -360,7 +360,7 @@ def main() -> None:
     started = time.perf_counter()
     seeds = [0] if args.quick else list(range(args.seeds))
     first = ExperimentSpec.model_validate(BASE)
-    data = load_dataset(first.dataset, seed=first.seed, data_dirs=[args.data_dir])
+    data = load_dataset(first.dataset, seed=first.seed, data_dirs=[args.data_dir], local_paths=True)
     print(f"data: {data.description}", flush=True)
     runs: list[dict[str, Any]] = []
     for recipe in args.recipes:

@@ -561,7 +561,7 @@ def main() -> None:
     settings = {"seeds": seeds, "first_epochs": first_epochs, "epochs": epochs, "max_cycles": max_cycles}
     grid = [(seed, head, finetune) for seed in seeds for head in HEADS for finetune in FINETUNES]
     template = liang_spec("softmax", "full", 0, first_epochs=1, epochs=1, max_cycles=1)
-    data = load_dataset(template.dataset, seed=0, data_dirs=[args.data_dir])
+    data = load_dataset(template.dataset, seed=0, data_dirs=[args.data_dir], local_paths=True)
     print(f"data: {data.description}", flush=True)
     runs: list[dict[str, Any]] = []
     for position, (seed, head, finetune) in enumerate(grid, start=1):

@@ -304,7 +304,7 @@ def main() -> None:
         f"[1/3] summation net: {sum_samples:,} samples, {sum_epochs} epoch(s), {repeats} repeats", flush=True
     )
     sum_spec = throughput_spec(sum_samples, sum_epochs)
-    sum_data = load_dataset(sum_spec.dataset, seed=0)
+    sum_data = load_dataset(sum_spec.dataset, seed=0, local_paths=True)
     summation = measure_overheads(sum_spec, sum_data, repeats, progress=lambda line: print("  " + line))
 
     print(f"[2/3] LeNet-5 on MNIST {lenet_train:,}: {lenet_epochs} epoch(s), {repeats} repeats", flush=True)
@@ -314,7 +314,9 @@ def main() -> None:
         training={"first_epochs": lenet_epochs},
     )
     stats_n = min(lenet_spec.pruning.stats_samples or lenet_train, lenet_train)
-    lenet_data = load_dataset(lenet_spec.dataset, seed=lenet_spec.seed, data_dirs=[args.data_dir])
+    lenet_data = load_dataset(
+        lenet_spec.dataset, seed=lenet_spec.seed, data_dirs=[args.data_dir], local_paths=True
+    )
     lenet = measure_overheads(lenet_spec, lenet_data, repeats, progress=lambda line: print("  " + line))
     overheads = {"summation": summation, "lenet5": lenet}
 

@@ -105,7 +105,7 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
             spec_with({"cycles": "every", "formats": ["float32", "int8_dynamic"]}),
             spec_with(
                 {"cycles": "first_last", "formats": ["float32", "int8_full"]},
-                dataset={"name": "npz", "path": str(npz), "target": "values"},
+                dataset={"name": "npz", "path": npz.name, "target": "values"},  # in the data directory
             ),
             spec_with({"cycles": "none"}),
             spec_with({"cycles": "none"}),

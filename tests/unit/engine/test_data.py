@@ -64,7 +64,7 @@ def t10k() -> Dataset:
     assert (T10K_DIR / "t10k-images-idx3-ubyte.gz").is_file(), (
         f"shared MNIST t10k files missing in {T10K_DIR}"
     )
-    return load_dataset(ImageDataset(name="mnist"), seed=0, data_dirs=[T10K_DIR])
+    return load_dataset(ImageDataset(name="mnist"), seed=0, data_dirs=[T10K_DIR], local_paths=True)
 
 
 # --------------------------------------------------------------------------------------------- sum
@@ -187,7 +187,10 @@ def test_fashion_mnist_from_keras_subfolder(tmp_path: Path) -> None:
     _write_idx(tmp_path / "fashion-mnist", "train", images, labels)
     _write_idx(tmp_path / "fashion-mnist", "t10k", images[:2], labels[:2])
     data = load_dataset(
-        ImageDataset(name="fashion-mnist"), seed=0, data_dirs=[tmp_path / "nothing", tmp_path]
+        ImageDataset(name="fashion-mnist"),
+        seed=0,
+        data_dirs=[tmp_path / "nothing", tmp_path],
+        local_paths=True,
     )
     np.testing.assert_array_equal(data.y_train, labels)
     assert str(tmp_path / "fashion-mnist") in data.description
@@ -197,7 +200,7 @@ def test_fashion_mnist_from_keras_subfolder(tmp_path: Path) -> None:
 
 def test_loose_idx_files_are_mnist_not_fashion() -> None:
     with pytest.raises(DatasetError) as info:
-        load_dataset(ImageDataset(name="fashion-mnist"), seed=0, data_dirs=[T10K_DIR])
+        load_dataset(ImageDataset(name="fashion-mnist"), seed=0, data_dirs=[T10K_DIR], local_paths=True)
     assert str(T10K_DIR / "fashion-mnist") in str(info.value)
     assert "loose IDX files in a data directory are read as MNIST" in str(info.value)
 
@@ -206,7 +209,7 @@ def test_keras_mnist_npz(tmp_path: Path) -> None:
     train_x, train_y = _images(7, seed=5)
     test_x, test_y = _images(3, seed=6)
     np.savez(tmp_path / "mnist.npz", x_train=train_x, y_train=train_y, x_test=test_x, y_test=test_y)
-    data = load_dataset(ImageDataset(name="mnist"), seed=0, data_dirs=[tmp_path])
+    data = load_dataset(ImageDataset(name="mnist"), seed=0, data_dirs=[tmp_path], local_paths=True)
     assert data.x_train.shape == (7, 28, 28, 1) and data.x_train.dtype == np.float32
     assert data.y_test.dtype == np.int64
     np.testing.assert_array_equal(data.y_test, test_y)
@@ -223,15 +226,15 @@ def test_first_data_dir_wins(tmp_path: Path) -> None:
     assert load_dataset(ImageDataset(name="mnist"), seed=0, data_dirs=[second, first]).x_train.shape[0] == 4
 
 
-def test_missing_files_message_names_files_and_dirs(tmp_path: Path) -> None:
+def test_a_local_runs_missing_files_message_names_files_and_dirs(tmp_path: Path) -> None:
     dirs = [tmp_path / "one", tmp_path / "two"]
     with pytest.raises(DatasetError) as info:
-        load_dataset(ImageDataset(name="mnist"), seed=0, data_dirs=dirs)
+        load_dataset(ImageDataset(name="mnist"), seed=0, data_dirs=dirs, local_paths=True)
     message = str(info.value)
     for expected in (str(dirs[0]), str(dirs[1]), "mnist.npz", *IDX_NAMES, "never downloads"):
         assert expected in message
     with pytest.raises(DatasetError) as info:
-        load_dataset(ImageDataset(name="fashion-mnist"), seed=0, data_dirs=dirs)
+        load_dataset(ImageDataset(name="fashion-mnist"), seed=0, data_dirs=dirs, local_paths=True)
     assert str(dirs[0] / "fashion-mnist") in str(info.value) and "mnist.npz" not in str(info.value)
 
 
@@ -403,11 +406,13 @@ def test_prunelab_data_dir_env_is_honoured(tmp_path: Path, monkeypatch: pytest.M
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     monkeypatch.setenv("PRUNELAB_DATA_DIR", str(T10K_DIR))
     assert default_data_dirs() == [T10K_DIR, tmp_path / "home" / ".keras" / "datasets"]
-    data = load_dataset(ImageDataset(name="mnist", train_samples=10, test_samples=10), seed=0)
+    data = load_dataset(
+        ImageDataset(name="mnist", train_samples=10, test_samples=10), seed=0, local_paths=True
+    )
     assert str(T10K_DIR) in data.description
     monkeypatch.setenv("PRUNELAB_DATA_DIR", str(tmp_path / "empty"))
     with pytest.raises(DatasetError, match=r"into \$PRUNELAB_DATA_DIR \(" + str(tmp_path / "empty")):
-        load_dataset(ImageDataset(name="mnist"), seed=0)
+        load_dataset(ImageDataset(name="mnist"), seed=0, local_paths=True)
     monkeypatch.delenv("PRUNELAB_DATA_DIR")
     assert default_data_dirs() == [tmp_path / "home" / ".keras" / "datasets"]
 

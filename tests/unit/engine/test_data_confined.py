@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from backend.datapaths import OUTSIDE_DATA_DIRS
-from backend.spec import NpzDataset
+from backend.spec import ImageDataset, NpzDataset
 from worker.engine.data import DatasetError, load_dataset
 
 
@@ -74,3 +74,16 @@ def test_failures_inside_the_data_directory_name_the_path_as_written_only(data_d
 def test_a_local_run_still_reads_an_absolute_path(secret: Path, data_dir: Path) -> None:
     data = load_dataset(NpzDataset(path=str(secret)), seed=0, data_dirs=[data_dir], local_paths=True)
     assert data.x_train.shape == (4, 2)
+
+
+def test_image_datasets_name_no_server_directory(tmp_path: Path, data_dir: Path) -> None:
+    empty = tmp_path / "empty"
+    with pytest.raises(DatasetError) as missing:
+        load_dataset(ImageDataset(name="mnist"), seed=0, data_dirs=[empty, data_dir])
+    assert "<data directory 1>" in str(missing.value) and "<data directory 2>" in str(missing.value)
+    assert str(tmp_path) not in str(missing.value)
+    images = np.zeros((5, 28, 28), np.uint8)
+    labels = np.arange(5) % 10
+    np.savez(data_dir / "mnist.npz", x_train=images, y_train=labels, x_test=images, y_test=labels)
+    data = load_dataset(ImageDataset(name="mnist"), seed=0, data_dirs=[empty, data_dir])
+    assert data.description.endswith("from <data directory 2>/mnist.npz")

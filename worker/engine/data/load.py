@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import dataclasses
+import logging
 from collections.abc import Sequence
 from pathlib import Path
 
+from backend.datapaths import redact_dirs
 from backend.spec import ImageDataset, NpzDataset, SumDataset
 from worker.engine.data.generated import _sum_dataset
 from worker.engine.data.images import _image_dataset, _locate_images
 from worker.engine.data.npz import _npz_dataset
 from worker.engine.data.types import Dataset, DatasetError, _dirs
+
+logger = logging.getLogger(__name__)
 
 
 def load_dataset(
@@ -26,10 +31,12 @@ def load_dataset(
         seed: the experiment seed, used by ``sum`` when ``spec.seed`` is None.
         data_dirs: directories searched in order for image files and ``npz`` paths; default None means
             :func:`default_data_dirs`.
-        local_paths: the ``npz`` path names the caller's own file (``prunelab run``): absolute paths and
-            ``~`` are allowed and a relative one resolves against the first data directory. Default
-            False: the path must stay inside the data directories (``backend.datapaths.confine``; a
-            stored spec is not trusted) and messages name it only as written.
+        local_paths: the caller's own files (``prunelab run``): an ``npz`` path may be absolute or
+            start with ``~`` (a relative one resolves against the first data directory), and messages
+            name directories in full. Default False (the service's worker): the ``npz`` path must stay
+            inside the data directories (``backend.datapaths.confine``; a stored spec is not trusted),
+            and messages and the description name no directory (``<data directory N>``; the full
+            message is logged).
 
     Returns:
         The dataset: float32 inputs (images (n, 28, 28, 1) in [0, 1]); int64 labels of shape (n,) for
@@ -43,9 +50,16 @@ def load_dataset(
     if isinstance(spec, SumDataset):
         return _sum_dataset(spec, seed)
     dirs = _dirs(data_dirs)
-    if isinstance(spec, ImageDataset):
-        return _image_dataset(spec, dirs)
-    return _npz_dataset(spec, dirs, local_paths=local_paths)
+    if local_paths:
+        if isinstance(spec, ImageDataset):
+            return _image_dataset(spec, dirs)
+        return _npz_dataset(spec, dirs, local_paths=True)
+    try:
+        data = _image_dataset(spec, dirs) if isinstance(spec, ImageDataset) else _npz_dataset(spec, dirs)
+    except DatasetError as error:
+        logger.warning("dataset %s: %s", spec.name, error)  # the operator sees where it looked
+        raise DatasetError(redact_dirs(str(error), dirs)) from None
+    return dataclasses.replace(data, description=redact_dirs(data.description, dirs))
 
 
 def available_datasets(data_dirs: Sequence[Path] | None = None) -> dict[str, str]:
