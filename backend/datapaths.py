@@ -142,12 +142,12 @@ def redact_dirs(text: str, roots: Sequence[Path]) -> str:
     Returns:
         The text, naming no directory of the server.
     """
-    forms: dict[str, str] = {}
+    labels: dict[str, str] = {}
     for number, root in enumerate(roots, 1):
-        for form in (Path(root).expanduser(), Path(root).expanduser().resolve()):
-            forms.setdefault(str(form), f"<data directory {number}>")
-    for form in sorted(forms, key=len, reverse=True):  # /a/b/c before /a/b
-        text = text.replace(form, forms[form])
+        for written in (Path(root).expanduser(), Path(root).expanduser().resolve()):
+            labels.setdefault(str(written), f"<data directory {number}>")
+    for directory in sorted(labels, key=len, reverse=True):  # /a/b/c before /a/b
+        text = text.replace(directory, labels[directory])
     return text
 
 

@@ -88,8 +88,9 @@ def docs_policy(app: FastAPI) -> str:
         oauth2_redirect_url=app.swagger_ui_oauth2_redirect_url,
         init_oauth=app.swagger_ui_init_oauth,
         swagger_ui_parameters=app.swagger_ui_parameters,
-    ).body.decode("utf-8")
-    scripts = " ".join(["'self'", DOCS_CDN, *_inline_script_hashes(swagger)])
+    )
+    html = bytes(swagger.body).decode("utf-8")
+    scripts = " ".join(["'self'", DOCS_CDN, *_inline_script_hashes(html)])
     return "; ".join(
         (
             "default-src 'self'",

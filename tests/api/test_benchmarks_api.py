@@ -212,9 +212,8 @@ def test_rerunning_benchmarks_queues_the_task_with_the_cycles(
         spec["benchmark"] = {"cycles": spec_cycles}
     experiment_id = made.experiment(status="succeeded", spec=spec)
 
-    response = api.post(
-        f"/api/experiments/{experiment_id}/benchmarks", json=body, headers={"Content-Type": "application/json"}
-    )
+    json_type = {"Content-Type": "application/json"}  # also when there is no body
+    response = api.post(f"/api/experiments/{experiment_id}/benchmarks", json=body, headers=json_type)
 
     assert response.status_code == 202
     answer = response.json()
