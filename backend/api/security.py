@@ -7,7 +7,9 @@ One ASGI middleware, :class:`RequestGuard`, in front of every route:
   127.0.0.1, is therefore refused by the default local server.
 - **Same origin for changes.** A POST, PUT, PATCH or DELETE whose ``Origin`` (or, without one,
   ``Referer``) is present and is not this server's own scheme, host and port is refused with 403.
-  Clients that send neither (the CLI, scripts, curl) are not browsers and pass.
+  Clients that send neither (the CLI, scripts, curl) are not browsers and pass. Behind a TLS proxy
+  the request's scheme must be the client's (uvicorn's ``--proxy-headers`` with the proxy's address in
+  ``--forwarded-allow-ips``), or the browser's ``https`` origin will not match.
 - **JSON only.** Every POST, PUT and PATCH must declare a JSON body (``application/json`` or a
   ``+json`` type), body or not, so that a cross-site form or "simple" request (which can only send
   ``text/plain``, ``multipart/form-data`` or ``application/x-www-form-urlencoded``, and without a
