@@ -37,6 +37,15 @@ class Settings(BaseSettings):
             and may be taken over by another delivery.
         soft_time_limit / time_limit: Celery's per-task limits in seconds.
         broker_visibility_timeout: seconds before Redis (or SQS) redelivers an unacknowledged task.
+        max_parameters: most parameters a submitted model may have. Default 5e7.
+        max_flops_per_example: most FLOPs per example (inference, ``backend.costs``). Default 2e10.
+        max_training_examples_epochs: most training examples × epochs over all cycles of one
+            experiment (cycle 0's epochs plus ``max_cycles - 1`` retrainings). Default 5e8.
+        max_wall_seconds: a running experiment stops after this many seconds since it started
+            (stop reason ``time_limit``, finished cycles kept). Default 4 h.
+        max_body_bytes: longest request body, in bytes (413 beyond). Default 1 MiB.
+        max_streams / max_streams_per_client: event streams open at once, in all and per client
+            address (429 beyond). Default 200 and 20.
     """
 
     model_config = SettingsConfigDict(env_prefix="PRUNELAB_", extra="ignore")
@@ -53,6 +62,15 @@ class Settings(BaseSettings):
     time_limit: int = Field(default=6 * 3600 + 300, ge=10)
     broker_visibility_timeout: int = Field(default=3600, ge=1)
     sqlite_busy_timeout_ms: int = Field(default=30_000, ge=0)
+    # Bounds: what one request may ask of this server (``backend.limits``, ``backend.api.body_limit``,
+    # ``backend.api.stream_slots``). ``prunelab run`` (local, no server) is not bound by them.
+    max_parameters: int = Field(default=50_000_000, ge=1)
+    max_flops_per_example: int = Field(default=20_000_000_000, ge=1)
+    max_training_examples_epochs: int = Field(default=500_000_000, ge=1)
+    max_wall_seconds: int = Field(default=4 * 3600, ge=10)
+    max_body_bytes: int = Field(default=1_048_576, ge=1024)
+    max_streams: int = Field(default=200, ge=1)
+    max_streams_per_client: int = Field(default=20, ge=1)
 
     @field_validator("data_dir", mode="after")
     @classmethod
