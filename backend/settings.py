@@ -45,7 +45,7 @@ class Settings(BaseSettings):
             (stop reason ``time_limit``, finished cycles kept). Default 4 h.
         max_body_bytes: longest request body, in bytes (413 beyond). Default 1 MiB.
         max_streams / max_streams_per_client: event streams open at once, in all and per client
-            address (429 beyond). Default 200 and 20.
+            address (429 beyond). Default 400 and 100.
     """
 
     model_config = SettingsConfigDict(env_prefix="PRUNELAB_", extra="ignore")
@@ -69,8 +69,8 @@ class Settings(BaseSettings):
     max_training_examples_epochs: int = Field(default=500_000_000, ge=1)
     max_wall_seconds: int = Field(default=4 * 3600, ge=10)
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
-    max_streams: int = Field(default=200, ge=1)
-    max_streams_per_client: int = Field(default=20, ge=1)
+    max_streams: int = Field(default=400, ge=1)
+    max_streams_per_client: int = Field(default=100, ge=1)
 
     @field_validator("data_dir", mode="after")
     @classmethod
