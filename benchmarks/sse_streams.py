@@ -1,7 +1,8 @@
 """Other requests' latency while many server-sent event streams are open, against a baseline with none.
 
 Usage:
-    python benchmarks/sse_streams.py [--streams 200] [--experiments 20] [--requests 200] [--quick]
+    python benchmarks/sse_streams.py [--streams 200] [--experiments 20] [--requests 200]
+        [--epoch-seconds 0] [--quick]
 
 Starts ``uvicorn backend.app:create_app`` in a child process on a free loopback port (SQLite in a
 temporary directory, embedded broker never contacted), adds ``--experiments`` running experiments, and
@@ -9,7 +10,9 @@ times ``--requests`` sequential ``GET /api/experiments`` (one keep-alive connect
 
 * ``baseline``: with no stream open;
 * ``streams``: with ``--streams`` event streams open (spread over the experiments, each having received
-  its first event), held open while the requests are timed.
+  its first event), held open while the requests are timed. With ``--epoch-seconds S`` a writer
+  thread records one epoch of every experiment each S seconds meanwhile, as busy workers would (every
+  stream then has events to read); 0 (the default) leaves the experiments idle.
 
 It prints JSON: p50/p95/max in milliseconds of both phases, the p50 and p95 ratios to the baseline,
 and how many streams the server accepted and refused (it runs with stream limits raised to
@@ -27,6 +30,7 @@ import os
 import statistics
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -40,7 +44,7 @@ import api_latency  # noqa: E402  (the uvicorn child process)
 from backend.db import make_engine, session_scope  # noqa: E402
 from backend.db import make_session_factory as sessions_of  # noqa: E402
 from backend.migrate import upgrade_to_head  # noqa: E402
-from backend.models import Experiment, Status, utcnow  # noqa: E402
+from backend.models import EpochRow, Experiment, Status, utcnow  # noqa: E402
 from backend.settings import Settings  # noqa: E402
 
 SPEC: dict[str, Any] = {
@@ -48,6 +52,41 @@ SPEC: dict[str, Any] = {
     "model": {"preset": "sum-mlp"},
     "dataset": {"name": "sum", "train_samples": 1000, "test_samples": 100},
 }
+
+
+class EpochWriter:
+    """A thread that records one epoch of every experiment each ``seconds`` (as busy workers would)."""
+
+    def __init__(self, settings: Settings, ids: list[int], seconds: float):
+        self.engine = make_engine(settings)
+        self.sessions = sessions_of(self.engine)
+        self.ids, self.seconds = ids, seconds
+        self.written = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="epoch-writer", daemon=True)
+
+    def _run(self) -> None:
+        epoch = 0
+        while not self._stop.wait(self.seconds):
+            with session_scope(self.sessions) as session:
+                for experiment_id in self.ids:
+                    session.add(
+                        EpochRow(experiment_id=experiment_id, cycle=0, epoch=epoch, loss=0.5, seconds=0.1)
+                    )
+                    session.get_one(Experiment, experiment_id).progress = min(1.0, epoch / 1000)
+            epoch += 1
+            self.written += len(self.ids)
+
+    def __enter__(self) -> EpochWriter:
+        if self.seconds > 0:
+            self._thread.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=10)
+        self.engine.dispose()
 
 
 def running_experiments(settings: Settings, count: int) -> list[int]:
@@ -113,7 +152,9 @@ def _summary(samples: list[float]) -> dict[str, float]:
     }
 
 
-async def run(url: str, ids: list[int], streams: int, requests: int) -> dict[str, Any]:
+async def run(
+    url: str, ids: list[int], streams: int, requests: int, writer: EpochWriter | None = None
+) -> dict[str, Any]:
     """Both phases against a running server."""
     listing = f"{url}/api/experiments"
     limits = httpx.Limits(max_connections=streams + 10, max_keepalive_connections=streams + 10)
@@ -134,7 +175,12 @@ async def run(url: str, ids: list[int], streams: int, requests: int) -> dict[str
             for index in range(streams)
         ]
         statuses = [await opened.get() for _ in range(streams)]
-        with_streams = await time_requests(timer, listing, requests)
+        if writer is not None:
+            with writer:
+                await asyncio.sleep(2 * writer.seconds)  # the streams are busy reading epochs
+                with_streams = await time_requests(timer, listing, requests)
+        else:
+            with_streams = await time_requests(timer, listing, requests)
         release.set()
         await asyncio.gather(*tasks, return_exceptions=True)
     base, loaded = _summary(baseline), _summary(with_streams)
@@ -158,6 +204,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--streams", type=int, default=200)
     parser.add_argument("--experiments", type=int, default=20)
     parser.add_argument("--requests", type=int, default=200)
+    parser.add_argument("--epoch-seconds", type=float, default=0.0, help="record epochs meanwhile (0: idle)")
     parser.add_argument("--quick", action="store_true", help="200 streams, 60 requests per phase")
     args = parser.parse_args(argv)
     if args.quick:
@@ -170,8 +217,11 @@ def main(argv: list[str] | None = None) -> int:
         os.environ["PRUNELAB_MAX_STREAMS"] = str(args.streams)  # the child inherits the environment
         os.environ["PRUNELAB_MAX_STREAMS_PER_CLIENT"] = str(args.streams)
         with api_latency.uvicorn_process(settings) as url:
-            report = asyncio.run(run(url, ids, args.streams, args.requests))
+            writer = EpochWriter(settings, ids, args.epoch_seconds) if args.epoch_seconds > 0 else None
+            report = asyncio.run(run(url, ids, args.streams, args.requests, writer))
     report["experiments"] = args.experiments
+    report["epoch_seconds"] = args.epoch_seconds
+    report["epochs_written"] = writer.written if writer is not None else 0
     print(json.dumps(report, indent=2))
     return 0
 

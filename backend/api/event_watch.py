@@ -7,6 +7,11 @@ columns a feed reports and its newest epoch and cycle row ids) and wakes the str
 its feed only when its experiment's version moved, or when its last read returned events (a feed
 catching up over several reads). An idle stream costs nothing but the shared read.
 
+Streams that follow the same experiment from the same position read its feed once between them
+(:meth:`ChangeWatch.shared`: one read per key until the next version read), and feed reads run at most
+``FEED_READERS`` at a time, so a burst of changes cannot take every thread of the pool from other
+requests.
+
 The task runs on the server's event loop while at least one stream follows an experiment, and stops
 with the last one.
 """
@@ -18,10 +23,17 @@ import logging
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Collection, Hashable
 from contextlib import asynccontextmanager
+from typing import Any, TypeVar
 
+import anyio.to_thread
+from anyio import CapacityLimiter
 from starlette.concurrency import run_in_threadpool
 
 logger = logging.getLogger(__name__)
+
+Result = TypeVar("Result")
+#: Feed reads that may run at once (the threadpool has 40 threads; the rest stay for other requests).
+FEED_READERS = 4
 
 #: The version of an experiment not read yet.
 UNREAD: Hashable = ("unread",)
@@ -48,6 +60,8 @@ class ChangeWatch:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._task: asyncio.Task[None] | None = None
         self._tick: asyncio.Event | None = None
+        self._shared: dict[Hashable, asyncio.Task[Any]] = {}
+        self._limiter: CapacityLimiter | None = None
 
     @property
     def followed(self) -> int:
@@ -66,6 +80,7 @@ class ChangeWatch:
         loop = asyncio.get_running_loop()
         if loop is not self._loop:  # a new event loop (tests start one per client): start afresh
             self._loop, self._task, self._tick, self._versions, self._read_ids = loop, None, None, {}, set()
+            self._shared, self._limiter = {}, CapacityLimiter(FEED_READERS)
         self._followers[experiment_id] += 1
         if self._task is None or self._task.done():
             self._task = loop.create_task(self._run(), name="event-watch")
@@ -75,6 +90,25 @@ class ChangeWatch:
             self._followers[experiment_id] -= 1
             if self._followers[experiment_id] <= 0:
                 del self._followers[experiment_id]
+
+    async def shared(self, key: Hashable, read: Callable[[], Result]) -> Result:
+        """``read()`` in the threadpool, once for every caller with the same ``key`` until the next
+        version read (later callers get the first one's result; at most ``FEED_READERS`` at a time).
+
+        Args:
+            key: what makes two reads the same (the experiment, its version and the reader's position).
+            read: the blocking read.
+
+        Returns:
+            What ``read`` returned (callers share it: treat it as read-only).
+        """
+        pending = self._shared.get(key)
+        if pending is None:
+            limiter = self._limiter
+            pending = asyncio.ensure_future(anyio.to_thread.run_sync(read, limiter=limiter))
+            self._shared[key] = pending
+        result: Result = await asyncio.shield(pending)  # one caller going away leaves the read to others
+        return result
 
     async def next_read(self, timeout: float) -> None:
         """Wait until the next read has finished, or ``timeout`` seconds."""
@@ -96,7 +130,7 @@ class ChangeWatch:
             except Exception:  # the database is away: keep the streams waiting, try again next time
                 logger.exception("event watch: reading experiment versions failed")
             else:
-                self._versions, self._read_ids = versions, set(ids)
+                self._versions, self._read_ids, self._shared = versions, set(ids), {}
                 self.reads += 1
             tick, self._tick = self._tick, asyncio.Event()
             if tick is not None:

@@ -10,14 +10,15 @@ the answer is ``429`` with ``Retry-After``.
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from collections.abc import AsyncIterator, Collection, Hashable
+from functools import partial
 from typing import Annotated
 
 import anyio
 from fastapi import APIRouter, FastAPI, Header, Query, Request, Response
 from fastapi.responses import StreamingResponse
-from starlette.concurrency import run_in_threadpool
 
 from backend.api.deps import AppContext, ContextDep, ExperimentId
 from backend.api.event_watch import ChangeWatch
@@ -40,9 +41,11 @@ MAX_STREAM_SECONDS = 1800.0
 _WATCH_LOCK = threading.Lock()
 
 
-def _poll(context: AppContext, feed: EventFeed) -> list[Event]:
+def _poll(context: AppContext, feed: EventFeed) -> tuple[list[Event], EventFeed]:
+    """The events of a copy of ``feed`` and the copy after them (the caller's feed is not touched)."""
+    after = dataclasses.replace(feed)
     with session_scope(context.session_factory) as session:
-        return feed.poll(session)
+        return after.poll(session), after
 
 
 def change_watch(app: FastAPI, context: AppContext) -> ChangeWatch:
@@ -80,7 +83,9 @@ async def event_stream(context: AppContext, feed: EventFeed, watch: ChangeWatch)
             events: list[Event] = []
             if catching_up or version != seen:
                 seen = version
-                events = await run_in_threadpool(_poll, context, feed)
+                key = (version, dataclasses.astuple(feed))  # same experiment, version and position
+                events, after = await watch.shared(key, partial(_poll, context, feed))
+                feed = dataclasses.replace(after)  # this stream's own copy of the shared result
                 catching_up = bool(events)
             for event in events:
                 yield event.encode()

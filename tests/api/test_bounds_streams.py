@@ -155,3 +155,27 @@ def test_idle_streams_share_one_database_read_per_interval(
     # before: every stream read its feed every interval (20 streams × ~10 intervals ≈ 200 reads)
     assert len(feed_reads) <= 20
     assert reads >= 10
+
+
+def test_streams_at_the_same_position_share_one_feed_read_per_change(
+    running: Callable[..., tuple[FastAPI, int]],
+    serve: Callable[[FastAPI], AbstractContextManager[Any]],
+    record_sql: Callable[[FastAPI], AbstractContextManager[list[str]]],
+) -> None:
+    app, experiment_id = running()
+    rows = RowFactory(app.state.context.session_factory)
+    with serve(app) as server, ExitStack() as streams:
+        url = f"{server.url}/api/experiments/{experiment_id}/events"
+        for _ in range(20):
+            streams.enter_context(_open_stream(url))
+        watch = app.state.change_watch
+        start = watch.reads
+        assert _wait_for(lambda: watch.reads >= start + 3)  # every stream is caught up and idle
+        with record_sql(app) as statements:
+            rows.epoch(experiment_id, 0, 0)
+            now = watch.reads
+            assert _wait_for(lambda: watch.reads >= now + 4)  # the change seen, read, and settled
+
+    feed_reads = [s for s in statements if "from epochs" in s and "max(" not in s]
+    # before: each of the 20 streams read the feed for the new epoch (and once more to see it caught up)
+    assert 1 <= len(feed_reads) <= 4
