@@ -42,7 +42,9 @@ class Settings(BaseSettings):
         max_training_examples_epochs: most training examples × epochs over all cycles of one
             experiment (cycle 0's epochs plus ``max_cycles - 1`` retrainings). Default 5e8.
         max_wall_seconds: a running experiment stops after this many seconds since it started
-            (stop reason ``time_limit``, finished cycles kept). Default 4 h.
+            (stop reason ``time_limit``, finished cycles kept; counted per delivery, checked after
+            every epoch). Keep it below ``soft_time_limit``, which otherwise fails the run first.
+            Default 4 h.
         max_body_bytes: longest request body, in bytes (413 beyond). Default 1 MiB.
         max_streams / max_streams_per_client: event streams open at once, in all and per client
             address (429 beyond). Default 400 and 100.
