@@ -25,7 +25,7 @@ from backend.api.event_watch import ChangeWatch
 from backend.api.stream_slots import SlotStreamingResponse, stream_slots, too_many_streams
 from backend.db import session_scope
 from backend.schemas import ErrorBody
-from backend.service.events import Cursor, Event, EventFeed, experiment_versions
+from backend.service.events import BATCH, Cursor, Event, EventFeed, experiment_versions
 from backend.service.queries import require_experiment
 
 router = APIRouter(prefix="/experiments", tags=["events"])
@@ -65,13 +65,19 @@ def change_watch(app: FastAPI, context: AppContext) -> ChangeWatch:
     return watch
 
 
+def _full_batch(events: list[Event]) -> bool:
+    """Whether a read stopped at its batch size (more rows wait: read again without a change)."""
+    return any(sum(event.kind == kind for event in events) >= BATCH for kind in ("epoch", "cycle"))
+
+
 async def event_stream(context: AppContext, feed: EventFeed, watch: ChangeWatch) -> AsyncIterator[str]:
     """The feed's events as SSE text until the experiment ends or the stream is too old.
 
     Args:
         context: where sessions come from.
         feed: the experiment's feed, positioned at the client's cursor.
-        watch: tells when the experiment changed (the feed is read only then, or while it catches up).
+        watch: tells when the experiment changed (the feed is read only then, or while a read that
+            stopped at its batch size catches up).
     """
     yield f"retry: {RETRY_MS}\n\n"
     started = last_sent = anyio.current_time()
@@ -86,7 +92,7 @@ async def event_stream(context: AppContext, feed: EventFeed, watch: ChangeWatch)
                 key = (version, dataclasses.astuple(feed))  # same experiment, version and position
                 events, after = await watch.shared(key, partial(_poll, context, feed))
                 feed = dataclasses.replace(after)  # this stream's own copy of the shared result
-                catching_up = bool(events)
+                catching_up = _full_batch(events)
             for event in events:
                 yield event.encode()
             now = anyio.current_time()

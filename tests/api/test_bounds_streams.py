@@ -12,10 +12,13 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
+from fastapi.testclient import TestClient
 
 from backend.api.stream_slots import StreamSlots
 from backend.app import create_app
-from backend.models import Status
+from backend.db import session_scope
+from backend.models import EpochRow, Status
+from backend.service.events import BATCH
 from backend.settings import Settings
 from tests.api.conftest import RowFactory
 
@@ -179,3 +182,22 @@ def test_streams_at_the_same_position_share_one_feed_read_per_change(
     feed_reads = [s for s in statements if "from epochs" in s and "max(" not in s]
     # before: each of the 20 streams read the feed for the new epoch (and once more to see it caught up)
     assert 1 <= len(feed_reads) <= 4
+
+
+def test_a_stream_catches_up_over_several_reads_without_any_change(
+    running: Callable[..., tuple[FastAPI, int]],
+) -> None:
+    app, experiment_id = running()
+    with session_scope(app.state.context.session_factory) as session:
+        epochs = 2 * BATCH + 7
+        session.add_all(
+            EpochRow(experiment_id=experiment_id, cycle=0, epoch=epoch, loss=0.5, seconds=0.1)
+            for epoch in range(epochs)
+        )
+    RowFactory(app.state.context.session_factory).update(experiment_id, status=Status.succeeded.value)
+
+    with TestClient(app) as client:
+        text = client.get(f"/api/experiments/{experiment_id}/events").text
+
+    assert text.count("event: epoch") == epochs
+    assert text.count("event: end") == 1
