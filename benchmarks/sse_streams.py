@@ -27,7 +27,6 @@ import argparse
 import asyncio
 import json
 import os
-import statistics
 import sys
 import tempfile
 import threading
@@ -143,15 +142,6 @@ async def _drain(lines: Any) -> None:
         pass
 
 
-def _summary(samples: list[float]) -> dict[str, float]:
-    ordered = sorted(samples)
-    return {
-        "p50_ms": round(statistics.median(ordered) * 1000, 2),
-        "p95_ms": round(ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))] * 1000, 2),
-        "max_ms": round(ordered[-1] * 1000, 2),
-    }
-
-
 async def run(
     url: str, ids: list[int], streams: int, requests: int, writer: EpochWriter | None = None
 ) -> dict[str, Any]:
@@ -183,7 +173,7 @@ async def run(
             with_streams = await time_requests(timer, listing, requests)
         release.set()
         await asyncio.gather(*tasks, return_exceptions=True)
-    base, loaded = _summary(baseline), _summary(with_streams)
+    base, loaded = api_latency._percentiles(baseline), api_latency._percentiles(with_streams)
     return {
         "streams": streams,
         "accepted": statuses.count(200),

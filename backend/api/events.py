@@ -11,7 +11,6 @@ the answer is ``429`` with ``Retry-After``.
 from __future__ import annotations
 
 import dataclasses
-import threading
 from collections.abc import AsyncIterator, Collection, Hashable
 from functools import partial
 from typing import Annotated
@@ -20,6 +19,7 @@ import anyio
 from fastapi import APIRouter, FastAPI, Header, Query, Request, Response
 from fastapi.responses import StreamingResponse
 
+from backend.api.app_state import made_once
 from backend.api.deps import AppContext, ContextDep, ExperimentId
 from backend.api.event_watch import ChangeWatch
 from backend.api.stream_slots import SlotStreamingResponse, stream_slots, too_many_streams
@@ -38,9 +38,6 @@ KEEPALIVE_SECONDS = 15.0
 MAX_STREAM_SECONDS = 1800.0
 
 
-_WATCH_LOCK = threading.Lock()
-
-
 def _poll(context: AppContext, feed: EventFeed) -> tuple[list[Event], EventFeed]:
     """The events of a copy of ``feed`` and the copy after them (the caller's feed is not touched)."""
     after = dataclasses.replace(feed)
@@ -50,19 +47,12 @@ def _poll(context: AppContext, feed: EventFeed) -> tuple[list[Event], EventFeed]
 
 def change_watch(app: FastAPI, context: AppContext) -> ChangeWatch:
     """The app's change watch (made on first use; it reads every ``event_poll_seconds``)."""
-    watch: ChangeWatch | None = getattr(app.state, "change_watch", None)
-    if watch is None:
-        with _WATCH_LOCK:
-            watch = getattr(app.state, "change_watch", None)
-            if watch is None:
 
-                def read(experiment_ids: Collection[int]) -> dict[int, Hashable]:
-                    with session_scope(context.session_factory) as session:
-                        return experiment_versions(session, experiment_ids)
+    def read(experiment_ids: Collection[int]) -> dict[int, Hashable]:
+        with session_scope(context.session_factory) as session:
+            return experiment_versions(session, experiment_ids)
 
-                watch = ChangeWatch(read, context.event_poll_seconds)
-                app.state.change_watch = watch
-    return watch
+    return made_once(app, "change_watch", lambda: ChangeWatch(read, context.event_poll_seconds))
 
 
 def _full_batch(events: list[Event]) -> bool:

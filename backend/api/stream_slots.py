@@ -19,12 +19,12 @@ from fastapi import FastAPI
 from fastapi.responses import JSONResponse, StreamingResponse
 from starlette.types import Receive, Scope, Send
 
+from backend.api.app_state import made_once
 from backend.schemas import ErrorBody
 from backend.settings import Settings
 
 #: Seconds a refused client is asked to wait before trying again.
 RETRY_AFTER_SECONDS = 10
-_CREATE_LOCK = threading.Lock()
 
 
 class StreamSlots:
@@ -82,14 +82,9 @@ class StreamSlots:
 
 def stream_slots(app: FastAPI, settings: Settings) -> StreamSlots:
     """The app's stream slots (made on first use from the settings)."""
-    slots: StreamSlots | None = getattr(app.state, "stream_slots", None)
-    if slots is None:
-        with _CREATE_LOCK:
-            slots = getattr(app.state, "stream_slots", None)
-            if slots is None:
-                slots = StreamSlots(settings.max_streams, settings.max_streams_per_client)
-                app.state.stream_slots = slots
-    return slots
+    return made_once(
+        app, "stream_slots", lambda: StreamSlots(settings.max_streams, settings.max_streams_per_client)
+    )
 
 
 def too_many_streams(reason: str) -> JSONResponse:

@@ -39,6 +39,15 @@ def _open_stream(url: str) -> Iterator[httpx.Response]:
         yield response
 
 
+@contextmanager
+def _open_streams(server_url: str, experiment_id: int, count: int) -> Iterator[None]:
+    """``count`` open streams of one experiment, closed when the block ends."""
+    with ExitStack() as streams:
+        for _ in range(count):
+            streams.enter_context(_open_stream(f"{server_url}/api/experiments/{experiment_id}/events"))
+        yield
+
+
 def _open_slots(app: FastAPI) -> int:
     slots: StreamSlots | None = getattr(app.state, "stream_slots", None)
     return 0 if slots is None else slots.open
@@ -141,10 +150,7 @@ def test_idle_streams_share_one_database_read_per_interval(
     record_sql: Callable[[FastAPI], AbstractContextManager[list[str]]],
 ) -> None:
     app, experiment_id = running()
-    with serve(app) as server, ExitStack() as streams:
-        url = f"{server.url}/api/experiments/{experiment_id}/events"
-        for _ in range(20):
-            streams.enter_context(_open_stream(url))
+    with serve(app) as server, _open_streams(server.url, experiment_id, 20):
         watch = app.state.change_watch
         start = watch.reads
         assert _wait_for(lambda: watch.reads >= start + 2)  # every stream has had its first feed read
@@ -167,10 +173,7 @@ def test_streams_at_the_same_position_share_one_feed_read_per_change(
 ) -> None:
     app, experiment_id = running()
     rows = RowFactory(app.state.context.session_factory)
-    with serve(app) as server, ExitStack() as streams:
-        url = f"{server.url}/api/experiments/{experiment_id}/events"
-        for _ in range(20):
-            streams.enter_context(_open_stream(url))
+    with serve(app) as server, _open_streams(server.url, experiment_id, 20):
         watch = app.state.change_watch
         start = watch.reads
         assert _wait_for(lambda: watch.reads >= start + 3)  # every stream is caught up and idle
