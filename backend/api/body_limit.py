@@ -18,7 +18,6 @@ from collections.abc import Mapping
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from backend.costs import format_count
 from backend.schemas import ErrorBody
 
 #: The setting behind the default limit (named in the answer).
@@ -32,7 +31,7 @@ class BodyTooLarge(Exception):
 def too_large(limit: int) -> JSONResponse:
     """The ``413`` answer for a body over ``limit`` bytes."""
     body = ErrorBody(
-        detail=f"the request body is over {format_count(limit)} bytes, this server's limit ({SETTING_NAME})",
+        detail=f"the request body is over {limit:,} bytes, this server's limit ({SETTING_NAME})",
         code="body_too_large",
     )
     return JSONResponse(body.model_dump(mode="json"), status_code=413, headers={"Connection": "close"})
