@@ -16,6 +16,7 @@ from importlib.metadata import PackageNotFoundError, version
 from fastapi import FastAPI
 
 from backend.api import api_router, benchmarks, compare, figures, pages
+from backend.api.body_limit import BodyLimit
 from backend.api.deps import AppContext
 from backend.api.errors import install_error_handlers
 from backend.api.security import install_security
@@ -90,7 +91,8 @@ def create_app(
         event_poll_seconds=event_poll_seconds,
     )
     install_error_handlers(app)
-    install_security(app, settings)
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    install_security(app, settings)  # outermost: hosts and origins are checked first
     app.include_router(api_router())
     for router in (figures.router, compare.router, pages.spec_router, benchmarks.router):
         app.include_router(router, prefix=API_PREFIX)

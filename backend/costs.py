@@ -191,3 +191,18 @@ def model_cost(spec: ModelSpec) -> ModelCost:
         params=sum(cost.params for cost in costs),
         flops=sum(cost.flops for cost in costs),
     )
+
+
+def format_count(value: int) -> str:
+    """A parameter or FLOP count as people read it: ``12,345`` below a million, else ``1.09e12``.
+
+    Args:
+        value: the count.
+
+    Returns:
+        Thousands separated below a million; three significant digits and a plain exponent above.
+    """
+    if abs(value) < 1_000_000:
+        return f"{value:,}"
+    mantissa, exponent = f"{value:.3g}".split("e")
+    return f"{mantissa}e{int(exponent)}"

@@ -19,8 +19,10 @@ from pydantic import (
     ValidationInfo,
     computed_field,
     field_validator,
+    model_validator,
 )
 
+from backend.costs import format_count
 from backend.models import Status
 from backend.spec import ExperimentSpec
 
@@ -337,11 +339,34 @@ class PresetOut(Schema):
     cost: ModelCostOut
 
 
+class LimitCheck(Schema):
+    """One of the server's limits against a spec's estimate (``backend.limits``).
+
+    Attributes:
+        name: ``parameters``, ``flops_per_example``, ``training_examples_epochs`` or ``wall_seconds``.
+        field: the part of the spec that sets the value (``model`` or ``training``).
+        value: the spec's estimate; None where it is not known before running (wall seconds, or an
+            ``npz`` dataset's size).
+        limit: the most this server allows.
+        within: False when the value is over the limit (the spec would be refused).
+        setting: the environment variable that sets the limit.
+    """
+
+    name: Literal["parameters", "flops_per_example", "training_examples_epochs", "wall_seconds"]
+    field: str
+    value: int | None
+    limit: int
+    within: bool
+    setting: str
+
+
 class SpecPreview(Schema):
-    """A valid spec as it would be stored (presets expanded, defaults filled in) and its model's cost."""
+    """A valid spec as it would be stored (presets expanded, defaults filled in), its model's cost, and
+    its estimates against this server's limits (empty where the server did not check them)."""
 
     spec: dict[str, Any]
     cost: ModelCostOut
+    limits: list[LimitCheck] = Field(default_factory=list)
 
 
 class DatasetOut(Schema):
@@ -520,6 +545,11 @@ class ExperimentBenchmarks(Schema):
 DEFAULT_CROSSOVER_DENSITIES = (0.01, 0.02, 0.03, 0.05, 0.07, 0.1, 0.15, 0.2, 0.3, 0.5, 0.7, 1.0)
 #: Most kernel weights (rows × cols) a crossover run may time.
 MAX_CROSSOVER_WEIGHTS = 4_194_304
+#: Most work one crossover run may ask for: rows × cols × batch × (runs + warmup) × densities × backends
+#: (dense multiply-adds of every timed and untimed product; the default 2,048 × 2,048 kernel with 12
+#: densities, both backends and 220 rounds is 2.2e10), so one request holds a worker for about a minute
+#: at most.
+MAX_CROSSOVER_WORK = 50_000_000_000
 CrossoverBackend = Literal["tensorflow", "litert"]
 Density = Annotated[float, Field(gt=0.0, le=1.0)]
 
@@ -584,6 +614,24 @@ class CrossoverCreate(RequestBody):
         if rows is not None and rows % block_rows:
             raise ValueError(f"block_rows ({block_rows}) must divide rows ({rows})")
         return block_rows
+
+    @model_validator(mode="after")
+    def _bounded_work(self) -> CrossoverCreate:
+        work = self.work
+        if work > MAX_CROSSOVER_WORK:
+            raise ValueError(
+                f"rows × cols × batch × (runs + warmup) × densities × backends = {self.rows:,} × "
+                f"{self.cols:,} × {self.batch:,} × {self.runs + self.warmup:,} × {len(self.densities)} × "
+                f"{len(self.backends)} = {format_count(work)}; at most {format_count(MAX_CROSSOVER_WORK)} "
+                "per run: use fewer runs, densities, a smaller batch or kernel"
+            )
+        return self
+
+    @property
+    def work(self) -> int:
+        """rows × cols × batch × (runs + warmup) × densities × backends: what the run multiplies."""
+        rounds = self.runs + self.warmup
+        return self.rows * self.cols * self.batch * rounds * len(self.densities) * len(self.backends)
 
 
 class CrossoverCreated(Schema):

@@ -42,6 +42,17 @@ class Settings(BaseSettings):
         allowed_hosts: host names a request's ``Host`` header may name (any port), besides the bound
             ``host``. Default localhost, 127.0.0.1 and [::1]. Add the server's public name when it
             binds 0.0.0.0; ``*`` turns the check off.
+        max_parameters: most parameters a submitted model may have. Default 5e7.
+        max_flops_per_example: most FLOPs per example (inference, ``backend.costs``). Default 2e10.
+        max_training_examples_epochs: most training examples × epochs over all cycles of one
+            experiment (cycle 0's epochs plus ``max_cycles - 1`` retrainings). Default 5e8.
+        max_wall_seconds: a running experiment stops after this many seconds since it started
+            (stop reason ``time_limit``, finished cycles kept; counted per delivery, checked after
+            every epoch). Keep it below ``soft_time_limit``, which otherwise fails the run first.
+            Default 4 h.
+        max_body_bytes: longest request body, in bytes (413 beyond). Default 1 MiB.
+        max_streams / max_streams_per_client: event streams open at once, in all and per client
+            address (429 beyond). Default 400 and 100.
     """
 
     model_config = SettingsConfigDict(env_prefix="PRUNELAB_", extra="ignore")
@@ -70,6 +81,16 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return [host.strip() for host in value.split(",") if host.strip()]
         return value
+
+    # Bounds: what one request may ask of this server (``backend.limits``, ``backend.api.body_limit``,
+    # ``backend.api.stream_slots``). ``prunelab run`` (local, no server) is not bound by them.
+    max_parameters: int = Field(default=50_000_000, ge=1)
+    max_flops_per_example: int = Field(default=20_000_000_000, ge=1)
+    max_training_examples_epochs: int = Field(default=500_000_000, ge=1)
+    max_wall_seconds: int = Field(default=4 * 3600, ge=10)
+    max_body_bytes: int = Field(default=1_048_576, ge=1024)
+    max_streams: int = Field(default=400, ge=1)
+    max_streams_per_client: int = Field(default=100, ge=1)
 
     @field_validator("data_dir", mode="after")
     @classmethod

@@ -3,7 +3,8 @@
 ``on_epoch`` stores the epoch and the live progress; ``on_cycle`` stores the cycle's row, its layer
 statistics (per-unit arrays as blobs), the trained model, the checkpoint for the next cycle and the
 experiment's summary in one transaction; ``cancelled`` reads ``cancel_requested`` at most once a
-second. A :class:`Heartbeat` thread proves the worker is alive while the task runs.
+second, and says True once the run has used its wall time (``timed_out`` then tells why). A
+:class:`Heartbeat` thread proves the worker is alive while the task runs.
 
 Importing this module does not import TensorFlow (the worker's parent process imports it); Keras is
 only touched through the models the engine hands over.
@@ -213,6 +214,8 @@ class DatabaseRecorder:
         heartbeat: the task's heartbeat; when it reports the lease lost, :meth:`cancelled` says True.
         cancel_poll_seconds: minimum seconds between reads of ``cancel_requested``. Default 1.
         clock: monotonic seconds (tests pass a fake). Default ``time.monotonic``.
+        wall_seconds: the run stops (``cancelled`` says True, ``timed_out`` turns True) once this many
+            seconds have passed since the recorder was made. Default None: no limit.
     """
 
     def __init__(
@@ -226,6 +229,7 @@ class DatabaseRecorder:
         heartbeat: Heartbeat | None = None,
         cancel_poll_seconds: float = CANCEL_POLL_SECONDS,
         clock: Callable[[], float] = time.monotonic,
+        wall_seconds: float | None = None,
     ):
         self.sessions = sessions
         self.lease = lease
@@ -237,6 +241,9 @@ class DatabaseRecorder:
         self.clock = clock
         self._cancel_requested = False
         self._polled_at: float | None = None
+        self.wall_seconds = wall_seconds
+        self.started_at = clock()
+        self.timed_out = False
         training = spec.training
         self.planned_epochs = training.cycle0_epochs + (spec.pruning.max_cycles - 1) * training.epochs
 
@@ -304,11 +311,14 @@ class DatabaseRecorder:
         )
 
     def cancelled(self) -> bool:
-        """Whether the run should stop: cancel requested (read at most once a ``cancel_poll_seconds``)
-        or the lease lost."""
+        """Whether the run should stop: cancel requested (read at most once a ``cancel_poll_seconds``),
+        the lease lost, or the wall time used up (then ``timed_out`` is True)."""
         if self.heartbeat is not None and self.heartbeat.lost:
             return True
         now = self.clock()
+        if self.wall_seconds is not None and now - self.started_at >= self.wall_seconds:
+            self.timed_out = True
+            return True
         if self._polled_at is None or now - self._polled_at >= self.cancel_poll_seconds:
             with session_scope(self.sessions) as session:
                 self._cancel_requested = runs.is_cancel_requested(session, self.lease.experiment_id)

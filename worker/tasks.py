@@ -32,6 +32,8 @@ from worker.recorder import DatabaseRecorder, Heartbeat
 
 logger = get_task_logger(__name__)
 
+#: The stop reason of an experiment the worker stopped at the wall-time limit (its finished cycles stand).
+TIME_LIMIT = "time_limit"
 #: Session factories of this process, by (pid, database URL): a forked child makes its own.
 _SESSIONS: dict[tuple[int, str], sessionmaker[Session]] = {}
 
@@ -136,15 +138,29 @@ def _run_engine(
         metric_name=goal.metric_name,
         higher_is_better=goal.higher_is_better,
         heartbeat=heartbeat,
+        wall_seconds=settings.max_wall_seconds,
     )
     try:
         result = run_experiment(spec, data, recorder, resume=start)
     except ExperimentCancelled:
-        return _cancelled(sessions, lease)
-    if result.stop_reason == "cancelled":
+        if recorder.timed_out:
+            return _fail(sessions, lease, f"{_wall_time_used(settings)} before its first cycle finished")
         return _cancelled(sessions, lease)
     final_cycle = result.final.index if result.final_index >= 0 else None
+    if result.stop_reason == "cancelled" and recorder.timed_out:
+        # the finished cycles stand: the newest accepted one is the result, as after max_cycles
+        logger.info("experiment %s: %s", lease.experiment_id, _wall_time_used(settings))
+        return _finish(sessions, settings, spec, lease, heartbeat, TIME_LIMIT, final_cycle, data)
+    if result.stop_reason == "cancelled":
+        return _cancelled(sessions, lease)
     return _finish(sessions, settings, spec, lease, heartbeat, result.stop_reason, final_cycle, data)
+
+
+def _wall_time_used(settings: Settings) -> str:
+    return (
+        f"stopped after {settings.max_wall_seconds} s, the wall time this server allows an experiment "
+        "(PRUNELAB_MAX_WALL_SECONDS)"
+    )
 
 
 def _finish(

@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Body
 
 from backend.api.deps import ContextDep
+from backend.limits import CostLimits, limit_checks
 from backend.schemas import DatasetOut, PresetOut, SpecPreview, SpecPreviewRequest, ValidationErrorBody
 from backend.service import catalog
 
@@ -30,7 +31,8 @@ def list_datasets(context: ContextDep) -> list[DatasetOut]:
     responses={422: {"model": ValidationErrorBody, "description": "a field is invalid; `loc` names it"}},
     summary="Validate and cost a spec",
 )
-def preview_spec(request: Annotated[SpecPreviewRequest, Body()]) -> SpecPreview:
+def preview_spec(request: Annotated[SpecPreviewRequest, Body()], context: ContextDep) -> SpecPreview:
     """Validate a spec and return it as it would be stored, with its model's parameters and FLOPs per
-    layer. Nothing is created."""
-    return catalog.preview(request.spec)
+    layer and its estimates against this server's limits. Nothing is created."""
+    limits = limit_checks(request.spec, CostLimits.from_settings(context.settings))
+    return catalog.preview(request.spec).model_copy(update={"limits": limits})

@@ -7,7 +7,8 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Path, Query, Response, status
 
-from backend.api.deps import ExperimentId, QueueDep, SessionDep
+from backend.api.deps import ContextDep, ExperimentId, QueueDep, SessionDep
+from backend.limits import CostLimits
 from backend.schemas import (
     ArtifactOut,
     CycleDetail,
@@ -49,13 +50,19 @@ def _accepted(response: Response, created: ExperimentCreated) -> ExperimentCreat
     summary="Create an experiment and queue it",
 )
 def create_experiment(
-    request: Annotated[ExperimentCreate, Body()], session: SessionDep, queue: QueueDep, response: Response
+    request: Annotated[ExperimentCreate, Body()],
+    session: SessionDep,
+    queue: QueueDep,
+    context: ContextDep,
+    response: Response,
 ) -> ExperimentCreated:
     """Validate the spec, save the experiment (``queued``), then hand its id to the workers.
 
-    ``spec.model`` may be a preset name. Unknown fields anywhere are an error.
+    ``spec.model`` may be a preset name. Unknown fields anywhere are an error, and so is a spec over
+    the server's limits on parameters, FLOPs per example or training examples × epochs.
     """
-    return _accepted(response, commands.create_experiment(session, queue, request))
+    limits = CostLimits.from_settings(context.settings)
+    return _accepted(response, commands.create_experiment(session, queue, request, limits))
 
 
 @router.get("", responses=INVALID, summary="List experiments")
@@ -118,10 +125,12 @@ def cancel_experiment(experiment_id: ExperimentId, session: SessionDep) -> Exper
     summary="Run the same spec again",
 )
 def rerun_experiment(
-    experiment_id: ExperimentId, session: SessionDep, queue: QueueDep, response: Response
+    experiment_id: ExperimentId, session: SessionDep, queue: QueueDep, context: ContextDep, response: Response
 ) -> ExperimentCreated:
-    """A new experiment with the same spec, owner, tags and notes, queued."""
-    return _accepted(response, commands.rerun_experiment(session, queue, experiment_id))
+    """A new experiment with the same spec, owner, tags and notes, queued (a conflict when the spec is
+    over the server's limits)."""
+    limits = CostLimits.from_settings(context.settings)
+    return _accepted(response, commands.rerun_experiment(session, queue, experiment_id, limits))
 
 
 @router.delete(

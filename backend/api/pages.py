@@ -24,7 +24,8 @@ from fastapi.responses import FileResponse, HTMLResponse
 from fastapi.staticfiles import StaticFiles
 from pydantic import Field
 
-from backend.api.deps import ExperimentId
+from backend.api.deps import ContextDep, ExperimentId
+from backend.limits import CostLimits, limit_checks
 from backend.schemas import RequestBody, SpecPreview, ValidationErrorBody
 from backend.service import catalog
 from backend.service.errors import InvalidInput
@@ -250,8 +251,11 @@ def parse_spec_text(text: str) -> ExperimentSpec:
     },
     summary="Parse and cost a YAML spec",
 )
-def parse_spec(text: Annotated[str, Depends(spec_text)]) -> SpecPreview:
+def parse_spec(text: Annotated[str, Depends(spec_text)], context: ContextDep) -> SpecPreview:
     """Parse a spec sent as YAML (``text/yaml``, or JSON ``{"text": "..."}``), validate it and return it
-    as it would be stored, with its model's cost (as ``POST /specs/preview``). Nothing is created.
-    A YAML error names its line and column; a spec error's ``loc`` names the field."""
-    return catalog.preview(parse_spec_text(text))
+    as it would be stored, with its model's cost and its estimates against this server's limits (as
+    ``POST /specs/preview``). Nothing is created. A YAML error names its line and column; a spec
+    error's ``loc`` names the field; a spec over a limit is returned with that limit's ``within`` false."""
+    spec = parse_spec_text(text)
+    limits = limit_checks(spec, CostLimits.from_settings(context.settings))
+    return catalog.preview(spec).model_copy(update={"limits": limits})

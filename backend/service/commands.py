@@ -6,7 +6,8 @@ database decides who wins. A worker claims with ``UPDATE ... SET status='running
 status='queued'``; an experiment cancelled or deleted while queued is therefore never started.
 
 Creating commits the row first and only then enqueues its id, so a worker never receives an id it
-cannot read.
+cannot read. Creating and rerunning refuse a spec over the server's cost limits (``backend.limits``)
+before anything is saved.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from sqlalchemy import CursorResult, delete, select, update
 from sqlalchemy.orm import Session
 
 from backend.costs import model_cost
+from backend.limits import CostLimits, over_limits
 from backend.models import (
     Artifact,
     Cycle,
@@ -30,7 +32,7 @@ from backend.models import (
 )
 from backend.schemas import ExperimentCreate, ExperimentCreated, ExperimentSummary
 from backend.service import spec_paths
-from backend.service.errors import Conflict, NotFound, QueueUnavailable
+from backend.service.errors import Conflict, InvalidInput, NotFound, QueueUnavailable
 from backend.service.ports import Queue
 from backend.service.queries import get_summary
 from backend.spec import ExperimentSpec
@@ -50,22 +52,31 @@ def _status_of(session: Session, experiment_id: int) -> Status:
     return Status(status)
 
 
-def create_experiment(session: Session, queue: Queue, request: ExperimentCreate) -> ExperimentCreated:
+def create_experiment(
+    session: Session, queue: Queue, request: ExperimentCreate, limits: CostLimits | None = None
+) -> ExperimentCreated:
     """Save a queued experiment, commit, then hand its id to the workers.
 
     Args:
         session: an open session; it is committed here (before enqueueing).
         queue: where the id goes once the row is committed.
         request: the validated spec and its owner, tags and notes.
+        limits: the most the spec may cost. Default None: no limit.
 
     Returns:
         The new experiment's id and status (``queued``).
 
     Raises:
+        InvalidInput: the spec is over a limit (``field`` is ``spec.model`` or ``spec.training``, the
+            message names the limit and the spec's value); nothing is saved.
         QueueUnavailable: the queue refused the id; the experiment is kept, marked ``failed`` with the
             queue's error.
     """
     spec = request.spec
+    exceeded = over_limits(spec, limits) if limits is not None else []
+    if exceeded:
+        field, message = exceeded[0]
+        raise InvalidInput(("body", "spec", *field), message)
     cost = model_cost(spec.model)
     row = Experiment(
         name=spec.name,
@@ -95,12 +106,21 @@ def create_experiment(session: Session, queue: Queue, request: ExperimentCreate)
     return ExperimentCreated(id=experiment_id, status=Status.queued)
 
 
-def rerun_experiment(session: Session, queue: Queue, experiment_id: int) -> ExperimentCreated:
+def rerun_experiment(
+    session: Session, queue: Queue, experiment_id: int, limits: CostLimits | None = None
+) -> ExperimentCreated:
     """Create and enqueue a new experiment with the same spec, owner, tags and notes.
+
+    Args:
+        session: an open session; it is committed here.
+        queue: where the new id goes.
+        experiment_id: the experiment whose spec runs again.
+        limits: the most the spec may cost. Default None: no limit.
 
     Raises:
         NotFound: no such experiment.
-        Conflict: the stored spec is no longer valid for this version of prunelab.
+        Conflict: the stored spec is no longer valid for this version of prunelab, or is over one of
+            the server's limits (the message names the limit and the spec's value).
         QueueUnavailable: as for :func:`create_experiment`.
     """
     source = session.get(Experiment, experiment_id)
@@ -114,6 +134,9 @@ def rerun_experiment(session: Session, queue: Queue, experiment_id: int) -> Expe
             f"experiment {experiment_id}'s spec is not valid for this version of prunelab "
             f"({exc.error_count()} errors); submit a corrected spec instead"
         ) from None
+    exceeded = over_limits(spec, limits) if limits is not None else []
+    if exceeded:
+        raise Conflict(f"experiment {experiment_id}'s spec is over this server's limits: {exceeded[0][1]}")
     request = ExperimentCreate(spec=spec, owner=source.owner, tags=list(source.tags), notes=source.notes)
     return create_experiment(session, queue, request)
 

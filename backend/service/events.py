@@ -22,11 +22,12 @@ it) is sent again: clients key cycles by ``index`` and epochs by ``(cycle, epoch
 from __future__ import annotations
 
 import re
+from collections.abc import Collection, Hashable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from pydantic import TypeAdapter
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, load_only
 
 from backend.models import Cycle, EpochRow, Experiment, Status
@@ -161,3 +162,35 @@ class EventFeed:
             self.cursor = Cursor(self.cursor.epoch_id, row.id)
             events.append(self._event("cycle", CycleSummary.model_validate(row).model_dump()))
         return events
+
+
+def experiment_versions(session: Session, experiment_ids: Collection[int]) -> dict[int, Hashable]:
+    """A version of each experiment that changes whenever a feed of it would have something new.
+
+    One query for all of them: the columns a ``status`` event carries, the worker's stage, and the
+    newest epoch and cycle row ids (a recorded or re-recorded row has a higher id).
+
+    Args:
+        session: a session to read with.
+        experiment_ids: the experiments followed.
+
+    Returns:
+        Per experiment that exists, a hashable version; an id that is missing no longer exists.
+    """
+    newest_epoch = select(func.max(EpochRow.id)).where(EpochRow.experiment_id == Experiment.id)
+    newest_cycle = select(func.max(Cycle.id)).where(Cycle.experiment_id == Experiment.id)
+    rows = session.execute(
+        select(
+            Experiment.id,
+            *(getattr(Experiment, name) for name in STATUS_FIELDS),
+            Experiment.progress_detail,
+            newest_epoch.scalar_subquery(),
+            newest_cycle.scalar_subquery(),
+        ).where(Experiment.id.in_(list(experiment_ids)))
+    ).all()
+    versions: dict[int, Hashable] = {}
+    for experiment_id, *columns in rows:
+        detail = columns[len(STATUS_FIELDS)]
+        stage = detail.get("stage") if isinstance(detail, dict) else None
+        versions[experiment_id] = (*columns[: len(STATUS_FIELDS)], stage, *columns[len(STATUS_FIELDS) + 1 :])
+    return versions

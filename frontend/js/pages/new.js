@@ -218,6 +218,7 @@ function build(root) {
       { class: "card", "aria-label": "Preview" },
       h("div", { class: "card-head" }, h("h2", {}, "Preview"), h("span", { class: "hint", id: "preview-state" }, "")),
       h("div", { class: "preview-total" }, stat("Parameters", h("span", { id: "preview-params" }, "–")), stat("FLOPs / example", h("span", { id: "preview-flops" }, "–"))),
+      h("ul", { id: "preview-limits", class: "preview-limits", "aria-label": "This server's limits" }),
       h("div", { id: "preview-layers", style: { borderTop: "1px solid var(--border)", maxHeight: "320px", overflow: "auto" } }),
     ),
     h(
@@ -407,11 +408,37 @@ function showIssues(issues, { summary = true } = {}) {
 
 // ---------------------------------------------------------------------------------------- preview
 
+// The server's limits as the preview lists them (name -> label).
+const LIMIT_LABELS = {
+  parameters: "Parameters",
+  flops_per_example: "FLOPs / example",
+  training_examples_epochs: "Training examples × epochs",
+  wall_seconds: "Wall time",
+};
+
+/** One limit: the spec's estimate against the most the server allows; over the limit is marked. */
+function limitItem(check) {
+  const label = LIMIT_LABELS[check.name] ?? check.name;
+  let text;
+  if (check.name === "wall_seconds") text = `stops after ${fmt.duration(check.limit)}`;
+  else if (check.value === null) text = `unknown until the worker reads the data · at most ${fmt.compact(check.limit)}`;
+  else text = `${fmt.compact(check.value)} of at most ${fmt.compact(check.limit)}`;
+  return h(
+    "li",
+    { class: check.within ? "within" : "over", title: `${check.setting} = ${fmt.int(check.limit)}` },
+    h("span", { class: "limit-name" }, label),
+    h("span", { class: "limit-value" }, text, check.within ? "" : " · over the limit"),
+  );
+}
+
 function showPreview(preview) {
   byId("preview-params").textContent = fmt.int(preview.cost.params);
   byId("preview-flops").textContent = fmt.int(preview.cost.flops);
+  const limits = preview.limits ?? [];
+  replace(byId("preview-limits"), limits.map(limitItem));
   replace(byId("preview-layers"), costTable(preview.spec.model, preview.cost));
-  byId("preview-state").textContent = "valid spec";
+  const over = limits.filter((check) => !check.within).length;
+  byId("preview-state").textContent = over ? `over ${over === 1 ? "a limit" : `${over} limits`} of this server` : "valid spec";
 }
 
 async function refreshPreview() {
