@@ -174,6 +174,10 @@ class ExperimentSummary(Schema):
     best_metric: float | None
     latency_speedup: float | None
     final_widths: dict[str, int] | None
+    #: how often the worker's sweep sent the id again (no worker claimed it, or its worker died), and
+    #: when it last did: a queued experiment with 0 is "waiting for a worker", otherwise "re-queued"
+    requeues: int = 0
+    requeued_at: UtcDatetime | None = None
 
     @computed_field  # type: ignore[prop-decorator]
     @property
@@ -629,7 +633,7 @@ class CrossoverOut(Schema):
     warmup: int
     threads: int
     block_rows: int
-    status: Literal["queued", "running", "succeeded", "failed"]
+    status: Literal["queued", "running", "succeeded", "failed", "cancelled"]
     error: str | None
     timings: dict[str, list[DensityTimingOut]]
     crossover: dict[str, float | None]
@@ -637,6 +641,13 @@ class CrossoverOut(Schema):
     created_at: UtcDatetime
     started_at: UtcDatetime | None
     finished_at: UtcDatetime | None
+    #: the run's lease, as an experiment's: cancel asked, workers that started it, last heartbeat, and
+    #: how often the sweep re-sent its id
+    cancel_requested: bool = False
+    attempts: int = 0
+    heartbeat_at: UtcDatetime | None = None
+    requeues: int = 0
+    requeued_at: UtcDatetime | None = None
 
     @computed_field  # type: ignore[prop-decorator]
     @property

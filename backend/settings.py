@@ -37,6 +37,13 @@ class Settings(BaseSettings):
             and may be taken over by another delivery.
         soft_time_limit / time_limit: Celery's per-task limits in seconds.
         broker_visibility_timeout: seconds before Redis (or SQS) redelivers an unacknowledged task.
+        requeue_after_seconds: a queued experiment or crossover run that no worker claimed for this long
+            (since it was created or last re-sent) has its id sent again by the worker's sweep (a lost
+            broker message); the wait doubles with every re-send, up to 8 times. Default 300.
+        worker_memory_limit_mb: the memory one experiment may need to train (``backend.memory``'s
+            estimate); a worker fails a larger experiment at once instead of being killed by the
+            out-of-memory killer. 0 (default): the memory of the machine the worker runs on (or of
+            its cgroup, when that is smaller).
     """
 
     model_config = SettingsConfigDict(env_prefix="PRUNELAB_", extra="ignore")
@@ -53,6 +60,9 @@ class Settings(BaseSettings):
     time_limit: int = Field(default=6 * 3600 + 300, ge=10)
     broker_visibility_timeout: int = Field(default=3600, ge=1)
     sqlite_busy_timeout_ms: int = Field(default=30_000, ge=0)
+    # stuck jobs (issue 12): re-sending unclaimed queued runs, and the worker's memory limit
+    requeue_after_seconds: float = Field(default=300.0, gt=0, le=7 * 86_400)
+    worker_memory_limit_mb: int = Field(default=0, ge=0, le=1 << 30)
 
     @field_validator("data_dir", mode="after")
     @classmethod
