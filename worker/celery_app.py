@@ -22,7 +22,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from billiard.einfo import ExceptionInfo
+from billiard.einfo import ExceptionInfo, ExceptionWithTraceback
 from celery import Celery
 from celery.exceptions import WorkerLostError
 from celery.signals import worker_ready
@@ -157,14 +157,15 @@ class LossRecordingRequest(Request):
         self, exc_info: ExceptionInfo, send_failed_event: bool = True, return_ok: bool = False
     ) -> None:
         """Record a lost worker process, then let Celery handle the failure as usual."""
-        if isinstance(exc_info.exception, WorkerLostError):
-            record_worker_loss(settings, self.name, self.args, f"{self.hostname}/{self.worker_pid}", exc_info)
+        error = exc_info.exception
+        if isinstance(error, ExceptionWithTraceback):  # how the pool hands it over
+            error = error.exc
+        if isinstance(error, WorkerLostError):
+            record_worker_loss(settings, self.name, self.args, f"{self.hostname}/{self.worker_pid}", error)
         super().on_failure(exc_info, send_failed_event=send_failed_event, return_ok=return_ok)
 
 
-def record_worker_loss(
-    settings: Settings, task: str, args: Any, worker: str, exc_info: ExceptionInfo | BaseException
-) -> bool:
+def record_worker_loss(settings: Settings, task: str, args: Any, worker: str, error: BaseException) -> bool:
     """Store how a lost pool process ended on the row its task was running (never raises).
 
     Args:
@@ -172,7 +173,7 @@ def record_worker_loss(
         task: the task's name (``RUN_EXPERIMENT_TASK`` or ``CROSSOVER_TASK``; others are ignored).
         args: the task's arguments (the row id first).
         worker: the lost process as its claim recorded it (``host/pid``).
-        exc_info: the pool's ``WorkerLostError`` (or its exception info).
+        error: the pool's ``WorkerLostError``.
 
     Returns:
         True when a row was marked.
@@ -180,7 +181,6 @@ def record_worker_loss(
     table = TASKS.get(task)
     if table is None or not args:
         return False
-    error = exc_info.exception if isinstance(exc_info, ExceptionInfo) else exc_info
     loss = describe_loss(str(error))
     try:
         engine = make_engine(settings)
