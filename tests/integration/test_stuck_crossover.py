@@ -1,4 +1,4 @@
-"""Crossover runs under the experiments' lease: heartbeat, take-over, attempts, cancel (SQLite and PostgreSQL).
+"""Crossover runs under the experiments' lease: heartbeat, take-over, attempts, cancel (SQLite, PostgreSQL).
 
 The service functions run against a real database with explicit clocks; ``worker.crossover.run_claimed``
 runs in this process with the engine's sweep replaced by a stand-in (no TensorFlow), so the heartbeat
