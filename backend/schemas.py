@@ -238,6 +238,9 @@ class ExperimentDetail(ExperimentSummary):
     final_cycle: int | None
     progress_detail: dict[str, Any]
     cycles: list[CycleSummary]
+    #: how the last worker process running it ended, when its pool saw it die (e.g. "killed by signal
+    #: 9 SIGKILL, often the out-of-memory killer"); None otherwise
+    last_loss: str | None = None
 
 
 class EpochOut(Schema):

@@ -36,14 +36,14 @@ def test_experiments_say_whether_they_wait_for_a_worker_or_were_requeued(
 ) -> None:
     waiting = rows.experiment()
     requeued_at = utcnow() - timedelta(minutes=3)
-    requeued = rows.experiment(requeues=2, requeued_at=requeued_at)
+    requeued = rows.experiment(requeues=2, requeued_at=requeued_at, last_loss="killed by signal 9 SIGKILL")
 
     listed = {item["id"]: item for item in client.get("/api/experiments").json()["items"]}
     detail = client.get(f"/api/experiments/{requeued}").json()
 
     assert (listed[waiting]["requeues"], listed[waiting]["requeued_at"]) == (0, None)
     assert listed[requeued]["requeues"] == 2 and listed[requeued]["requeued_at"] is not None
-    assert detail["requeues"] == 2
+    assert (detail["requeues"], detail["last_loss"]) == (2, "killed by signal 9 SIGKILL")
     assert abs(_seconds(detail["requeued_at"]) - requeued_at.timestamp()) < 1
 
 
