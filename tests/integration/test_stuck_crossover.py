@@ -14,14 +14,13 @@ from typing import Any
 
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
+from stuck_fixtures import insert_crossover, migrated_settings, session_factory
 
-from backend.db import make_engine, make_session_factory, session_scope
-from backend.migrate import upgrade_to_head
+from backend.db import session_scope
 from backend.models import CrossoverRun, utcnow
 from backend.service import crossover, runs
 from backend.service.errors import Conflict, NotFound
 from backend.service.runs import ClaimAction
-from backend.settings import Settings
 from worker import crossover as crossover_worker
 from worker.engine.sparse_bench import DensityTiming, SparseSweep
 
@@ -31,29 +30,11 @@ MAX_ATTEMPTS = 3
 
 @pytest.fixture(params=["sqlite", "postgres"])
 def sessions(request: pytest.FixtureRequest) -> Iterator[sessionmaker[Session]]:
-    settings: Settings = request.getfixturevalue(f"{request.param}_settings")
-    upgrade_to_head(settings)
-    engine = make_engine(settings)
-    yield make_session_factory(engine)
-    engine.dispose()
+    yield from session_factory(migrated_settings(request))
 
 
-def insert_run(sessions: sessionmaker[Session], densities: tuple[float, ...] = (0.25, 0.5, 1.0)) -> int:
-    with session_scope(sessions) as session:
-        run = CrossoverRun(
-            rows=8,
-            cols=4,
-            batch=1,
-            backends=["tensorflow"],
-            densities=list(densities),
-            runs=1,
-            warmup=0,
-            threads=1,
-            block_rows=1,
-        )
-        session.add(run)
-        session.flush()
-        return run.id
+def insert_run(sessions: sessionmaker[Session]) -> int:
+    return insert_crossover(sessions)
 
 
 def row(sessions: sessionmaker[Session], run_id: int) -> CrossoverRun:

@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 from celery.exceptions import WorkerLostError
 from sqlalchemy.orm import Session, sessionmaker
+from stuck_fixtures import insert_crossover, migrated_settings, session_factory
 from worker_fixtures import (
     experiment_row,
     insert_experiment,
@@ -28,9 +29,7 @@ from worker_fixtures import (
     wait_for_status,
 )
 
-from backend.db import make_engine, make_session_factory, session_scope
-from backend.migrate import upgrade_to_head
-from backend.models import CrossoverRun
+from backend.db import session_scope
 from backend.queue import RUN_EXPERIMENT_TASK, CeleryQueue
 from backend.service import crossover, runs
 from backend.service.crossover import CROSSOVER_TASK
@@ -46,16 +45,12 @@ KILLED = WorkerLostError("Worker exited prematurely: signal 9 (SIGKILL) Job: 0."
 
 @pytest.fixture(params=["sqlite", "postgres"])
 def settings(request: pytest.FixtureRequest) -> Settings:
-    chosen: Settings = request.getfixturevalue(f"{request.param}_settings")
-    upgrade_to_head(chosen)
-    return chosen
+    return migrated_settings(request)
 
 
 @pytest.fixture
 def sessions(settings: Settings) -> Iterator[sessionmaker[Session]]:
-    engine = make_engine(settings)
-    yield make_session_factory(engine)
-    engine.dispose()
+    yield from session_factory(settings)
 
 
 @pytest.mark.parametrize(
@@ -101,21 +96,7 @@ def test_a_lost_worker_is_recorded_and_its_experiment_taken_over_at_once(
 
 
 def test_a_lost_crossover_worker_is_recorded_too(settings: Settings, sessions: sessionmaker[Session]) -> None:
-    with session_scope(sessions) as session:
-        run = CrossoverRun(
-            rows=8,
-            cols=4,
-            batch=1,
-            backends=["tensorflow"],
-            densities=[1.0],
-            runs=1,
-            warmup=0,
-            threads=1,
-            block_rows=1,
-        )
-        session.add(run)
-        session.flush()
-        run_id = run.id
+    run_id = insert_crossover(sessions, densities=(1.0,))
     with session_scope(sessions) as session:
         assert crossover.claim(session, run_id, "w1@host/7", LEASE, 1).params is not None
 

@@ -17,10 +17,10 @@ import pytest
 import redis
 from sqlalchemy import update
 from sqlalchemy.orm import Session, sessionmaker
+from stuck_fixtures import insert_crossover, migrated_settings, session_factory
 from worker_fixtures import REDIS_URL, experiment_row, insert_experiment, redis_broker, tiny_spec
 
-from backend.db import make_engine, make_session_factory, session_scope
-from backend.migrate import upgrade_to_head
+from backend.db import session_scope
 from backend.models import CrossoverRun, Experiment, utcnow
 from backend.queue import EXPERIMENT_QUEUE, RUN_EXPERIMENT_TASK, CeleryQueue
 from backend.service import crossover, orphans
@@ -36,8 +36,8 @@ LEASE = 30.0
 @pytest.fixture(params=["sqlite", "postgres"])
 def settings(request: pytest.FixtureRequest) -> Settings:
     """A migrated database of each kind with the flushed test Redis, a 30 s lease, re-sends after 300 s."""
-    chosen: Settings = request.getfixturevalue(f"{request.param}_settings")
-    settings = Settings(
+    chosen = migrated_settings(request)
+    return Settings(
         data_dir=chosen.data_dir,
         database_url=chosen.database_url,
         broker_url=redis_broker(),
@@ -45,15 +45,11 @@ def settings(request: pytest.FixtureRequest) -> Settings:
         requeue_after_seconds=REQUEUE_AFTER,
         max_attempts=3,
     )
-    upgrade_to_head(settings)
-    return settings
 
 
 @pytest.fixture
 def sessions(settings: Settings) -> Iterator[sessionmaker[Session]]:
-    engine = make_engine(settings)
-    yield make_session_factory(engine)
-    engine.dispose()
+    yield from session_factory(settings)
 
 
 def sent_messages() -> list[tuple[str, list[Any]]]:
@@ -79,25 +75,6 @@ def age(sessions: sessionmaker[Session], table: Any, row_id: int, seconds: float
             .where(table.id == row_id)
             .values(created_at=utcnow() - timedelta(seconds=seconds), **values)
         )
-
-
-def insert_crossover(sessions: sessionmaker[Session], **columns: Any) -> int:
-    with session_scope(sessions) as session:
-        run = CrossoverRun(
-            rows=8,
-            cols=4,
-            batch=1,
-            backends=["tensorflow"],
-            densities=[0.5, 1.0],
-            runs=1,
-            warmup=0,
-            threads=1,
-            block_rows=1,
-            **columns,
-        )
-        session.add(run)
-        session.flush()
-        return run.id
 
 
 def sweep(settings: Settings) -> list[int]:
