@@ -174,8 +174,7 @@ class ExperimentSummary(Schema):
     best_metric: float | None
     latency_speedup: float | None
     final_widths: dict[str, int] | None
-    #: how often the worker's sweep sent the id again (no worker claimed it, or its worker died), and
-    #: when it last did: a queued experiment with 0 is "waiting for a worker", otherwise "re-queued"
+    #: times (and last time) the sweep re-sent its id: queued with 0 waits for a worker, else re-queued
     requeues: int = 0
     requeued_at: UtcDatetime | None = None
 
@@ -238,8 +237,7 @@ class ExperimentDetail(ExperimentSummary):
     final_cycle: int | None
     progress_detail: dict[str, Any]
     cycles: list[CycleSummary]
-    #: how the last worker process running it ended, when its pool saw it die (e.g. "killed by signal
-    #: 9 SIGKILL, often the out-of-memory killer"); None otherwise
+    #: how the last lost worker process ended, e.g. "killed by signal 9 SIGKILL, often the OOM killer"
     last_loss: str | None = None
 
 
@@ -644,8 +642,7 @@ class CrossoverOut(Schema):
     created_at: UtcDatetime
     started_at: UtcDatetime | None
     finished_at: UtcDatetime | None
-    #: the run's lease, as an experiment's: cancel asked, workers that started it, last heartbeat, and
-    #: how often the sweep re-sent its id
+    #: the run's lease, as an experiment's: cancel asked, attempts, heartbeat, re-sends by the sweep
     cancel_requested: bool = False
     attempts: int = 0
     heartbeat_at: UtcDatetime | None = None
