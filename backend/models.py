@@ -86,7 +86,26 @@ class UTCDateTime(TypeDecorator[datetime]):
 Timestamp = UTCDateTime()
 
 
-class Experiment(Base):
+class LeasedRun:
+    """The columns a worker runs a row under (a mixin for experiments and crossover runs).
+
+    A worker claims the row (``attempts`` + 1) and proves it is alive through ``heartbeat_at``; a row
+    whose heartbeat is older than the lease is taken over or re-queued by the sweep
+    (``backend.service.runs``, ``backend.service.orphans``). ``cancel_requested`` asks its worker to
+    stop. ``requeues``/``requeued_at``: how often and when the sweep last sent the id again because no
+    worker claimed the queued row (a lost broker message) or its worker died. ``last_loss``: how the
+    last worker process running it ended, when its pool saw it die (e.g. ``killed by signal 9 SIGKILL``).
+    """
+
+    cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    heartbeat_at: Mapped[datetime | None] = mapped_column(Timestamp, nullable=True)
+    requeues: Mapped[int] = mapped_column(Integer, default=0)
+    requeued_at: Mapped[datetime | None] = mapped_column(Timestamp, nullable=True)
+    last_loss: Mapped[str | None] = mapped_column(String(200), nullable=True)
+
+
+class Experiment(LeasedRun, Base):
     __tablename__ = "experiments"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -97,11 +116,9 @@ class Experiment(Base):
     spec: Mapped[dict[str, Any]] = mapped_column(JSON)
     seed: Mapped[int] = mapped_column(BigInteger, default=0)
     status: Mapped[str] = mapped_column(String(16), default=Status.queued.value, index=True)
-    cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
     # live progress: fraction of the planned epochs done, and the latest epoch's numbers
     progress: Mapped[float] = mapped_column(Float, default=0.0)
     progress_detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
-    attempts: Mapped[int] = mapped_column(Integer, default=0)
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
     stop_reason: Mapped[str | None] = mapped_column(String(32), nullable=True)
     final_cycle: Mapped[int | None] = mapped_column(Integer, nullable=True)
@@ -111,7 +128,6 @@ class Experiment(Base):
     created_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow, index=True)
     started_at: Mapped[datetime | None] = mapped_column(Timestamp, nullable=True)
     finished_at: Mapped[datetime | None] = mapped_column(Timestamp, nullable=True)
-    heartbeat_at: Mapped[datetime | None] = mapped_column(Timestamp, nullable=True)
     # summary kept up to date by the recorder so that listing never touches the cycles table
     cycles_done: Mapped[int] = mapped_column(Integer, default=0)
     metric_name: Mapped[str | None] = mapped_column(String(32), nullable=True)
@@ -277,21 +293,27 @@ class TFLiteBenchmark(Base):
 
 
 class CrossoverStatus(enum.StrEnum):
-    """A crossover run's life: queued → running → succeeded | failed."""
+    """A crossover run's life: queued → running → succeeded | failed | cancelled (values as ``Status``)."""
 
     queued = "queued"
     running = "running"
     succeeded = "succeeded"
     failed = "failed"
+    cancelled = "cancelled"
+
+    @property
+    def finished(self) -> bool:
+        return self in (CrossoverStatus.succeeded, CrossoverStatus.failed, CrossoverStatus.cancelled)
 
 
-class CrossoverRun(Base):
+class CrossoverRun(LeasedRun, Base):
     """Dense against sparse products of one ``rows`` × ``cols`` kernel across densities (connection pruning).
 
     ``timings`` maps each back end (``tensorflow``, ``litert``) to one entry per density, ascending:
     ``density``, ``nonzeros``, ``dense_us``, ``sparse_us``, ``speedup`` (median per-round dense/sparse)
     and, for LiteRT, ``dense_bytes``/``sparse_bytes``. ``crossover`` maps each back end to the highest
-    density at which the sparse product was still faster, or null when it never was.
+    density at which the sparse product was still faster, or null when it never was. It runs under a
+    lease like an experiment (:class:`LeasedRun`).
     """
 
     __tablename__ = "crossover_runs"

@@ -176,6 +176,9 @@ class ExperimentSummary(Schema):
     best_metric: float | None
     latency_speedup: float | None
     final_widths: dict[str, int] | None
+    #: times (and last time) the sweep re-sent its id: queued with 0 waits for a worker, else re-queued
+    requeues: int = 0
+    requeued_at: UtcDatetime | None = None
 
     @computed_field  # type: ignore[prop-decorator]
     @property
@@ -236,6 +239,8 @@ class ExperimentDetail(ExperimentSummary):
     final_cycle: int | None
     progress_detail: dict[str, Any]
     cycles: list[CycleSummary]
+    #: how the last lost worker process ended, e.g. "killed by signal 9 SIGKILL, often the OOM killer"
+    last_loss: str | None = None
 
 
 class EpochOut(Schema):
@@ -677,7 +682,7 @@ class CrossoverOut(Schema):
     warmup: int
     threads: int
     block_rows: int
-    status: Literal["queued", "running", "succeeded", "failed"]
+    status: Literal["queued", "running", "succeeded", "failed", "cancelled"]
     error: str | None
     timings: dict[str, list[DensityTimingOut]]
     crossover: dict[str, float | None]
@@ -685,6 +690,12 @@ class CrossoverOut(Schema):
     created_at: UtcDatetime
     started_at: UtcDatetime | None
     finished_at: UtcDatetime | None
+    #: the run's lease, as an experiment's: cancel asked, attempts, heartbeat, re-sends by the sweep
+    cancel_requested: bool = False
+    attempts: int = 0
+    heartbeat_at: UtcDatetime | None = None
+    requeues: int = 0
+    requeued_at: UtcDatetime | None = None
 
     @computed_field  # type: ignore[prop-decorator]
     @property

@@ -53,6 +53,13 @@ class Settings(BaseSettings):
         max_body_bytes: longest request body, in bytes (413 beyond). Default 1 MiB.
         max_streams / max_streams_per_client: event streams open at once, in all and per client
             address (429 beyond). Default 400 and 100.
+        requeue_after_seconds: a queued experiment or crossover run that no worker claimed for this long
+            (since it was created or last re-sent) has its id sent again by the worker's sweep (a lost
+            broker message); the wait doubles with every re-send, up to 8 times. Default 300.
+        worker_memory_limit_mb: the memory one experiment may need to train (``backend.memory``'s
+            estimate); a worker fails a larger experiment at once instead of being killed by the
+            out-of-memory killer. 0 (default): the memory of the machine the worker runs on (or of
+            its cgroup, when that is smaller).
     """
 
     model_config = SettingsConfigDict(env_prefix="PRUNELAB_", extra="ignore")
@@ -91,6 +98,9 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
     max_streams: int = Field(default=400, ge=1)
     max_streams_per_client: int = Field(default=100, ge=1)
+    # stuck jobs (issue 12): re-sending unclaimed queued runs, and the worker's memory limit
+    requeue_after_seconds: float = Field(default=300.0, gt=0, le=7 * 86_400)
+    worker_memory_limit_mb: int = Field(default=0, ge=0, le=1 << 30)
 
     @field_validator("data_dir", mode="after")
     @classmethod

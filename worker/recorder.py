@@ -140,26 +140,25 @@ def cycle_row(result: CycleResult) -> Cycle:
 
 
 class Heartbeat:
-    """A daemon thread that refreshes the experiment's heartbeat every ``interval`` seconds.
+    """A daemon thread that refreshes a leased run's heartbeat every ``interval`` seconds.
 
     Use it as a context manager around the task's work. When a beat finds the lease gone (the row
     was cancelled, finished or taken over), :attr:`lost` turns True and the thread stops.
 
     Args:
-        sessions: session factory for the experiment's database.
-        lease: the worker's lease.
+        sessions: session factory for the run's database.
+        lease: the worker's lease on an experiment or a crossover run.
         interval: seconds between beats (``Settings.heartbeat_seconds``).
     """
 
-    def __init__(self, sessions: sessionmaker[Session], lease: runs.Lease, interval: float):
+    def __init__(self, sessions: sessionmaker[Session], lease: runs.RunLease, interval: float):
         self.sessions = sessions
         self.lease = lease
         self.interval = interval
+        self._label = f"{'experiment' if isinstance(lease, runs.Lease) else 'crossover run'} {lease.row_id}"
         self._stop = threading.Event()
         self._lost = threading.Event()
-        self._thread = threading.Thread(
-            target=self._run, name=f"heartbeat-{lease.experiment_id}", daemon=True
-        )
+        self._thread = threading.Thread(target=self._run, name=f"heartbeat-{lease.row_id}", daemon=True)
 
     @property
     def lost(self) -> bool:
@@ -186,10 +185,10 @@ class Heartbeat:
             try:
                 if not self.beat():
                     if not self._stop.is_set():  # not merely the task's own ending racing the beat
-                        logger.warning("experiment %s: lease lost", self.lease.experiment_id)
+                        logger.warning("%s: lease lost", self._label)
                     return
             except Exception:  # a database hiccup must not kill the thread; the next beat retries
-                logger.exception("experiment %s: heartbeat failed", self.lease.experiment_id)
+                logger.exception("%s: heartbeat failed", self._label)
 
     def __enter__(self) -> Heartbeat:
         self._thread.start()

@@ -20,13 +20,14 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from backend import datapaths
 from backend.db import make_engine, make_session_factory, session_scope
+from backend.memory import MemoryLimitExceeded, check_memory
 from backend.queue import RUN_EXPERIMENT_TASK
 from backend.service import recording, runs
 from backend.service.benchmarks import BENCHMARK_TASK
 from backend.service.crossover import CROSSOVER_TASK
 from backend.settings import Settings, get_settings
 from backend.spec import ExperimentSpec
-from worker.celery_app import app
+from worker.celery_app import LossRecordingRequest, app
 from worker.engine.data import Dataset, DatasetError
 from worker.recorder import DatabaseRecorder, Heartbeat
 
@@ -51,7 +52,7 @@ def data_dirs(settings: Settings) -> list[Path]:
     return datapaths.data_dirs(settings.data_dir)
 
 
-@app.task(name=RUN_EXPERIMENT_TASK, bind=True)
+@app.task(name=RUN_EXPERIMENT_TASK, bind=True, Request=LossRecordingRequest)
 def run_experiment(self: Any, experiment_id: int) -> str:
     """Run one experiment, or do nothing when another delivery owns it.
 
@@ -84,11 +85,16 @@ def _run_claimed(
     lease: runs.Lease,
     heartbeat: Heartbeat,
 ) -> str:
-    """Validate the stored spec, then finish or run the engine; turn every failure into a failed row."""
+    """Validate the stored spec and its memory estimate, then finish or run the engine; turn every
+    failure into a failed row."""
     try:
         spec = ExperimentSpec.model_validate(claim.spec)
     except pydantic.ValidationError as invalid:
         return _fail(sessions, lease, f"invalid spec: {invalid}")
+    try:
+        check_memory(spec, settings.worker_memory_limit_mb)  # before TensorFlow builds anything
+    except MemoryLimitExceeded as too_large:
+        return _fail(sessions, lease, str(too_large))
     try:
         if claim.action is runs.ClaimAction.finish and claim.last_cycle is not None:
             # every cycle is recorded (the last worker died benchmarking or finishing): benchmark, finish
@@ -230,7 +236,7 @@ def benchmark_experiment(self: Any, experiment_id: int, cycles: str | None = Non
     return "benchmarked" if measured is not None else "skip"
 
 
-@app.task(name=CROSSOVER_TASK, bind=True)
+@app.task(name=CROSSOVER_TASK, bind=True, Request=LossRecordingRequest)
 def crossover(self: Any, run_id: int) -> str:
     """Run one crossover (dense against sparse products across densities) and store it.
 
@@ -238,10 +244,18 @@ def crossover(self: Any, run_id: int) -> str:
         run_id: the crossover run's id (the only thing on the queue).
 
     Returns:
-        ``succeeded``, ``failed``, or ``skip`` when another delivery owns the run or it is finished.
+        ``succeeded``, ``failed``, ``cancelled``, ``lease_lost``, or ``skip`` when another delivery owns
+        the run or it is finished.
     """
     from worker.crossover import run_claimed
 
     settings = get_settings()
     worker = f"{self.request.hostname or socket.gethostname()}/{os.getpid()}"
-    return run_claimed(sessions_for(settings), run_id, worker, stale_seconds=settings.time_limit)
+    return run_claimed(
+        sessions_for(settings),
+        run_id,
+        worker,
+        lease_seconds=settings.lease_seconds,
+        max_attempts=settings.max_attempts,
+        heartbeat_seconds=settings.heartbeat_seconds,
+    )

@@ -1,5 +1,5 @@
 """TFLite benchmark and crossover routes: read an experiment's benchmarks, run them again, and queue,
-list and read crossover runs. Each route parses, calls the service, and returns its schema."""
+list, read and cancel crossover runs. Each route parses, calls the service, and returns its schema."""
 
 from __future__ import annotations
 
@@ -138,3 +138,14 @@ def get_crossover(run_id: RunId, session: SessionDep) -> CrossoverOut:
     """The run's state and, once it succeeded, per back end the timing at every density and the
     crossover density."""
     return crossover.get_run(session, run_id)
+
+
+@router.post(
+    "/crossover/{run_id}/cancel",
+    responses={**NOT_FOUND, 409: {"model": ErrorBody, "description": "the run has already finished"}},
+    summary="Cancel a crossover run",
+)
+def cancel_crossover(run_id: RunId, session: SessionDep) -> CrossoverOut:
+    """A queued run is cancelled at once; a running one stops before its next density or back end
+    (``cancel_requested`` is set); a finished one is a conflict."""
+    return crossover.cancel_run(session, run_id)

@@ -4,25 +4,29 @@ A crossover run times a dense product against a sparse one for one kernel shape 
 (``worker.crossover`` runs it with ``worker.engine.sparse_bench``). The web side saves the row
 (``queued``), commits, then sends its id; a worker claims it with one conditional UPDATE (``queued`` →
 ``running``), so a duplicate delivery does nothing, and records ``succeeded`` with the timings or
-``failed`` with the reason. A row left ``running`` by a worker that died may be claimed again once it
-is older than the task time limit (Celery has killed any task by then). No TensorFlow here.
+``failed`` with the reason. The run is leased like an experiment (``backend.service.runs``): its
+worker heartbeats, a row whose heartbeat is older than the lease is taken over by the next delivery
+or re-queued by the worker's sweep (``backend.service.orphans``), each start counts an attempt, and
+after ``max_attempts`` the run fails ("worker lost N times"). :func:`cancel_run` cancels a queued run
+at once and asks a running one's worker to stop between densities. No TensorFlow here.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from backend.models import CrossoverRun, CrossoverStatus, utcnow
 from backend.schemas import CrossoverCreate, CrossoverCreated, CrossoverOut
+from backend.service import runs
 from backend.service.benchmarks import TaskQueue
-from backend.service.errors import NotFound, QueueUnavailable
-from backend.service.runs import MAX_ERROR_CHARS, rowcount
+from backend.service.errors import Conflict, NotFound, QueueUnavailable
+from backend.service.runs import MAX_ERROR_CHARS, ClaimAction, CrossoverLease, LeaseLost, rowcount
 
 #: The Celery task that runs one crossover; its only argument is the run's id.
 CROSSOVER_TASK = "prunelab.crossover"
@@ -32,8 +36,12 @@ MAX_LISTED = 500
 
 @dataclass(frozen=True)
 class CrossoverParams:
-    """What a worker needs to run a claimed crossover (see ``backend.schemas.CrossoverCreate``)."""
+    """What a worker needs to run a claimed crossover (see ``backend.schemas.CrossoverCreate``).
 
+    ``lease`` is the claim's: every write the worker makes is conditional on it.
+    """
+
+    lease: CrossoverLease
     id: int
     rows: int
     cols: int
@@ -114,37 +122,55 @@ def get_run(session: Session, run_id: int) -> CrossoverOut:
 # --------------------------------------------------------------------------------------------- worker side
 
 
+@dataclass(frozen=True)
+class CrossoverClaim:
+    """The outcome of :func:`claim`.
+
+    Attributes:
+        action: ``fresh`` (run it, with ``params``), ``skip`` or ``failed`` (attempts used up).
+        reason: why, in words.
+        params: the run's parameters and lease for ``fresh``; None otherwise.
+    """
+
+    action: ClaimAction
+    reason: str
+    params: CrossoverParams | None = None
+
+
 def claim(
-    session: Session, run_id: int, worker: str, stale_seconds: float, *, now: datetime | None = None
-) -> CrossoverParams | None:
-    """Take a queued run (or one left running longer than ``stale_seconds``) for this worker.
+    session: Session,
+    run_id: int,
+    worker: str,
+    lease_seconds: float,
+    max_attempts: int,
+    *,
+    now: datetime | None = None,
+) -> CrossoverClaim:
+    """Take a queued run, or a running one whose heartbeat is older than the lease, for this worker.
+
+    The same conditional UPDATE as an experiment's claim (``backend.service.runs.take``): attempts + 1,
+    heartbeat now. A cancelled or exhausted run nobody is running is finished instead.
 
     Args:
         session: the caller's session (commit it to make the claim visible).
         run_id: the run the task was given.
         worker: who claims (host/pid), stored on the row.
-        stale_seconds: a running row started longer ago than this has no live worker (the task time
-            limit).
+        lease_seconds: how old a heartbeat may be before its worker is presumed dead.
+        max_attempts: deliveries allowed to start the run.
         now: the current time. Default now.
 
     Returns:
-        The run's parameters, or None when there is nothing to do (missing, finished, running elsewhere).
+        ``fresh`` with the parameters and lease, or ``skip``/``failed`` with the reason.
     """
     now = now or utcnow()
-    stale = (CrossoverRun.status == CrossoverStatus.running.value) & (
-        CrossoverRun.started_at < now - timedelta(seconds=stale_seconds)
-    )
-    result = session.execute(
-        update(CrossoverRun)
-        .where(CrossoverRun.id == run_id, or_(CrossoverRun.status == CrossoverStatus.queued.value, stale))
-        .values(status=CrossoverStatus.running.value, started_at=now, worker=worker[:200], error=None)
-        .execution_options(synchronize_session=False)
-    )
-    if rowcount(result) != 1:
-        return None
+    attempt = runs.take(session, CrossoverRun, run_id, worker, lease_seconds, max_attempts, now)
+    if attempt is None:
+        settled = runs.settle_unclaimed(session, CrossoverRun, run_id, lease_seconds, max_attempts, now)
+        return CrossoverClaim(settled.action, settled.reason)
     row = session.get_one(CrossoverRun, run_id)
     session.refresh(row)
-    return CrossoverParams(
+    params = CrossoverParams(
+        lease=CrossoverLease(run_id=run_id, attempt=attempt, worker=worker),
         id=row.id,
         rows=row.rows,
         cols=row.cols,
@@ -156,11 +182,12 @@ def claim(
         threads=row.threads,
         block_rows=row.block_rows,
     )
+    return CrossoverClaim(ClaimAction.fresh, f"attempt {attempt}", params)
 
 
 def succeed(
     session: Session,
-    run_id: int,
+    lease: CrossoverLease,
     timings: Mapping[str, Sequence[Mapping[str, Any]]],
     crossover: Mapping[str, float | None],
     *,
@@ -170,30 +197,89 @@ def succeed(
 
     Args:
         session: the caller's session.
-        run_id: the run.
+        lease: the worker's lease on the run.
         timings: per back end, one timing per density (``DensityTiming`` fields).
         crossover: per back end, the crossover density or None.
         now: the current time. Default now.
 
     Returns:
-        False when the run was no longer ``running`` (nothing is written).
+        False when the lease was lost (cancelled, taken over or finished; nothing is written).
     """
-    result = session.execute(
-        update(CrossoverRun)
-        .where(CrossoverRun.id == run_id, CrossoverRun.status == CrossoverStatus.running.value)
-        .values(
+    now = now or utcnow()
+    try:
+        runs.touch(
+            session,
+            lease,
+            now,
             status=CrossoverStatus.succeeded.value,
             timings={backend: [dict(point) for point in points] for backend, points in timings.items()},
             crossover=dict(crossover),
-            finished_at=now or utcnow(),
+            finished_at=now,
         )
+    except LeaseLost:
+        return False
+    return True
+
+
+def mark_cancelled(session: Session, lease: CrossoverLease, *, now: datetime | None = None) -> bool:
+    """Mark a run ``cancelled`` after its worker stopped at a cancel request.
+
+    Returns:
+        False when the lease was already lost (nothing is written).
+    """
+    now = now or utcnow()
+    try:
+        runs.touch(session, lease, now, status=CrossoverStatus.cancelled.value, finished_at=now)
+    except LeaseLost:
+        return False
+    return True
+
+
+def cancel_run(session: Session, run_id: int) -> CrossoverOut:
+    """Cancel a queued run at once, or ask a running one's worker to stop before its next density.
+
+    The same semantics as ``backend.service.commands.cancel_experiment``: single conditional UPDATEs,
+    so a worker claiming at the same moment either finds the run cancelled or sees the request.
+
+    Args:
+        session: an open session; it is committed here.
+        run_id: the run.
+
+    Returns:
+        The run after the change: ``cancelled``, or ``running`` with ``cancel_requested`` set (asking
+        twice is harmless).
+
+    Raises:
+        NotFound: no such run.
+        Conflict: the run has already finished.
+    """
+    queued = session.execute(
+        update(CrossoverRun)
+        .where(CrossoverRun.id == run_id, CrossoverRun.status == CrossoverStatus.queued.value)
+        .values(status=CrossoverStatus.cancelled.value, cancel_requested=True, finished_at=utcnow())
         .execution_options(synchronize_session=False)
     )
-    return rowcount(result) == 1
+    if rowcount(queued) == 0:
+        running = session.execute(
+            update(CrossoverRun)
+            .where(CrossoverRun.id == run_id, CrossoverRun.status == CrossoverStatus.running.value)
+            .values(cancel_requested=True)
+            .execution_options(synchronize_session=False)
+        )
+        if rowcount(running) == 0:
+            status = session.scalar(select(CrossoverRun.status).where(CrossoverRun.id == run_id))
+            if status is None:
+                raise NotFound("crossover run", run_id)
+            raise Conflict(f"crossover run {run_id} has already finished ({status}); nothing to cancel")
+    session.commit()
+    session.expire_all()
+    return get_run(session, run_id)
 
 
 def fail(session: Session, run_id: int, error: str, *, now: datetime | None = None) -> bool:
-    """Mark an unfinished run ``failed`` with the reason.
+    """Mark an unfinished run ``failed`` with the reason, whoever holds it (the queue refused its id).
+
+    A worker fails the run it holds with ``backend.service.runs.fail`` and its lease instead.
 
     Returns:
         False when the run had already finished (nothing is written).

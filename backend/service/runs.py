@@ -1,4 +1,4 @@
-"""An experiment's lease on the worker side: claim, heartbeat, cancel checks, fail, cancel (no TF).
+"""A run's lease on the worker side: claim, heartbeat, cancel checks, fail, cancel (no TF).
 
 A worker owns a running experiment through a **lease**: the attempt number its claim produced. The
 claim is one conditional UPDATE (``queued`` → ``running``, or a ``running`` row whose heartbeat is
@@ -15,8 +15,12 @@ A crash after cycle k leaves cycle k's rows and the checkpoint (the pruned model
 k + 1); the next claim says ``resume`` with ``next_cycle`` k + 1.
 
 What a running experiment writes (epochs, cycles, its finish) is in ``backend.service.recording``;
-the sweep of experiments whose worker died is in ``backend.service.orphans``. Both build on the
-lease helpers here (:func:`touch`, :func:`stale_running`, :func:`rowcount`, :func:`lost_reason`).
+the sweep of runs whose worker died is in ``backend.service.orphans``. Both build on the lease
+helpers here (:func:`touch`, :func:`stale_running`, :func:`rowcount`, :func:`lost_reason`).
+
+Crossover runs (``backend.service.crossover``) are leased the same way: the helpers that take a
+``table`` (:func:`take`, :func:`settle_unclaimed`, :func:`stale_running`, :func:`touch`) work on any
+:data:`LeasedTable`, and :class:`CrossoverLease` is the crossover's :class:`Lease`.
 """
 
 from __future__ import annotations
@@ -24,12 +28,15 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, cast
+from typing import Any, Protocol, cast
 
 from sqlalchemy import ColumnElement, CursorResult, and_, delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
-from backend.models import Artifact, ArtifactKind, Cycle, EpochRow, Experiment, Status, utcnow
+from backend.models import Artifact, ArtifactKind, CrossoverRun, Cycle, EpochRow, Experiment, Status, utcnow
+
+#: The tables whose rows a worker runs under a lease (``backend.models.LeasedRun``).
+LeasedTable = type[Experiment] | type[CrossoverRun]
 
 #: The longest error message stored on an experiment (the rest is cut).
 MAX_ERROR_CHARS = 4000
@@ -62,6 +69,54 @@ class Lease:
     experiment_id: int
     attempt: int
     worker: str
+
+    @property
+    def table(self) -> LeasedTable:
+        """The table the leased row is in."""
+        return Experiment
+
+    @property
+    def row_id(self) -> int:
+        """The leased row's id."""
+        return self.experiment_id
+
+
+@dataclass(frozen=True)
+class CrossoverLease:
+    """A worker's ownership of one running crossover run (as :class:`Lease` for an experiment).
+
+    Attributes:
+        run_id: the crossover run.
+        attempt: the ``attempts`` value the claim set; writes are refused once it changes.
+        worker: who holds it (host/pid).
+    """
+
+    run_id: int
+    attempt: int
+    worker: str
+
+    @property
+    def table(self) -> LeasedTable:
+        """The table the leased row is in."""
+        return CrossoverRun
+
+    @property
+    def row_id(self) -> int:
+        """The leased row's id."""
+        return self.run_id
+
+
+class RunLease(Protocol):
+    """What every lease says: which row, and which attempt holds it."""
+
+    @property
+    def table(self) -> LeasedTable: ...
+
+    @property
+    def row_id(self) -> int: ...
+
+    @property
+    def attempt(self) -> int: ...
 
 
 @dataclass(frozen=True)
@@ -108,37 +163,50 @@ def rowcount(result: Any) -> int:
     return int(cast(CursorResult[Any], result).rowcount)
 
 
-def stale_running(now: datetime, lease_seconds: float) -> ColumnElement[bool]:
-    """A running row whose worker has not proven it is alive within the lease (a WHERE clause)."""
+def stale_running(
+    now: datetime, lease_seconds: float, table: LeasedTable = Experiment
+) -> ColumnElement[bool]:
+    """A running row whose worker has not proven it is alive within the lease (a WHERE clause).
+
+    Args:
+        now: the current time.
+        lease_seconds: how old a heartbeat may be.
+        table: experiments (default) or crossover runs.
+    """
     before = now - timedelta(seconds=lease_seconds)
     return and_(
-        Experiment.status == Status.running.value,
-        or_(Experiment.heartbeat_at.is_(None), Experiment.heartbeat_at < before),
+        table.status == Status.running.value,
+        or_(table.heartbeat_at.is_(None), table.heartbeat_at < before),
     )
 
 
-def _owned(lease: Lease) -> ColumnElement[bool]:
+def _owned(lease: RunLease) -> ColumnElement[bool]:
+    table = lease.table
     return and_(
-        Experiment.id == lease.experiment_id,
-        Experiment.status == Status.running.value,
-        Experiment.attempts == lease.attempt,
+        table.id == lease.row_id,
+        table.status == Status.running.value,
+        table.attempts == lease.attempt,
     )
 
 
-def touch(session: Session, lease: Lease, now: datetime, **values: Any) -> None:
+def _noun(table: LeasedTable) -> str:
+    return "experiment" if table is Experiment else "crossover run"
+
+
+def touch(session: Session, lease: RunLease, now: datetime, **values: Any) -> None:
     """Refresh the heartbeat (and set ``values``) on an owned row.
 
     Raises:
         LeaseLost: the row is no longer this lease's.
     """
     result = session.execute(
-        update(Experiment)
+        update(lease.table)
         .where(_owned(lease))
         .values(heartbeat_at=now, **values)
         .execution_options(synchronize_session=False)
     )
     if rowcount(result) != 1:
-        raise LeaseLost(f"experiment {lease.experiment_id}: attempt {lease.attempt} no longer owns it")
+        raise LeaseLost(f"{_noun(lease.table)} {lease.row_id}: attempt {lease.attempt} no longer owns it")
 
 
 def last_cycle(session: Session, experiment_id: int) -> LastCycle | None:
@@ -162,10 +230,21 @@ def last_cycle(session: Session, experiment_id: int) -> LastCycle | None:
     return LastCycle(index=index, accepted=accepted, has_checkpoint=bool(checkpoint))
 
 
-def lost_reason(attempts: int, max_attempts: int) -> str:
-    """The error stored on an experiment failed because its workers died ``attempts`` times."""
+def lost_reason(attempts: int, max_attempts: int, last_loss: str | None = None) -> str:
+    """The error stored on a run failed because its workers died ``attempts`` times.
+
+    Args:
+        attempts: how many workers started it.
+        max_attempts: the limit.
+        last_loss: how the last worker process ended, when known (``LeasedRun.last_loss``).
+
+    Returns:
+        E.g. ``worker lost 3 times (last: killed by signal 9 SIGKILL, often the out-of-memory killer;
+        max_attempts 3); giving up``.
+    """
     times = "time" if attempts == 1 else "times"
-    return f"worker lost {attempts} {times} (max_attempts {max_attempts}); giving up"
+    last = f"last: {last_loss}; " if last_loss else ""
+    return f"worker lost {attempts} {times} ({last}max_attempts {max_attempts}); giving up"
 
 
 def last_accepted(session: Session, experiment_id: int) -> int | None:
@@ -176,6 +255,117 @@ def last_accepted(session: Session, experiment_id: int) -> int | None:
 
 
 # --------------------------------------------------------------------------------------------- claim
+
+
+def take(
+    session: Session,
+    table: LeasedTable,
+    row_id: int,
+    worker: str,
+    lease_seconds: float,
+    max_attempts: int,
+    now: datetime,
+) -> int | None:
+    """The claim's one conditional UPDATE on any leased table.
+
+    Moves the row to ``running`` (attempts + 1, heartbeat now, the worker recorded, the error cleared)
+    when it is ``queued``, or ``running`` with a heartbeat older than ``lease_seconds``, and it is
+    neither cancelled nor out of attempts.
+
+    Args:
+        session: the caller's session.
+        table: experiments or crossover runs.
+        row_id: the row.
+        worker: who is claiming (host/pid).
+        lease_seconds: how old a heartbeat may be before its worker is presumed dead.
+        max_attempts: deliveries allowed to start the row.
+        now: the current time.
+
+    Returns:
+        The attempt number this claim holds, or None when the row was not claimable.
+    """
+    claimable = or_(table.status == Status.queued.value, stale_running(now, lease_seconds, table))
+    result = session.execute(
+        update(table)
+        .where(
+            table.id == row_id,
+            table.cancel_requested.is_(False),
+            table.attempts < max_attempts,
+            claimable,
+        )
+        .values(
+            status=Status.running.value,
+            attempts=table.attempts + 1,
+            started_at=func.coalesce(table.started_at, now),
+            heartbeat_at=now,
+            worker=worker[:200],
+            error=None,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    if rowcount(result) != 1:
+        return None
+    return int(session.scalar(select(table.attempts).where(table.id == row_id)) or 0)
+
+
+def settle_unclaimed(
+    session: Session,
+    table: LeasedTable,
+    row_id: int,
+    lease_seconds: float,
+    max_attempts: int,
+    now: datetime,
+    **cancelled: Any,
+) -> Claim:
+    """Say why a row could not be claimed; finish a cancelled or exhausted row nobody is running.
+
+    Both changes are conditional on the row still being idle (queued, or running with a stale
+    heartbeat), so a live worker is never overruled.
+
+    Args:
+        session: the caller's session.
+        table: experiments or crossover runs.
+        row_id: the row :func:`take` refused.
+        lease_seconds: as in :func:`take`.
+        max_attempts: as in :func:`take`.
+        now: the current time.
+        **cancelled: extra columns set on a row cancelled here (an experiment's ``stop_reason``).
+
+    Returns:
+        ``skip`` (with the reason) or ``failed`` (with the stored error); never a lease.
+    """
+    noun = _noun(table)
+    row = session.execute(
+        select(table.status, table.cancel_requested, table.attempts, table.worker, table.last_loss).where(
+            table.id == row_id
+        )
+    ).first()
+    if row is None:
+        return Claim(ClaimAction.skip, f"{noun} {row_id} does not exist")
+    if Status(row.status).finished:
+        return Claim(ClaimAction.skip, f"{noun} {row_id} is already {row.status}")
+    claimable = or_(table.status == Status.queued.value, stale_running(now, lease_seconds, table))
+    idle = and_(table.id == row_id, claimable)
+    if row.cancel_requested:
+        done = session.execute(
+            update(table)
+            .where(idle, table.cancel_requested.is_(True))
+            .values(status=Status.cancelled.value, finished_at=now, **cancelled)
+            .execution_options(synchronize_session=False)
+        )
+        if rowcount(done):
+            return Claim(ClaimAction.skip, f"{noun} {row_id} was cancelled before it ran")
+    elif row.attempts >= max_attempts:
+        reason = lost_reason(int(row.attempts), max_attempts, row.last_loss)
+        done = session.execute(
+            update(table)
+            .where(idle, table.attempts >= max_attempts)
+            .values(status=Status.failed.value, error=reason, finished_at=now)
+            .execution_options(synchronize_session=False)
+        )
+        if rowcount(done):
+            return Claim(ClaimAction.failed, reason)
+    return Claim(ClaimAction.skip, f"{noun} {row_id} is {row.status} on {row.worker or 'a worker'}")
 
 
 def claim(
@@ -189,10 +379,11 @@ def claim(
 ) -> Claim:
     """Take an experiment for this worker, or say why not.
 
-    One conditional UPDATE moves the row to ``running`` (attempts + 1, heartbeat now) when it is
-    ``queued``, or ``running`` with a heartbeat older than ``lease_seconds`` (its worker died), and it
-    is neither cancelled nor out of attempts. Otherwise the row is left alone, except that a cancelled
-    or exhausted row nobody is running is finished (``cancelled`` / ``failed``), again conditionally.
+    One conditional UPDATE (:func:`take`) moves the row to ``running`` (attempts + 1, heartbeat now)
+    when it is ``queued``, or ``running`` with a heartbeat older than ``lease_seconds`` (its worker
+    died), and it is neither cancelled nor out of attempts. Otherwise the row is left alone, except
+    that a cancelled or exhausted row nobody is running is finished (``cancelled`` / ``failed``), again
+    conditionally (:func:`settle_unclaimed`).
 
     Args:
         session: the caller's session (commit it to make the claim visible).
@@ -206,35 +397,17 @@ def claim(
         The action: ``fresh``/``resume``/``finish`` with a lease, or ``skip``/``failed`` without.
     """
     now = now or utcnow()
-    claimable = or_(Experiment.status == Status.queued.value, stale_running(now, lease_seconds))
-    result = session.execute(
-        update(Experiment)
-        .where(
-            Experiment.id == experiment_id,
-            Experiment.cancel_requested.is_(False),
-            Experiment.attempts < max_attempts,
-            claimable,
-        )
-        .values(
-            status=Status.running.value,
-            attempts=Experiment.attempts + 1,
-            started_at=func.coalesce(Experiment.started_at, now),
-            heartbeat_at=now,
-            worker=worker,
-            error=None,
-        )
-        .execution_options(synchronize_session=False)
+    attempt = take(session, Experiment, experiment_id, worker, lease_seconds, max_attempts, now)
+    if attempt is not None:
+        return _claimed(session, Lease(experiment_id=experiment_id, attempt=attempt, worker=worker))
+    return settle_unclaimed(
+        session, Experiment, experiment_id, lease_seconds, max_attempts, now, stop_reason="cancelled"
     )
-    if rowcount(result) == 1:
-        return _claimed(session, experiment_id, worker)
-    return _unclaimed(session, experiment_id, lease_seconds, max_attempts, now, claimable)
 
 
-def _claimed(session: Session, experiment_id: int, worker: str) -> Claim:
-    row = session.execute(
-        select(Experiment.attempts, Experiment.spec).where(Experiment.id == experiment_id)
-    ).one()
-    lease = Lease(experiment_id=experiment_id, attempt=int(row.attempts), worker=worker)
+def _claimed(session: Session, lease: Lease) -> Claim:
+    experiment_id = lease.experiment_id
+    spec = session.scalar(select(Experiment.spec).where(Experiment.id == experiment_id))
     last = last_cycle(session, experiment_id)
     next_cycle = 0 if last is None else last.index + 1
     # epochs of a cycle that never finished (a dead attempt's) are trained again from scratch
@@ -247,56 +420,14 @@ def _claimed(session: Session, experiment_id: int, worker: str) -> Claim:
         action, reason = ClaimAction.resume, f"attempt {lease.attempt}: resuming at cycle {next_cycle}"
     else:
         action, reason = ClaimAction.finish, f"attempt {lease.attempt}: cycle {last.index} ended the run"
-    return Claim(action=action, reason=reason, lease=lease, spec=dict(row.spec), last_cycle=last)
-
-
-def _unclaimed(
-    session: Session,
-    experiment_id: int,
-    lease_seconds: float,
-    max_attempts: int,
-    now: datetime,
-    claimable: ColumnElement[bool],
-) -> Claim:
-    row = session.execute(
-        select(Experiment.status, Experiment.cancel_requested, Experiment.attempts, Experiment.worker).where(
-            Experiment.id == experiment_id
-        )
-    ).first()
-    if row is None:
-        return Claim(ClaimAction.skip, f"experiment {experiment_id} does not exist")
-    if Status(row.status).finished:
-        return Claim(ClaimAction.skip, f"experiment {experiment_id} is already {row.status}")
-    idle = and_(Experiment.id == experiment_id, claimable)
-    if row.cancel_requested:
-        done = session.execute(
-            update(Experiment)
-            .where(idle, Experiment.cancel_requested.is_(True))
-            .values(status=Status.cancelled.value, stop_reason="cancelled", finished_at=now)
-            .execution_options(synchronize_session=False)
-        )
-        if rowcount(done):
-            return Claim(ClaimAction.skip, f"experiment {experiment_id} was cancelled before it ran")
-    elif row.attempts >= max_attempts:
-        reason = lost_reason(int(row.attempts), max_attempts)
-        done = session.execute(
-            update(Experiment)
-            .where(idle, Experiment.attempts >= max_attempts)
-            .values(status=Status.failed.value, error=reason, finished_at=now)
-            .execution_options(synchronize_session=False)
-        )
-        if rowcount(done):
-            return Claim(ClaimAction.failed, reason)
-    return Claim(
-        ClaimAction.skip, f"experiment {experiment_id} is {row.status} on {row.worker or 'a worker'}"
-    )
+    return Claim(action=action, reason=reason, lease=lease, spec=dict(spec or {}), last_cycle=last)
 
 
 # --------------------------------------------------------------------------------------------- running
 
 
-def heartbeat(session: Session, lease: Lease, *, now: datetime | None = None) -> bool:
-    """Prove the worker holding ``lease`` is alive.
+def heartbeat(session: Session, lease: RunLease, *, now: datetime | None = None) -> bool:
+    """Prove the worker holding ``lease`` (an experiment's or a crossover run's) is alive.
 
     Returns:
         True when the row is still this lease's; False when it was cancelled, finished or taken over.
@@ -308,17 +439,18 @@ def heartbeat(session: Session, lease: Lease, *, now: datetime | None = None) ->
     return True
 
 
-def is_cancel_requested(session: Session, experiment_id: int) -> bool:
-    """Whether someone asked the experiment to stop (True also when the row is gone)."""
-    requested = session.scalar(select(Experiment.cancel_requested).where(Experiment.id == experiment_id))
+def is_cancel_requested(session: Session, experiment_id: int, table: LeasedTable = Experiment) -> bool:
+    """Whether someone asked the experiment (or the crossover run in ``table``) to stop (True also when
+    the row is gone)."""
+    requested = session.scalar(select(table.cancel_requested).where(table.id == experiment_id))
     return True if requested is None else bool(requested)
 
 
 # --------------------------------------------------------------------------------------------- endings
 
 
-def fail(session: Session, lease: Lease, error: str, *, now: datetime | None = None) -> bool:
-    """Mark the experiment failed; every recorded cycle stays readable.
+def fail(session: Session, lease: RunLease, error: str, *, now: datetime | None = None) -> bool:
+    """Mark the leased run failed; an experiment's recorded cycles stay readable.
 
     Returns:
         True when it was marked; False when the lease was already lost (nothing is written).

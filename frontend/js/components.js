@@ -1,6 +1,7 @@
 // Small pieces every page uses: status badges, progress bars, tag chips, empty states, toasts.
 
 import { h } from "./dom.js";
+import { relativeTime } from "./format.js";
 
 const STATUS_LABELS = {
   queued: "Queued",
@@ -25,6 +26,17 @@ export function statusBadge(status, cancelRequested = false) {
     h("span", { class: "badge-dot", "aria-hidden": "true" }),
     label,
   );
+}
+
+/**
+ * Where a queued experiment stands: "Waiting for a worker", or "Re-queued 2× (last 3 min ago) ·
+ * waiting for a worker" once the worker's sweep sent it again (its message was lost or its worker
+ * died). Takes an experiment summary or detail (`requeues`, `requeued_at`).
+ */
+export function queueState(item) {
+  if (!item.requeues) return "Waiting for a worker";
+  const last = item.requeued_at ? ` (last ${relativeTime(item.requeued_at).text})` : "";
+  return `Re-queued ${item.requeues}×${last} · waiting for a worker`;
 }
 
 /** A progress bar (0..1) with an accessible label. */

@@ -193,17 +193,19 @@ def test_a_crossover_run_is_claimed_once_and_stores_its_results(sessions: sessio
         run_id = run.id
 
     with session_scope(sessions) as session:
-        params = crossover.claim(session, run_id, "w/1", stale_seconds=600)
+        params = crossover.claim(session, run_id, "w/1", 600, 3).params
     with session_scope(sessions) as session:
-        again = crossover.claim(session, run_id, "w/2", stale_seconds=600)
+        again = crossover.claim(session, run_id, "w/2", 600, 3).params
     with session_scope(sessions) as session:
-        taken_over = crossover.claim(session, run_id, "w/3", 600, now=utcnow() + timedelta(seconds=601))
+        taken_over = crossover.claim(
+            session, run_id, "w/3", 600, 3, now=utcnow() + timedelta(seconds=601)
+        ).params
 
     assert params is not None and again is None and taken_over is not None
     assert (params.densities, params.backends, params.block_rows) == ((0.25, 1.0), ("litert",), 4)
     point = {"density": 0.25, "nonzeros": 8, "dense_us": 2.0, "sparse_us": 1.0, "speedup": 2.0}
     with session_scope(sessions) as session:
-        assert crossover.succeed(session, run_id, {"litert": [point]}, {"litert": 0.25})
+        assert crossover.succeed(session, taken_over.lease, {"litert": [point]}, {"litert": 0.25})
         assert not crossover.fail(session, run_id, "too late")  # finished runs stay as they are
     with session_scope(sessions) as session:
         out = crossover.get_run(session, run_id)

@@ -3,7 +3,7 @@
 
 import { api, ApiError } from "../api.js";
 import { byId, debounce, h, markReady, replace } from "../dom.js";
-import { emptyState, isLive, markNav, notice, progressBar, segmented, stat, statusBadge, tagChips, toast } from "../components.js";
+import { emptyState, isLive, markNav, notice, progressBar, queueState, segmented, stat, statusBadge, tagChips, toast } from "../components.js";
 import * as fmt from "../format.js";
 import { Chart, loadPlotly } from "../plots.js";
 import { specView } from "../spec-view.js";
@@ -73,7 +73,7 @@ function header(detail) {
 function liveProgress(detail) {
   const progress = detail.progress_detail || {};
   const parts = [];
-  if (detail.status === "queued") parts.push("Waiting for a worker");
+  if (detail.status === "queued") parts.push(queueState(detail));
   if (progress.stage === "benchmarking") {
     // the worker converts and times the chosen cycles' models after the last cycle (or on request)
     const cycles = Array.isArray(progress.benchmark_cycles) ? progress.benchmark_cycles.join(", ") : "";

@@ -3,7 +3,7 @@
 
 import { api, ApiError, query } from "../api.js";
 import { byId, debounce, h, markReady, replace } from "../dom.js";
-import { emptyState, isLive, markNav, notice, progressBar, statusBadge, tagChips } from "../components.js";
+import { emptyState, isLive, markNav, notice, progressBar, queueState, statusBadge, tagChips } from "../components.js";
 import * as fmt from "../format.js";
 
 const STATUSES = ["queued", "running", "succeeded", "failed", "cancelled"];
@@ -183,6 +183,8 @@ function statusCell(item) {
   if (item.status === "running") {
     parts.push(progressBar(item.progress, `progress of ${item.name}`));
     parts.push(h("span", { class: "progress-label" }, `${Math.round(item.progress * 100)} % · ${item.cycles_done} cycles done`));
+  } else if (item.status === "queued") {
+    parts.push(h("span", { class: "progress-label queue-state" }, queueState(item)));
   }
   return h("td", {}, h("div", { class: "status-cell" }, parts));
 }
