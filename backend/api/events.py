@@ -77,11 +77,9 @@ def follow_experiment(
 ) -> StreamingResponse:
     """Server-sent events: ``epoch`` and ``cycle`` as the worker records them (the database is read
     every half second), ``status`` on every change of state, and ``end`` once the experiment finished.
-    Every event's id is a cursor: reconnecting with ``Last-Event-ID`` (or ``since``) resumes after it."""
-    if last_event_id:
-        cursor = Cursor.parse(last_event_id, field=("header", "last-event-id"))
-    else:
-        cursor = Cursor.parse(since)
+    Every event's id is a cursor: reconnecting with ``Last-Event-ID`` (or ``since``) resumes after it.
+    A ``Last-Event-ID`` this server never wrote replays from the start; such a ``since`` is a 422."""
+    cursor = Cursor.resume(last_event_id) if last_event_id else Cursor.parse(since)
     with session_scope(context.session_factory) as session:
         require_experiment(session, experiment_id)
     return StreamingResponse(
