@@ -73,9 +73,9 @@ class Schema(BaseModel):
 
 
 class RequestBody(BaseModel):
-    """Base of the request bodies: unknown fields are an error."""
+    """Base of the request bodies: unknown fields are an error, numbers are finite."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 # --------------------------------------------------------------------------------------------- requests

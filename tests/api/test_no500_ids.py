@@ -4,11 +4,11 @@ the parameter, never a 500 (PostgreSQL's ``integer`` refuses larger values) and 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from no500_doubles import TasksAndExperiments
 
 from backend.schemas import MAX_ID
 
@@ -16,20 +16,6 @@ from backend.schemas import MAX_ID
 OTHER_PARAMETERS = {"index": "0", "name": "widths"}
 TOO_LARGE = [2**31, 2**63 - 1]
 NOT_DECIMAL = ["1.0", "%20%31", "1%20", "+1", "01", "1e0", "0x1", "%EF%BC%91", "1_0", "-1", "0"]
-
-
-@dataclass
-class TasksAndExperiments:
-    """A queue double that takes experiments and benchmark/crossover tasks (every route is reachable)."""
-
-    ids: list[int] = field(default_factory=list)
-    sent: list[tuple[str, tuple[Any, ...]]] = field(default_factory=list)
-
-    def enqueue(self, experiment_id: int) -> None:
-        self.ids.append(experiment_id)
-
-    def send(self, task: str, *args: Any) -> None:
-        self.sent.append((task, args))
 
 
 @pytest.fixture
