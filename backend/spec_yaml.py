@@ -36,7 +36,7 @@ class _BoundedLoader(yaml.SafeLoader):
         super().__init__(text)
         self.depth = 0
 
-    def compose_sequence_node(self, anchor: str | None) -> SequenceNode:
+    def compose_sequence_node(self, anchor: Any) -> SequenceNode:  # the anchor name (stubs say dict)
         self.depth += 1
         if self.depth > MAX_SPEC_DEPTH:
             raise _too_deep()
@@ -45,7 +45,7 @@ class _BoundedLoader(yaml.SafeLoader):
         finally:
             self.depth -= 1
 
-    def compose_mapping_node(self, anchor: str | None) -> MappingNode:
+    def compose_mapping_node(self, anchor: Any) -> MappingNode:  # the anchor name (stubs say dict)
         self.depth += 1
         if self.depth > MAX_SPEC_DEPTH:
             raise _too_deep()
