@@ -75,6 +75,6 @@ def decimal_id(value: object) -> object:
 
 #: Refuses id text pydantic would read leniently; each id type then bounds the value to the id columns.
 DECIMAL_ID = BeforeValidator(decimal_id)
-ExperimentId = Annotated[int, DECIMAL_ID, Path(ge=1, le=MAX_ID, description="the experiment's id")]
-ArtifactId = Annotated[int, DECIMAL_ID, Path(ge=1, le=MAX_ID, description="the artifact's id")]
-RunId = Annotated[int, DECIMAL_ID, Path(ge=1, le=MAX_ID, description="the crossover run's id")]
+ExperimentId = Annotated[int, Path(ge=1, le=MAX_ID, description="the experiment's id"), DECIMAL_ID]
+ArtifactId = Annotated[int, Path(ge=1, le=MAX_ID, description="the artifact's id"), DECIMAL_ID]
+RunId = Annotated[int, Path(ge=1, le=MAX_ID, description="the crossover run's id"), DECIMAL_ID]

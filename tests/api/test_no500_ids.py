@@ -121,3 +121,15 @@ def test_compare_ids_outside_the_column_or_not_decimal_are_422(client: TestClien
 
         assert response.status_code == 422, (url, ids, response.text[:200])
         assert response.json()["detail"][0]["loc"] == ["query", "ids"]
+
+
+def test_the_openapi_document_declares_the_id_range(sqlite_client: TestClient) -> None:
+    document = sqlite_client.get("/openapi.json").json()
+    for path, methods in document["paths"].items():
+        for operation in methods.values():
+            for parameter in operation.get("parameters", []):
+                if parameter["name"].endswith("_id"):
+                    schema = parameter["schema"]
+                    assert (schema["type"], schema["minimum"], schema["maximum"]) == ("integer", 1, MAX_ID), (
+                        path
+                    )
