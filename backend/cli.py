@@ -30,6 +30,7 @@ import pydantic
 import yaml
 
 from backend.spec import ExperimentSpec, load_spec, written_location
+from backend.spec_yaml import load_yaml
 
 #: Exit code for bad input (as argparse uses for a bad command line).
 EXIT_USAGE = 2
@@ -100,7 +101,7 @@ def read_spec(path: Path) -> ExperimentSpec:
     except yaml.YAMLError as exc:
         raise SpecFileError([f"{path}: not valid YAML: {exc}"]) from None
     except pydantic.ValidationError as exc:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = load_yaml(path.read_text(encoding="utf-8"))
         lines = [f"  {line}" for line in validation_lines(exc, data)]
         count = exc.error_count()
         heading = f"{path}: invalid spec ({count} error{'s' if count != 1 else ''}):"

@@ -26,9 +26,10 @@ LAYER_NAME_PATTERN = r"^[A-Za-z][A-Za-z0-9_]{0,63}$"
 
 
 class StrictModel(BaseModel):
-    """Base for every spec: unknown fields are an error, values are immutable."""
+    """Base for every spec: unknown fields are an error, values are immutable, numbers are finite
+    (``NaN``, ``Infinity`` and ``1e999`` are refused: PostgreSQL's JSON cannot store them)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 def _pair(value: Any) -> Any:

@@ -7,6 +7,7 @@ Floats that are not finite (a diverged loss) serialise as ``null``.
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
@@ -27,8 +28,10 @@ from backend.models import Status
 from backend.spec import ExperimentSpec
 
 API_PREFIX = "/api"
-#: Largest id a path accepts (ids are 64-bit at most in every supported database).
-MAX_ID = 2**63 - 1
+#: Largest id a request may name: the id columns are 32-bit ``integer`` (PostgreSQL refuses more).
+MAX_ID = 2**31 - 1
+#: An id as a client writes it: decimal digits only, no sign, space, point, exponent or leading zero.
+ID_TEXT = re.compile(r"[1-9][0-9]{0,9}")
 #: Most experiments one page of the listing returns.
 MAX_PAGE = 500
 
@@ -48,6 +51,13 @@ Tag = Annotated[
 ]
 
 
+def parse_id(text: str) -> int | None:
+    """The id ``text`` names, or ``None`` where it is not a decimal id from 1 to :data:`MAX_ID`."""
+    if ID_TEXT.fullmatch(text) is None or int(text) > MAX_ID:
+        return None
+    return int(text)
+
+
 def experiment_path(experiment_id: int) -> str:
     """The API path of one experiment."""
     return f"{API_PREFIX}/experiments/{experiment_id}"
@@ -65,9 +75,9 @@ class Schema(BaseModel):
 
 
 class RequestBody(BaseModel):
-    """Base of the request bodies: unknown fields are an error."""
+    """Base of the request bodies: unknown fields are an error, numbers are finite."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 # --------------------------------------------------------------------------------------------- requests

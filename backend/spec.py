@@ -15,12 +15,12 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import yaml
 from pydantic import Field, field_validator, model_validator
 
 from backend.datapaths import check_request_path
 from backend.layers import DropoutLayer, ModelSpec, Shape, StrictModel
 from backend.presets import preset
+from backend.spec_yaml import SpecTooComplex, load_yaml
 
 # --------------------------------------------------------------------------------------------- datasets
 
@@ -389,11 +389,16 @@ def load_spec(path: str | Path) -> ExperimentSpec:
 
     Raises:
         FileNotFoundError: no such file.
+        yaml.YAMLError: the file is not YAML.
+        SpecTooComplex: the file is nested too deep or too large once aliases are expanded.
         ValueError: the file is not a mapping.
         pydantic.ValidationError: the spec is invalid (each error names its field).
     """
     text = Path(path).read_text(encoding="utf-8")
-    data = yaml.safe_load(text)
+    try:
+        data = load_yaml(text)
+    except SpecTooComplex as exc:
+        raise SpecTooComplex(f"{path}: {exc}") from None
     if not isinstance(data, dict):
         raise ValueError(f"{path}: a spec must be a mapping of fields, got {type(data).__name__}")
     return ExperimentSpec.model_validate(data)

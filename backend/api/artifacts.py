@@ -10,9 +10,15 @@ from fastapi import APIRouter, Response
 from backend.api.deps import ArtifactId, SessionDep
 from backend.schemas import ErrorBody
 from backend.service import queries
+from backend.service.benchmarks import TFLITE_MEDIA_TYPE
+from backend.service.recording import KERAS_MEDIA_TYPE
 
 router = APIRouter(prefix="/artifacts", tags=["artifacts"])
 
+#: The content types an artifact is sent as, as the OpenAPI document declares them; a stored media type
+#: outside these (older rows, anything unexpected) is sent as plain bytes.
+GENERIC_MEDIA_TYPE = "application/octet-stream"
+ARTIFACT_MEDIA_TYPES = (KERAS_MEDIA_TYPE, TFLITE_MEDIA_TYPE, GENERIC_MEDIA_TYPE)
 _UNSAFE = re.compile(r'[\x00-\x1f\x7f"\\/;]')
 
 
@@ -27,11 +33,22 @@ def content_disposition(filename: str) -> str:
     return f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(safe, safe='')}"
 
 
+def sent_media_type(stored: str) -> str:
+    """The content type an artifact stored as ``stored`` is sent as: one of :data:`ARTIFACT_MEDIA_TYPES`."""
+    return stored if stored in ARTIFACT_MEDIA_TYPES else GENERIC_MEDIA_TYPE
+
+
 @router.get(
     "/{artifact_id}",
     response_class=Response,
     responses={
-        200: {"content": {"application/octet-stream": {}}, "description": "the file"},
+        200: {
+            "content": {
+                media_type: {"schema": {"type": "string", "format": "binary"}}
+                for media_type in ARTIFACT_MEDIA_TYPES
+            },
+            "description": "the file: a Keras model (.keras), a TFLite model (.tflite), or other bytes",
+        },
         404: {"model": ErrorBody, "description": "no such artifact"},
     },
     summary="Download an artifact",
@@ -41,7 +58,7 @@ def download_artifact(artifact_id: ArtifactId, session: SessionDep) -> Response:
     artifact = queries.artifact_file(session, artifact_id)
     return Response(
         content=artifact.content,
-        media_type=artifact.media_type,
+        media_type=sent_media_type(artifact.media_type),
         headers={
             "Content-Disposition": content_disposition(artifact.filename),
             "ETag": f'"{artifact.sha256}"',

@@ -5,11 +5,10 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, Path, Query, Response, status
+from fastapi import APIRouter, Body, Depends, Query, Response, status
 
-from backend.api.deps import ContextDep, ExperimentId, SessionDep
+from backend.api.deps import ContextDep, ExperimentId, RunId, SessionDep
 from backend.schemas import (
-    MAX_ID,
     BenchmarkQueued,
     BenchmarkRequest,
     CrossoverCreate,
@@ -32,7 +31,6 @@ INVALID: Responses = {
 }
 CONFLICT: Responses = {409: {"model": ErrorBody, "description": "the experiment has not succeeded"}}
 QUEUE_DOWN: Responses = {503: {"model": ErrorBody, "description": "the queue refused the task"}}
-RunId = Annotated[int, Path(ge=1, le=MAX_ID, description="the crossover run's id")]
 
 
 class CeleryTasks:

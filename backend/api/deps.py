@@ -8,11 +8,12 @@ from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Path, Request
+from pydantic import BeforeValidator
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from backend.db import session_scope
-from backend.schemas import MAX_ID
+from backend.schemas import ID_TEXT, MAX_ID
 from backend.service.ports import Queue
 from backend.settings import Settings
 
@@ -59,5 +60,21 @@ def get_queue(context: ContextDep) -> Queue:
 SessionDep = Annotated[Session, Depends(get_session)]
 QueueDep = Annotated[Queue, Depends(get_queue)]
 
-ExperimentId = Annotated[int, Path(ge=1, le=MAX_ID, description="the experiment's id")]
-ArtifactId = Annotated[int, Path(ge=1, le=MAX_ID, description="the artifact's id")]
+
+def decimal_id(value: object) -> object:
+    """A path's id text as written, refused unless plain decimal digits (``1.0``, `` 1``, ``+1``, ``01`` are
+    not ids; pydantic would read them as 1). The range is checked after, by the type's bounds.
+
+    Raises:
+        ValueError: the text is not an id.
+    """
+    if isinstance(value, str) and ID_TEXT.fullmatch(value) is None:
+        raise ValueError(f"an id is a decimal integer from 1 to {MAX_ID}, without sign, point or spaces")
+    return value
+
+
+#: Refuses id text pydantic would read leniently; each id type then bounds the value to the id columns.
+DECIMAL_ID = BeforeValidator(decimal_id)
+ExperimentId = Annotated[int, Path(ge=1, le=MAX_ID, description="the experiment's id"), DECIMAL_ID]
+ArtifactId = Annotated[int, Path(ge=1, le=MAX_ID, description="the artifact's id"), DECIMAL_ID]
+RunId = Annotated[int, Path(ge=1, le=MAX_ID, description="the crossover run's id"), DECIMAL_ID]

@@ -11,8 +11,11 @@ from collections.abc import Sequence
 from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from backend.schemas import ErrorBody, ValidationErrorBody, ValidationIssue
 from backend.service.errors import Conflict, DomainError, InvalidInput, NotFound, QueueUnavailable
@@ -25,6 +28,12 @@ STATUS_BY_ERROR: dict[type[DomainError], int] = {
     InvalidInput: 422,
     QueueUnavailable: 503,
 }
+#: Why FastAPI could not read a JSON body it did not call malformed (it answers 400 for these).
+UNREADABLE_BODY = (
+    "the body is not JSON this API can read: send UTF-8 text nested at most a few hundred levels"
+)
+#: The methods a 405's ``Allow`` may list.
+HTTP_METHODS = ("DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT")
 #: Parts of a request FastAPI names first in an error location.
 REQUEST_PARTS = ("body", "query", "path", "header", "cookie")
 
@@ -85,7 +94,38 @@ async def validation_error_handler(_request: Request, exc: Exception) -> JSONRes
     return _unprocessable(issues)
 
 
+def allowed_methods(request: Request) -> list[str]:
+    """The methods some route of the app answers at the request's path, sorted (for ``Allow``).
+
+    Each method is tried against the app's routes as the router would (``matches``), so routes of
+    included routers count without reading the router's internals.
+    """
+    allowed = []
+    for method in HTTP_METHODS:
+        scope = {**request.scope, "method": method}
+        if any(route.matches(scope)[0] == Match.FULL for route in request.app.router.routes):
+            allowed.append(method)
+    return allowed
+
+
+async def http_error_handler(request: Request, exc: Exception) -> Response:
+    """FastAPI's HTTP errors, with two corrections: a body FastAPI could not decode (not UTF-8, nested
+    past the JSON parser's recursion limit) is a 422 with a message, not a bare 400; and a 405's
+    ``Allow`` lists the methods of every route at the path (Starlette names only the first route's)."""
+    assert isinstance(exc, StarletteHTTPException)
+    if exc.status_code == 400 and isinstance(exc.__cause__, UnicodeDecodeError | RecursionError | ValueError):
+        return _unprocessable([_issue(["body"], UNREADABLE_BODY, "body_unreadable")])
+    if exc.status_code == 405:
+        methods = allowed_methods(request)
+        if methods:
+            exc = StarletteHTTPException(
+                405, exc.detail, headers={**(exc.headers or {}), "Allow": ", ".join(methods)}
+            )
+    return await http_exception_handler(request, exc)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """Register the handlers on an app."""
     app.add_exception_handler(DomainError, domain_error_handler)
     app.add_exception_handler(RequestValidationError, validation_error_handler)
+    app.add_exception_handler(StarletteHTTPException, http_error_handler)

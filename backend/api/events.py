@@ -117,11 +117,9 @@ def follow_experiment(
     every half second), ``status`` on every change of state, and ``end`` once the experiment finished.
     Every event's id is a cursor: reconnecting with ``Last-Event-ID`` (or ``since``) resumes after it.
     Open streams are capped in all and per client address (``PRUNELAB_MAX_STREAMS``,
-    ``PRUNELAB_MAX_STREAMS_PER_CLIENT``): beyond the cap the answer is ``429`` with ``Retry-After``."""
-    if last_event_id:
-        cursor = Cursor.parse(last_event_id, field=("header", "last-event-id"))
-    else:
-        cursor = Cursor.parse(since)
+    ``PRUNELAB_MAX_STREAMS_PER_CLIENT``): beyond the cap the answer is ``429`` with ``Retry-After``.
+    A ``Last-Event-ID`` this server never wrote replays from the start; such a ``since`` is a 422."""
+    cursor = Cursor.resume(last_event_id) if last_event_id else Cursor.parse(since)
     with session_scope(context.session_factory) as session:
         require_experiment(session, experiment_id)
     slots = stream_slots(request.app, context.settings)

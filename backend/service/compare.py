@@ -30,7 +30,7 @@ from backend.figures import (
     pareto_figure,
 )
 from backend.models import Cycle, EpochRow, Experiment, TFLiteBenchmark
-from backend.schemas import MAX_ID, experiment_path
+from backend.schemas import MAX_ID, experiment_path, parse_id
 from backend.service.errors import InvalidInput, NotFound
 from backend.service.figures import CYCLE_COLUMNS, EPOCH_COLUMNS
 
@@ -155,9 +155,12 @@ def parse_ids(
         raise InvalidInput(field, "name at least one experiment id, e.g. ids=1,2,3")
     ids: dict[int, None] = {}
     for part in parts:
-        if not part.isdigit() or not 1 <= int(part) <= MAX_ID:
-            raise InvalidInput(field, f"'{part[:20]}' is not an experiment id (a positive integer)")
-        ids[int(part)] = None
+        experiment_id = parse_id(part)
+        if experiment_id is None:
+            raise InvalidInput(
+                field, f"'{part[:20]}' is not an experiment id (a decimal integer from 1 to {MAX_ID})"
+            )
+        ids[experiment_id] = None
     if len(ids) > limit:
         raise InvalidInput(field, f"at most {limit} experiments at once, not {len(ids)}")
     return list(ids)

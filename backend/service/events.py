@@ -31,7 +31,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, load_only
 
 from backend.models import Cycle, EpochRow, Experiment, Status
-from backend.schemas import CycleSummary, EpochOut
+from backend.schemas import MAX_ID, CycleSummary, EpochOut
 from backend.service.errors import InvalidInput
 from backend.service.queries import CYCLE_SUMMARY_COLUMNS
 
@@ -39,7 +39,8 @@ EventKind = Literal["status", "epoch", "cycle", "end"]
 #: Most rows of each kind one poll reads (a reconnect to a long experiment catches up over a few polls).
 BATCH = 500
 _JSON = TypeAdapter(dict[str, Any])
-_CURSOR = re.compile(r"^(\d{1,18})\.(\d{1,18})$")
+#: A cursor exactly as :meth:`Cursor.token` writes it: two row ids (0 or decimal without a leading zero).
+_CURSOR = re.compile(r"(0|[1-9][0-9]{0,9})\.(0|[1-9][0-9]{0,9})")
 #: The experiment columns a ``status`` event carries.
 STATUS_FIELDS = ("status", "cancel_requested", "progress", "cycles_done", "stop_reason", "error")
 
@@ -60,18 +61,33 @@ class Cursor:
         """A cursor from an event id; ``None`` or an empty string is the start.
 
         Args:
-            token: an id this module produced.
+            token: an id this module produced, exactly (no spaces, signs or leading zeros; each row id at
+                most :data:`~backend.schemas.MAX_ID`).
             field: where the token came from, named in the error.
 
         Raises:
-            InvalidInput: the token is not ``"<int>.<int>"``.
+            InvalidInput: the token is not ``"<int>.<int>"`` as :meth:`token` writes it.
         """
-        if token is None or not token.strip():
+        if not token:
             return cls()
-        match = _CURSOR.match(token.strip())
-        if match is None:
-            raise InvalidInput(field, f"'{token[:40]}' is not an event id (expected '<int>.<int>')")
+        match = _CURSOR.fullmatch(token)
+        if match is None or max(int(match.group(1)), int(match.group(2))) > MAX_ID:
+            raise InvalidInput(
+                field, f"'{token[:40]}' is not an event id (expected '<int>.<int>', as an event's id)"
+            )
         return cls(int(match.group(1)), int(match.group(2)))
+
+    @classmethod
+    def resume(cls, last_event_id: str | None) -> Cursor:
+        """The cursor a browser's ``Last-Event-ID`` header names; one this server never wrote is the start.
+
+        A browser sends back whatever id it last saw, so a bad one is not the client's fault to report:
+        the stream replays from the beginning (clients key epochs and cycles, so a replay is harmless).
+        """
+        try:
+            return cls.parse(last_event_id, field=("header", "last-event-id"))
+        except InvalidInput:
+            return cls()
 
 
 @dataclass(frozen=True)

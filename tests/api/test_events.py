@@ -156,15 +156,27 @@ def test_last_event_id_and_since_resume_the_stream(sqlite_client: TestClient, sq
         assert [event["data"]["epoch"] for event in resumed[:2]] == [1, 2]
 
 
-def test_a_malformed_last_event_id_is_422(sqlite_client: TestClient, sqlite_rows: Any) -> None:
-    experiment_id = sqlite_rows.experiment()
+def test_a_malformed_last_event_id_replays_from_the_start(
+    sqlite_client: TestClient, sqlite_rows: Any
+) -> None:
+    experiment_id = sqlite_rows.experiment(status=Status.succeeded.value)
+    sqlite_rows.epoch(experiment_id, 0, 0)
 
     response = sqlite_client.get(
         f"/api/experiments/{experiment_id}/events", headers={"Last-Event-ID": "nope"}
     )
 
+    assert response.status_code == 200
+    assert [event["event"] for event in _parse(response.text)] == ["epoch", "status", "end"]
+
+
+def test_a_malformed_since_is_422(sqlite_client: TestClient, sqlite_rows: Any) -> None:
+    experiment_id = sqlite_rows.experiment()
+
+    response = sqlite_client.get(f"/api/experiments/{experiment_id}/events", params={"since": "nope"})
+
     assert response.status_code == 422
-    assert response.json()["detail"][0]["loc"] == ["header", "last-event-id"]
+    assert response.json()["detail"][0]["loc"] == ["query", "since"]
 
 
 def _stream(url: str) -> Iterator[tuple[float, dict[str, Any]]]:

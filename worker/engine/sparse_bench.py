@@ -36,6 +36,8 @@ import numpy as np
 DEFAULT_DENSITIES: tuple[float, ...] = (0.01, 0.02, 0.03, 0.05, 0.07, 0.1, 0.15, 0.2, 0.3, 0.5, 0.7, 1.0)
 #: Sparse counts as faster only when its median speed-up exceeds 1 + this (timing noise is a few %).
 DEFAULT_MARGIN = 0.05
+#: How many times the typical float32 rounding error of a product a back end's result may be off by.
+ROUNDING_SLACK = 4.0
 
 
 @dataclass(frozen=True)
@@ -147,6 +149,50 @@ def sparse_kernel(
     return np.where(mask, values, np.float32(0.0)).astype(np.float32)
 
 
+def product_tolerance(x: np.ndarray, kernel: np.ndarray) -> np.ndarray:
+    """How far each element of a float32 ``x @ kernel`` may fairly be from the exact product.
+
+    Rounding in a float32 sum of ``K`` terms grows with the size of the partial sums and, for errors of
+    random sign, with √K: the bound is ``ROUNDING_SLACK · eps32 · √K · (|x| @ |kernel|)``. It scales with
+    the reduction length and the terms' magnitude (a fixed 1e-4 does not: at ~5,000 inputs the products
+    of two correct back ends differ by more), yet stays far below what a broken set-up (a transposed
+    or misplaced kernel, a lost weight) gets wrong.
+
+    Args:
+        x: the inputs, shape (batch, K).
+        kernel: the kernel, shape (K, units).
+
+    Returns:
+        The tolerance per output, shape (batch, units), float64.
+    """
+    reduction = x.shape[-1]
+    scale = np.abs(x).astype(np.float64) @ np.abs(kernel).astype(np.float64)
+    return ROUNDING_SLACK * float(np.finfo(np.float32).eps) * np.sqrt(reduction) * scale
+
+
+def check_product(name: str, value: np.ndarray, x: np.ndarray, kernel: np.ndarray, density: float) -> None:
+    """Refuse a back end's ``x @ kernel`` further from the exact (float64) product than rounding explains.
+
+    Args:
+        name: the back end's side, named in the error (``dense``, ``sparse``).
+        value: its product, shape (batch, units).
+        x, kernel: the operands.
+        density: the kernel's density, named in the error.
+
+    Raises:
+        RuntimeError: some element is off by more than :func:`product_tolerance` (or is not finite).
+    """
+    exact = x.astype(np.float64) @ kernel.astype(np.float64)
+    error = np.abs(np.asarray(value, dtype=np.float64) - exact)
+    tolerance = product_tolerance(x, kernel)
+    if not np.all(error <= tolerance):
+        worst = float(np.nanmax(np.where(np.isfinite(error), error / np.maximum(tolerance, 1e-300), np.inf)))
+        raise RuntimeError(
+            f"{name} product disagrees with NumPy at density {density} "
+            f"(off by {worst:.3g} times the float32 rounding tolerance)"
+        )
+
+
 def _check_densities(densities: Sequence[float]) -> list[float]:
     ordered = sorted({float(d) for d in densities})
     if not ordered:
@@ -239,10 +285,8 @@ def sweep_tensorflow(
         def sparse(kernel_t: Any = kernel_t) -> object:
             return tf.sparse.sparse_dense_matmul(kernel_t, x_t)
 
-        expected = x_np @ kernel_np
-        for name, value in (("dense", dense()), ("sparse", np.asarray(sparse()).T)):
-            if not np.allclose(np.asarray(value), expected, rtol=1e-4, atol=1e-4):
-                raise RuntimeError(f"{name} product disagrees with NumPy at density {density}")
+        for name, value in (("dense", np.asarray(dense())), ("sparse", np.asarray(sparse()).T)):
+            check_product(name, value, x_np, kernel_np, density)
         pairs.append((dense, sparse))
         nonzeros.append(int(np.count_nonzero(kernel_np)))
     samples = _interleaved(pairs, runs, warmup)
