@@ -39,6 +39,7 @@ from urllib.parse import urlsplit
 from fastapi import FastAPI
 from fastapi.openapi.docs import get_swagger_ui_html
 from starlette.datastructures import Headers, MutableHeaders
+from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from backend import datapaths
@@ -172,8 +173,17 @@ class RequestGuard:
         docs_csp: the Content-Security-Policy of ``/docs`` and ``/redoc``.
     """
 
-    def __init__(self, app: ASGIApp, *, hosts: Iterable[str], data_dirs: Sequence[Path], docs_csp: str):
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        hosts: Iterable[str],
+        data_dirs: Sequence[Path],
+        docs_csp: str,
+        routes: Sequence[BaseRoute] = (),
+    ):
         self.app = app
+        self.routes = routes
         self.hosts = frozenset(hosts)
         self.data_dirs = tuple(data_dirs)
         self.docs_csp = docs_csp
@@ -220,7 +230,7 @@ class RequestGuard:
                     "requests that change something must come from this server's own pages",
                     ("cross_origin"),
                 )
-        if method in WITH_BODY:
+        if method in WITH_BODY and self.routed(scope):
             kind = media_type(headers)
             allowed = EXTRA_MEDIA_TYPES.get(scope["path"], ())
             if not (is_json(kind) or kind in allowed):
@@ -228,6 +238,13 @@ class RequestGuard:
                 sent = f"not {kind}" if kind else "no Content-Type was sent"
                 return 415, f"send the request body as {wanted} ({sent})", "unsupported_media_type"
         return None
+
+    def routed(self, scope: Scope) -> bool:
+        """True when a route takes this path and method; otherwise the router answers 404 or 405 (with
+        its ``Allow``) and nothing can change, so the body's media type does not matter."""
+        if not self.routes:
+            return True
+        return any(route.matches(scope)[0] == Match.FULL for route in self.routes)
 
 
 async def _answer(send: Send, status: int, detail: str, code: str) -> None:
@@ -258,4 +275,5 @@ def install_security(app: FastAPI, settings: Settings) -> None:
         hosts=trusted_hosts(settings),
         data_dirs=datapaths.data_dirs(settings.data_dir),
         docs_csp=docs_policy(app),
+        routes=app.router.routes,  # the router's own list: routes included after this call count too
     )
