@@ -88,7 +88,15 @@ def _describe(event: ServerEvent) -> str | None:
         after = data.get("widths_after") or {}
         changed = [f"{name} {w}→{after[name]}" for name, w in widths.items() if after.get(name, w) != w]
         shape = ", ".join(changed) if changed else "no units removed"
-        return f"cycle {data.get('index')} done: {shape}; val {data.get('val_metric')}"
+        val = data.get("val_metric")
+        line = (
+            f"cycle {data.get('index')} done: {shape}; val {val:.4g}"
+            if isinstance(val, int | float)
+            else (f"cycle {data.get('index')} done: {shape}; val n/a")
+        )
+        if data.get("accepted") is False:
+            line += " — rejected (beyond the tolerance; the previous cycle's model is kept)"
+        return line
     if event.event == "status":
         error = f" ({data.get('error')})" if data.get("error") else ""
         return f"status {data.get('status')}{error}"
