@@ -40,3 +40,19 @@ def test_tensorflow_starts_silently_unless_verbose() -> None:
     assert _stderr(verbose=False) == ""
     noisy = _stderr(verbose=True)
     assert "cudart_stub" in noisy or "cuInit" in noisy
+
+
+WORKER_LEVELS = (
+    "import logging, os, worker.celery_app; "
+    "print(os.environ.get('TF_CPP_MIN_LOG_LEVEL'), logging.getLogger('tensorflow').level)"
+)
+
+
+def test_the_worker_quiets_tensorflow_for_its_pool_unless_verbose(tmp_path: object) -> None:
+    env = {k: v for k, v in os.environ.items() if k not in ("TF_CPP_MIN_LOG_LEVEL", "PRUNELAB_VERBOSE")}
+    env["PRUNELAB_DATA_DIR"] = str(tmp_path)
+    quiet = subprocess.run([sys.executable, "-c", WORKER_LEVELS], env=env, capture_output=True, text=True)
+    assert quiet.stdout.split() == ["3", "40"], quiet.stderr
+    env["PRUNELAB_VERBOSE"] = "1"
+    verbose = subprocess.run([sys.executable, "-c", WORKER_LEVELS], env=env, capture_output=True, text=True)
+    assert verbose.stdout.split() == ["None", "0"], verbose.stderr
