@@ -1,5 +1,5 @@
 """The ``prunelab`` verbs that manage experiments on a server: list, show, cancel, rerun, delete, export,
-push; and the outcome ``submit --follow`` and ``show`` print.
+push (their tables and outcome lines come from ``backend.client_format``).
 
 Every verb talks to the server through :class:`backend.client.PrunelabClient` (``--server``/``--token``,
 else the environment). Exit codes: 0 done, 1 the server refused or could not be reached, 2 bad input
@@ -12,120 +12,24 @@ import argparse
 import base64
 import json
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
 from backend.client import EXIT_USAGE, ClientError, PrunelabClient, client_from
+from backend.client_format import aligned, count_text, cycles_table, metric_text, outcome_lines
+from backend.models import Status
+from backend.schemas import MAX_IMPORT_MODEL_BYTES
 
-#: Human words for the stop reasons the engine and the service record.
-STOP_REASONS = {
-    "tolerance": "the last cycle's metric fell beyond the tolerance, so it was rejected",
-    "max_cycles": "reached the spec's pruning.max_cycles",
-    "nothing_removed": "the criterion removed no more units",
-    "cancelled": "cancelled",
-}
 #: Experiment states ``prunelab list --status`` accepts.
-STATUSES = ("queued", "running", "succeeded", "failed", "cancelled")
-#: Largest ``final.keras`` ``prunelab push`` uploads with the results (base64 grows it by a third).
-MAX_PUSH_MODEL_BYTES = 512 * 1024
+STATUSES = tuple(status.value for status in Status)
+#: Largest ``final.keras`` ``prunelab push`` uploads with the results: what the server stores.
+MAX_PUSH_MODEL_BYTES = MAX_IMPORT_MODEL_BYTES
 
 VerbHandler = Callable[[argparse.Namespace, PrunelabClient], int]
 
 
-# --------------------------------------------------------------------------------------------- formatting
-
-
-def metric_text(value: Any) -> str:
-    """A metric or loss, 4 significant digits (``n/a`` when missing)."""
-    return f"{value:.4g}" if isinstance(value, int | float) else "n/a"
-
-
-def count_text(value: Any) -> str:
-    """A parameter or FLOP count, exact with thousands separators (``n/a`` when missing)."""
-    return f"{int(value):,}" if isinstance(value, int | float) else "n/a"
-
-
-def widths_text(widths: dict[str, int]) -> str:
-    """``name width`` per layer, comma-separated."""
-    return ", ".join(f"{name} {width}" for name, width in widths.items()) or "none"
-
-
-def kept_cycle(detail: dict[str, Any]) -> dict[str, Any] | None:
-    """The cycle whose model is the result: ``final_cycle``, else the newest accepted cycle."""
-    cycles: list[dict[str, Any]] = detail.get("cycles") or []
-    final = detail.get("final_cycle")
-    for cycle in cycles:
-        if cycle.get("index") == final:
-            return cycle
-    accepted = [cycle for cycle in cycles if cycle.get("accepted", True)]
-    return accepted[-1] if accepted else None
-
-
-def outcome_lines(detail: dict[str, Any]) -> list[str]:
-    """What an experiment ended with: stop reason, a rejected last cycle, the kept cycle's numbers.
-
-    Args:
-        detail: ``GET /api/experiments/{id}``'s body.
-
-    Returns:
-        Lines such as ``kept model: cycle 5 — widths hidden 18, out 1; params 1,234; FLOPs 2,400;
-        val accuracy 0.9871``.
-    """
-    lines = [f"experiment {detail.get('id')} {detail.get('status')}"]
-    reason = detail.get("stop_reason")
-    if reason:
-        lines.append(f"stopped: {reason} ({STOP_REASONS.get(reason, reason)})")
-    if detail.get("error"):
-        lines.append(f"error: {detail['error']}")
-    cycles: list[dict[str, Any]] = detail.get("cycles") or []
-    kept = kept_cycle(detail)
-    if cycles and not cycles[-1].get("accepted", True):
-        kept_text = f"the kept model is cycle {kept['index']}'s" if kept else "no cycle was kept"
-        lines.append(f"cycle {cycles[-1]['index']} was rejected; {kept_text}")
-    if kept is not None:
-        metric = kept.get("metric_name") or detail.get("metric_name") or "metric"
-        lines.append(
-            f"kept model: cycle {kept['index']}: widths {widths_text(kept.get('widths') or {})}; "
-            f"params {count_text(kept.get('params'))}; FLOPs {count_text(kept.get('flops'))}; "
-            f"val {metric} {metric_text(kept.get('val_metric'))}"
-        )
-    return lines
-
-
-def cycles_table(cycles: Sequence[dict[str, Any]], final: int | None) -> list[str]:
-    """One aligned row per cycle: widths, params, FLOPs, val loss, val metric, kept/rejected/final."""
-    metric = next((c.get("metric_name") for c in cycles if c.get("metric_name")), "metric")
-    header = ["cycle", "status", "widths", "params", "FLOPs", "val loss", f"val {metric}"]
-    rows = [header]
-    for cycle in cycles:
-        state = "rejected" if not cycle.get("accepted", True) else "kept"
-        if cycle.get("index") == final:
-            state = "final"
-        rows.append(
-            [
-                str(cycle.get("index")),
-                state,
-                widths_text(cycle.get("widths") or {}),
-                count_text(cycle.get("params")),
-                count_text(cycle.get("flops")),
-                metric_text(cycle.get("val_loss")),
-                metric_text(cycle.get("val_metric")),
-            ]
-        )
-    return aligned(rows, left={1, 2})
-
-
-def aligned(rows: Sequence[Sequence[str]], left: set[int]) -> list[str]:
-    """Rows as lines with aligned columns; columns in ``left`` are left-aligned, the rest right."""
-    sizes = [max(len(row[col]) for row in rows) for col in range(len(rows[0]))]
-    return [
-        "  ".join(
-            cell.ljust(size) if col in left else cell.rjust(size)
-            for col, (cell, size) in enumerate(zip(row, sizes, strict=True))
-        ).rstrip()
-        for row in rows
-    ]
+# --------------------------------------------------------------------------------------------- verbs
 
 
 def print_outcome(client: PrunelabClient, experiment_id: int, out: IO[str] | None = None) -> None:
@@ -136,9 +40,6 @@ def print_outcome(client: PrunelabClient, experiment_id: int, out: IO[str] | Non
     """
     detail = client.get_json(f"/api/experiments/{experiment_id}")
     print(*outcome_lines(detail), sep="\n", file=out or sys.stdout)
-
-
-# --------------------------------------------------------------------------------------------- verbs
 
 
 def list_verb(args: argparse.Namespace, client: PrunelabClient) -> int:
