@@ -4,7 +4,10 @@ Subcommands:
     run SPEC.yaml      run an experiment in this process and write its results to a directory.
     serve              the web API (and, with the embedded default, one worker beside it).
     worker             a Celery worker that runs queued experiments.
-    submit SPEC.yaml   send a spec to a server over HTTP; ``--follow`` prints its progress.
+    submit SPEC.yaml   send a spec to a server over HTTP; ``--follow`` prints its progress and outcome.
+    list, show ID, cancel ID, rerun ID, delete ID, export ID, push RUN_DIR
+                       manage experiments on a server (``backend.client_cli``; ``--server``/``--token``,
+                       else $PRUNELAB_SERVER or $PRUNELAB_HOST:$PRUNELAB_PORT, and $PRUNELAB_TOKEN).
     db upgrade         bring the database to the schema this version needs.
     bench MODEL.keras  convert a saved model to TFLite formats, check and time them (``--experiment ID``:
                        an experiment's cycles in the configured database, stored as the worker would).
@@ -14,8 +17,12 @@ This module never imports TensorFlow: ``run``, ``bench`` and ``crossover`` valid
 (fast, so a typo costs no TensorFlow start-up) and only then import ``worker.local_run`` or
 ``worker.bench_cli``.
 
-Exit codes: 0 success, 2 bad input (missing or unreadable spec, invalid YAML, invalid spec, dataset
-error), 130 cancelled with Ctrl-C (what finished is still written).
+TensorFlow's start-up and retracing messages are hidden unless ``--verbose`` (``worker.tf_noise``).
+
+Exit codes: 0 success, 1 the server refused the request or could not be reached (401, 403, 404, 409,
+429, 5xx; ``submit --follow``: the experiment failed), 2 bad input (command line, missing or unreadable
+spec, invalid YAML, invalid spec, dataset error, fields the server refused with 422), 130 cancelled with
+Ctrl-C (what finished is still written).
 """
 
 from __future__ import annotations
@@ -29,6 +36,7 @@ from typing import Any
 import pydantic
 import yaml
 
+from backend.client_cli import add_client_commands, connection_options
 from backend.spec import ExperimentSpec, load_spec, written_location
 from backend.spec_yaml import load_yaml
 
@@ -36,6 +44,9 @@ from backend.spec_yaml import load_yaml
 EXIT_USAGE = 2
 #: Exit code after a run stopped with Ctrl-C (128 + SIGINT).
 EXIT_CANCELLED = 130
+
+#: ``--verbose``'s help (``run``, ``serve``, ``worker``, ``bench``, ``crossover``).
+VERBOSE_HELP = "show TensorFlow's start-up and retracing messages"
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -135,7 +146,15 @@ def run_command(args: argparse.Namespace) -> int:
         return EXIT_CANCELLED
 
 
+def _quiet_tensorflow(args: argparse.Namespace) -> None:
+    """Load TensorFlow without its start-up lines, unless ``--verbose`` (which children inherit)."""
+    from worker.tf_noise import import_tensorflow_quietly
+
+    import_tensorflow_quietly(verbose=getattr(args, "verbose", False))
+
+
 def _run_validated(spec: ExperimentSpec, args: argparse.Namespace) -> int:
+    _quiet_tensorflow(args)
     from worker import local_run  # imports TensorFlow: only once the spec is known to be good
 
     try:
@@ -163,7 +182,9 @@ def serve_command(args: argparse.Namespace) -> int:
     """``prunelab serve``: the API, plus one worker when the broker needs no server."""
     from backend.migrate import MigrationRequired
     from backend.serve import serve
+    from worker.tf_noise import quiet_environment
 
+    quiet_environment(args.verbose)  # the embedded worker inherits it
     settings = _settings(args)
     with_worker = settings.embedded if args.worker is None else args.worker
     try:
@@ -177,7 +198,9 @@ def serve_command(args: argparse.Namespace) -> int:
 def worker_command(args: argparse.Namespace) -> int:
     """``prunelab worker``: replace this process by a Celery worker."""
     from backend.serve import run_worker
+    from worker.tf_noise import quiet_environment
 
+    quiet_environment(args.verbose)  # the Celery worker inherits it
     run_worker(_settings(args), args.concurrency, args.loglevel)
     return 0  # not reached: the process was replaced
 
@@ -193,8 +216,16 @@ def db_command(args: argparse.Namespace) -> int:
 
 
 def submit_command(args: argparse.Namespace) -> int:
-    """``prunelab submit``: validate locally, POST, and optionally follow the live progress."""
-    from backend.submit import SubmitError, follow, submit
+    """``prunelab submit``: validate locally, POST, print the experiment's page; ``--follow`` prints its
+    progress and ends with its outcome (stop reason, the kept cycle and its numbers).
+
+    Returns:
+        0 when submitted (with ``--follow``: when it succeeded), 1 when the server refused it or it
+        failed, 2 for bad input, 130 when cancelled.
+    """
+    from backend.client import ClientError, client_from
+    from backend.client_cli import print_outcome
+    from backend.submit import follow, submit
 
     try:
         spec = read_spec(Path(args.spec))
@@ -202,14 +233,16 @@ def submit_command(args: argparse.Namespace) -> int:
         _error(*exc.lines)
         return EXIT_USAGE
     try:
-        created = submit(args.server, spec, owner=args.owner, tags=args.tag, notes=args.notes)
-        print(f"submitted experiment {created['id']}: {args.server.rstrip('/')}{created['url']}", flush=True)
-        if not args.follow:
-            return 0
-        status = follow(args.server, int(created["id"]))
-    except SubmitError as exc:
+        with client_from(args.server, args.token) as client:
+            experiment_id = submit(client, spec, owner=args.owner, tags=args.tag, notes=args.notes)
+            print(f"submitted experiment {experiment_id}: {client.dashboard_url(experiment_id)}", flush=True)
+            if not args.follow:
+                return 0
+            status = follow(client, experiment_id)
+            print_outcome(client, experiment_id)
+    except ClientError as exc:
         _error(str(exc))
-        return EXIT_USAGE
+        return exc.exit_code
     except KeyboardInterrupt:
         return EXIT_CANCELLED
     return {"succeeded": 0, "cancelled": EXIT_CANCELLED}.get(status, 1)
@@ -289,6 +322,7 @@ def bench_command(args: argparse.Namespace) -> int:
     except SpecFileError as exc:
         _error(*exc.lines)
         return EXIT_USAGE
+    _quiet_tensorflow(args)
     from worker import bench_cli  # imports TensorFlow: only once the input is known to be good
 
     dirs = [] if args.data_dir is None else [args.data_dir]
@@ -325,6 +359,9 @@ def crossover_command(args: argparse.Namespace) -> int:
     except pydantic.ValidationError as exc:
         _error("invalid crossover run:", *validation_lines(exc, fields))
         return EXIT_USAGE
+    from worker.tf_noise import quiet_environment
+
+    quiet_environment(args.verbose)
     from worker import bench_cli  # no TensorFlow until the run itself
 
     try:
@@ -374,6 +411,7 @@ def _add_benchmark_commands(commands: Any) -> None:
     bench.add_argument(
         "--save-pruned", type=Path, metavar="PATH", help="with --sparsity: write the pruned model here"
     )
+    bench.add_argument("--verbose", action="store_true", help=VERBOSE_HELP)
     bench.set_defaults(handler=bench_command)
 
     crossover = commands.add_parser("crossover", help="dense vs sparse products across densities")
@@ -389,10 +427,11 @@ def _add_benchmark_commands(commands: Any) -> None:
     crossover.add_argument("--threads", type=int, help="threads (default 1)")
     crossover.add_argument("--block-rows", type=int, help="LiteRT: non-zeros in blocks of this many inputs")
     crossover.add_argument("--server", metavar="URL", help="run it on this prunelab server instead")
+    crossover.add_argument("--verbose", action="store_true", help=VERBOSE_HELP)
     crossover.set_defaults(handler=crossover_command)
 
 
-def _add_service_commands(commands: Any) -> None:
+def _add_service_commands(commands: Any, connection: argparse.ArgumentParser) -> None:
     serve = commands.add_parser("serve", help="run the web API (and a worker with the embedded default)")
     serve.add_argument(
         "--host", default=None, help="address to listen on (default $PRUNELAB_HOST or 127.0.0.1)"
@@ -403,16 +442,17 @@ def _add_service_commands(commands: Any) -> None:
         "--worker", dest="worker", action="store_true", default=None, help="also start a worker process"
     )
     group.add_argument("--no-worker", dest="worker", action="store_false", help="run the API only")
+    serve.add_argument("--verbose", action="store_true", help=VERBOSE_HELP)
     serve.set_defaults(handler=serve_command)
 
     worker = commands.add_parser("worker", help="run a Celery worker for queued experiments")
     worker.add_argument("--concurrency", type=int, default=1, help="experiments at once (default 1)")
     worker.add_argument("--loglevel", default="INFO", help="Celery log level (default INFO)")
+    worker.add_argument("--verbose", action="store_true", help=VERBOSE_HELP)
     worker.set_defaults(handler=worker_command)
 
-    submit = commands.add_parser("submit", help="submit a spec to a prunelab server")
+    submit = commands.add_parser("submit", help="submit a spec to a prunelab server", parents=[connection])
     submit.add_argument("spec", metavar="SPEC.yaml", help="experiment spec (YAML or JSON)")
-    submit.add_argument("--server", default="http://127.0.0.1:8000", help="server URL")
     submit.add_argument("--owner", default="anonymous", help="who the experiment belongs to")
     submit.add_argument("--tag", action="append", default=[], help="a tag (repeat for more)")
     submit.add_argument("--notes", default="", help="free text shown beside the experiment")
@@ -434,7 +474,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="prunelab", description="A lab for neural-network pruning experiments."
     )
+    parser.add_argument("--version", action="version", version=f"prunelab {package_version()}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    connection = connection_options()
 
     run = commands.add_parser(
         "run",
@@ -457,10 +499,22 @@ def build_parser() -> argparse.ArgumentParser:
         help="look for dataset files here first (then $PRUNELAB_DATA_DIR, then ~/.keras/datasets)",
     )
     run.add_argument("--quiet", action="store_true", help="no progress bars and no table")
+    run.add_argument("--verbose", action="store_true", help=VERBOSE_HELP)
     run.set_defaults(handler=run_command)
-    _add_service_commands(commands)
+    _add_service_commands(commands, connection)
     _add_benchmark_commands(commands)
+    add_client_commands(commands, connection)
     return parser
+
+
+def package_version() -> str:
+    """The installed prunelab version (``0+unknown`` in a source tree that was never installed)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("prunelab")
+    except PackageNotFoundError:  # pragma: no cover - running from a source tree without installing
+        return "0+unknown"
 
 
 def main(argv: list[str] | None = None) -> int:

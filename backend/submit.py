@@ -1,4 +1,7 @@
-"""``prunelab submit``: send a spec to a prunelab server over HTTP and optionally follow it live."""
+"""``prunelab submit``: send a spec to a prunelab server over HTTP and optionally follow it live.
+
+The requests go through :class:`backend.client.PrunelabClient` (server address, token, error messages).
+"""
 
 from __future__ import annotations
 
@@ -10,13 +13,10 @@ from typing import Any, TextIO
 
 import httpx
 
+from backend.client import ClientError, PrunelabClient
 from backend.spec import ExperimentSpec
 
 FINISHED = {"succeeded", "failed", "cancelled"}
-
-
-class SubmitError(Exception):
-    """The server refused the submission or could not be reached; the message says why."""
 
 
 @dataclass(frozen=True)
@@ -56,43 +56,22 @@ def parse_events(lines: Iterator[str]) -> Iterator[ServerEvent]:
                 event_id = value
 
 
-def _explain(response: httpx.Response) -> str:
-    try:
-        body = response.json()
-    except ValueError:
-        return f"HTTP {response.status_code}: {response.text[:500]}"
-    detail = body.get("detail", body) if isinstance(body, dict) else body
-    if isinstance(detail, list):
-        lines = []
-        for error in detail:
-            loc = ".".join(str(p) for p in error.get("loc", []) if p != "body")
-            lines.append(f"  {loc}: {error.get('msg', error)}")
-        return f"HTTP {response.status_code}:\n" + "\n".join(lines)
-    return f"HTTP {response.status_code}: {detail}"
-
-
 def submit(
-    server: str,
+    client: PrunelabClient,
     spec: ExperimentSpec,
     *,
     owner: str = "anonymous",
     tags: list[str] | None = None,
     notes: str = "",
-) -> dict[str, Any]:
-    """POST the spec; returns the server's answer (``id``, ``status``, ``url``).
+) -> int:
+    """POST the spec; returns the new experiment's id.
 
     Raises:
-        SubmitError: the server is unreachable or refused the spec (the message names the fields).
+        ClientError: the server is unreachable or refused the spec (the message names the fields).
     """
     body = {"spec": spec.model_dump(mode="json"), "owner": owner, "tags": tags or [], "notes": notes}
-    try:
-        response = httpx.post(f"{server.rstrip('/')}/api/experiments", json=body, timeout=30)
-    except httpx.HTTPError as exc:
-        raise SubmitError(f"cannot reach {server}: {exc}") from None
-    if response.status_code != 202:
-        raise SubmitError(_explain(response))
-    answer: dict[str, Any] = response.json()
-    return answer
+    answer = client.post_json("/api/experiments", body)
+    return int(answer["id"])
 
 
 def _describe(event: ServerEvent) -> str | None:
@@ -109,29 +88,35 @@ def _describe(event: ServerEvent) -> str | None:
         after = data.get("widths_after") or {}
         changed = [f"{name} {w}→{after[name]}" for name, w in widths.items() if after.get(name, w) != w]
         shape = ", ".join(changed) if changed else "no units removed"
-        return f"cycle {data.get('index')} done: {shape}; val {data.get('val_metric')}"
+        val = data.get("val_metric")
+        line = (
+            f"cycle {data.get('index')} done: {shape}; val {val:.4g}"
+            if isinstance(val, int | float)
+            else (f"cycle {data.get('index')} done: {shape}; val n/a")
+        )
+        if data.get("accepted") is False:
+            line += " — rejected (beyond the tolerance; the previous cycle's model is kept)"
+        return line
     if event.event == "status":
         error = f" ({data.get('error')})" if data.get("error") else ""
         return f"status {data.get('status')}{error}"
     return None
 
 
-def follow(server: str, experiment_id: int, out: TextIO = sys.stdout) -> str:
+def follow(client: PrunelabClient, experiment_id: int, out: TextIO = sys.stdout) -> str:
     """Print the experiment's progress until it finishes; returns the final status.
 
     Raises:
-        SubmitError: the server is unreachable or the stream broke before the experiment finished.
+        ClientError: the server is unreachable, refused the stream, or the stream broke five times
+            before the experiment finished.
     """
-    url = f"{server.rstrip('/')}/api/experiments/{experiment_id}/events"
+    path = f"/api/experiments/{experiment_id}/events"
     status = "unknown"
     last_id: str | None = None
     for _attempt in range(5):
         headers = {"Last-Event-ID": last_id} if last_id else {}
         try:
-            with httpx.stream("GET", url, headers=headers, timeout=httpx.Timeout(30, read=120)) as response:
-                if response.status_code != 200:
-                    response.read()
-                    raise SubmitError(_explain(response))
+            with client.stream(path, headers) as response:
                 for event in parse_events(response.iter_lines()):
                     last_id = event.id or last_id
                     if event.event == "status" and isinstance(event.data, dict):
@@ -145,5 +130,7 @@ def follow(server: str, experiment_id: int, out: TextIO = sys.stdout) -> str:
                     if status in FINISHED:
                         return status
         except httpx.HTTPError as exc:
+            if last_id is None and status == "unknown":
+                raise client.unreachable(exc) from None
             print(f"(stream interrupted: {exc}; reconnecting)", file=out, flush=True)
-    raise SubmitError(f"lost the event stream of experiment {experiment_id}; last status {status}")
+    raise ClientError(f"lost the event stream of experiment {experiment_id}; last status {status}")

@@ -43,6 +43,11 @@ from backend.service.orphans import (
 )
 from backend.service.runs import LeasedTable
 from backend.settings import Settings, get_settings
+from worker.tf_noise import quiet_environment
+
+# TensorFlow's start-up and retracing messages stay out of the worker's log unless PRUNELAB_VERBOSE=1;
+# the pool's children inherit the environment and the logger levels when they fork.
+quiet_environment()
 
 logger = logging.getLogger(__name__)
 

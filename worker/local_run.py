@@ -62,8 +62,11 @@ class LocalRun:
 class ProgressReporter:
     """A Reporter that draws progress bars and can be cancelled.
 
+    The cycles bar counts cycles that ran (a rejected one too); after a normal stop :meth:`finish` makes
+    its total the count, so it ends full however early the run stopped.
+
     Args:
-        max_cycles: the cycles bar's total (the run may stop earlier).
+        max_cycles: the cycles bar's total while running (the run may stop earlier).
         metric_name: what the epoch bar calls the metric. Default "metric".
         quiet: draw nothing. Default False.
         stream: where bars go. Default ``sys.stderr``.
@@ -126,6 +129,11 @@ class ProgressReporter:
         if not self._cancel.is_set():
             self._cancel.set()
             self._cycles.set_description_str("cycles (stopping after this epoch; Ctrl-C again aborts)")
+
+    def finish(self) -> None:
+        """After a normal stop: the cycles bar's total becomes the cycles that ran, so it ends full."""
+        self._cycles.total = self._cycles.n
+        self._cycles.refresh()
 
     def close(self) -> None:
         """Close the bars."""
@@ -349,6 +357,8 @@ def run_local(
     try:
         with sigint_cancels(reporter):
             result = run_experiment(spec, data, reporter)
+        if result.stop_reason != "cancelled":
+            reporter.finish()
     except ExperimentCancelled:
         write_results(spec, None, target)
         raise

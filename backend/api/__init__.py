@@ -5,13 +5,13 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from backend.api import artifacts, catalog, events, experiments, health
+from backend.api import artifacts, catalog, events, experiments, exports, health, imports
 from backend.schemas import API_PREFIX
 
 
 def api_router() -> APIRouter:
     """Every route under ``/api``."""
     router = APIRouter(prefix=API_PREFIX)
-    for module in (experiments, events, artifacts, catalog, health):
+    for module in (imports, experiments, exports, events, artifacts, catalog, health):
         router.include_router(module.router)
     return router

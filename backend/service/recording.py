@@ -135,7 +135,7 @@ def record_cycle(
     session: Session,
     lease: Lease,
     cycle: Cycle,
-    trained: ModelFile,
+    trained: ModelFile | None,
     checkpoint: ModelFile | None,
     *,
     higher_is_better: bool,
@@ -150,7 +150,7 @@ def record_cycle(
         session: the caller's session.
         lease: the worker's lease.
         cycle: the unsaved cycle row with its ``layers``; its ``experiment_id`` is set here.
-        trained: the model the cycle trained.
+        trained: the model the cycle trained; None when there is none to store (an imported local run).
         checkpoint: the pruned model handed to the next cycle, None when the run ends with this cycle.
         higher_is_better: the direction of the metric (for ``best_metric``).
         now: the current time. Default now.
@@ -173,7 +173,8 @@ def record_cycle(
     )
     cycle.experiment_id = experiment_id
     session.add(cycle)
-    session.add(_artifact(experiment_id, cycle.index, ArtifactKind.trained, trained))
+    if trained is not None:
+        session.add(_artifact(experiment_id, cycle.index, ArtifactKind.trained, trained))
     if checkpoint is not None:
         session.add(_artifact(experiment_id, cycle.index, ArtifactKind.checkpoint, checkpoint))
 
@@ -217,6 +218,7 @@ def finish(
     final_cycle: int | None = None,
     *,
     now: datetime | None = None,
+    with_model: bool = True,
 ) -> None:
     """Mark the experiment succeeded and store its final model (a copy of that cycle's trained model).
 
@@ -226,6 +228,8 @@ def finish(
         stop_reason: why the cycles stopped (the engine's ``stop_reason``).
         final_cycle: the cycle whose model is the result. Default: the newest accepted cycle.
         now: the current time. Default now.
+        with_model: copy the final cycle's trained model as the result. Default True; False for a run
+            recorded without model files (an imported local run).
 
     Raises:
         LeaseLost: the row is no longer this lease's (nothing is written).
@@ -246,6 +250,8 @@ def finish(
         progress=1.0,
         finished_at=now,
     )
+    if not with_model:
+        return
     session.execute(
         delete(Artifact).where(
             Artifact.experiment_id == experiment_id, Artifact.kind == ArtifactKind.final.value

@@ -102,6 +102,8 @@ def test_upgrade_serve_submit_follow(tmp_path: Path) -> None:
         assert follow.returncode == 0, follow.stdout + follow.stderr
         assert "status running" in follow.stdout and "status succeeded" in follow.stdout
         assert "cycle 1 epoch 1" in follow.stdout
+        assert "/experiments/1\n" in follow.stdout  # the dashboard page, not the API URL
+        assert "stopped: " in follow.stdout and "kept model: cycle " in follow.stdout
 
         listing = httpx.get(f"{url}/api/experiments", params={"tag": "cli"}).json()
         assert listing["total"] == 1

@@ -42,7 +42,23 @@ def test_progress_lines_name_cycle_epoch_and_widths() -> None:
     )
     assert cycle == "cycle 0 done: hidden 1000→600; val 0.1"
     unchanged = _describe(ServerEvent("cycle", {"index": 3, "widths": {"a": 5}, "widths_after": {"a": 5}}))
-    assert unchanged == "cycle 3 done: no units removed; val None"
+    assert unchanged == "cycle 3 done: no units removed; val n/a"
+    rejected = _describe(
+        ServerEvent(
+            "cycle",
+            {
+                "index": 6,
+                "widths": {"ip1": 18},
+                "widths_after": {"ip1": 9},
+                "val_metric": 0.91234,
+                "accepted": False,
+            },
+        )
+    )
+    assert rejected == (
+        "cycle 6 done: ip1 18→9; val 0.9123 — rejected "
+        "(beyond the tolerance; the previous cycle's model is kept)"
+    )
     failed = _describe(ServerEvent("status", {"status": "failed", "error": "boom"}))
     assert failed == "status failed (boom)"
     assert _describe(ServerEvent("message", "x")) is None
