@@ -12,11 +12,11 @@ import json
 from typing import Any
 
 import pytest
-from conftest import SPEC, RowFactory
 from fastapi.testclient import TestClient
 
 from backend.costs import model_cost
 from backend.spec import ExperimentSpec
+from tests.api.conftest import SPEC, RowFactory
 
 
 def _experiment_with_cycles(rows: RowFactory) -> int:

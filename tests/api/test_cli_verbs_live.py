@@ -14,11 +14,11 @@ from urllib.parse import urlsplit
 
 import pytest
 import yaml
-from conftest import SPEC, RowFactory
 from fastapi import FastAPI
 from servers import LiveServer, live_server
 
 from backend.cli import main
+from tests.api.conftest import SPEC, RowFactory
 
 PRUNELAB = [sys.executable, "-m", "backend.cli"]
 

@@ -3,6 +3,7 @@ artifact is sent with a content type the OpenAPI document declares for it."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -30,12 +31,24 @@ def test_a_405_allows_every_method_of_the_path(
     assert response.json() == {"detail": "Method Not Allowed"}
 
 
+def _template(path: str) -> re.Pattern[str]:
+    """An OpenAPI path as a pattern: each ``{parameter}`` matches one path segment."""
+    return re.compile("^" + re.sub(r"\\{[^/]+?\\}", "[^/]+", re.escape(path)) + "$")
+
+
 def test_the_allow_header_matches_the_openapi_document(sqlite_client: TestClient) -> None:
     paths = sqlite_client.get("/openapi.json").json()["paths"]
     for path, operations in paths.items():
         url = path.replace("{experiment_id}", "1").replace("{artifact_id}", "1").replace("{run_id}", "1")
         url = url.replace("{index}", "0").replace("{name}", "widths")
-        documented = {method.upper() for method in operations}
+        # a fixed path such as /experiments/import also matches /experiments/{experiment_id}: the router
+        # takes (and ``Allow`` names) the methods of every documented path the URL fits
+        documented = {
+            method.upper()
+            for other, methods in paths.items()
+            if _template(other).match(url)
+            for method in methods
+        }
         unused = next(m for m in ("PATCH", "PUT", "DELETE", "POST") if m not in documented)
 
         response = sqlite_client.request(unused, url)
