@@ -19,7 +19,7 @@ def activation_heatmap_figure(
     layer: str,
     histograms: Sequence[LayerHistogram],
     *,
-    log_colour: bool = False,
+    log_colour: bool = True,
     uirevision: str | int = "activations",
 ) -> Figure:
     """One layer's histogram of activation values at every cycle, as a heatmap.
@@ -32,7 +32,7 @@ def activation_heatmap_figure(
         layer: the layer's name (user text; escaped).
         histograms: the layer's histogram per cycle, any order.
         log_colour: colour by ``log10(1 + count)`` instead of the count; the hover shows the count either
-            way. Default False.
+            way. Default True (a few bins, often the zeros, hold most values).
         uirevision: kept across live updates. Default "activations".
 
     Returns:

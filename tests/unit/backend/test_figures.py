@@ -244,7 +244,7 @@ def test_heatmap_rows_are_the_histograms_of_each_cycle() -> None:
         LayerHistogram(1, [4, 0, 2], [0.0, 1.0, 2.0, 3.0]),
         LayerHistogram(0, [1, 5, 3], [-1.0, 0.0, 1.0, 2.0]),
     ]
-    fig = activation_heatmap_figure("d1", rows)
+    fig = activation_heatmap_figure("d1", rows, log_colour=False)
     first, second = fig["data"]
     assert first["y"] == [0] and second["y"] == [1]
     assert first["z"] == [[1, 5, 3]] and second["z"] == [[4, 0, 2]]
