@@ -39,6 +39,7 @@ from backend.figures import (
 from backend.figures.criterion import CRITERIA
 from backend.layers import ModelSpec
 from backend.models import Cycle, EpochRow, Experiment, LayerStatsRow, TFLiteBenchmark
+from backend.presets import preset
 from backend.schemas import TFLiteBenchmarkOut
 from backend.service.errors import NotFound
 from backend.service.queries import require_experiment
@@ -245,10 +246,13 @@ def prunable_layers(spec: Mapping[str, Any] | None) -> list[str] | None:
         the names in model order, or None when the spec's model cannot be read.
     """
     model = (spec or {}).get("model")
+    if isinstance(model, Mapping) and set(model) == {"preset"}:
+        model = model["preset"]
     try:
-        return ModelSpec.model_validate(model).prunable_names()
-    except pydantic.ValidationError:
+        built = preset(model) if isinstance(model, str) else ModelSpec.model_validate(model)
+    except ValueError:  # pydantic.ValidationError is one; so is an unknown preset
         return None
+    return built.prunable_names()
 
 
 def _marks(session: Session, experiment_id: int, final_cycle: int | None) -> CycleMarks:
