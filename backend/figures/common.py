@@ -349,6 +349,11 @@ class CycleMarks:
         words = ROLE_WORDS[self.role(index)]
         return f"cycle {index} · {words}" if words else f"cycle {index}"
 
+    def words(self) -> dict[str, str]:
+        """The marked cycles' words by cycle index as text (JSON keys): ``{"1": "final (kept)", ...}``."""
+        marked = sorted({*self.rejected, *([] if self.final is None else [self.final])})
+        return {str(index): ROLE_WORDS[self.role(index)] for index in marked}
+
     def tick(self, index: int) -> str:
         """The x tick text of cycle ``index``: its number, with the role's words on a second line."""
         words = ROLE_WORDS[self.role(index)]

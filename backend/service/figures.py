@@ -105,6 +105,8 @@ class FigureIndex(Out):
         final_cycle: the cycle whose model is kept (the recorded final cycle, else the newest accepted
             one); None before the first accepted cycle. The architecture diff defaults to cycle 0 → it.
         rejected: cycles rejected beyond the tolerance, ascending.
+        cycle_marks: the words that mark the final and the rejected cycles, by cycle index ("final
+            (kept)", "rejected"): the page's tables and selectors use the charts' words.
     """
 
     figures: list[str]
@@ -115,6 +117,7 @@ class FigureIndex(Out):
     tflite_rows: int
     final_cycle: int | None = None
     rejected: list[int] = []
+    cycle_marks: dict[str, str] = {}
 
 
 class LayerDiffOut(Out):
@@ -321,6 +324,7 @@ def figure_index(session: Session, experiment_id: int) -> FigureIndex:
         tflite_rows=count or 0,
         final_cycle=marks.final,
         rejected=sorted(marks.rejected),
+        cycle_marks=marks.words(),
     )
 
 

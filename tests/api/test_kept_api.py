@@ -34,6 +34,7 @@ def test_the_index_names_the_kept_cycle_and_the_rejected_last_one(
 
     index = client.get(f"/api/experiments/{experiment_id}/figures").json()
     assert (index["final_cycle"], index["rejected"]) == (1, [2])
+    assert index["cycle_marks"] == {"1": "final (kept)", "2": "rejected"}
     rows.update(experiment_id, final_cycle=0)  # a recorded final cycle wins
     assert client.get(f"/api/experiments/{experiment_id}/figures").json()["final_cycle"] == 0
 

@@ -61,6 +61,7 @@ def test_marks_take_the_newest_accepted_cycle_as_final_and_name_rejected_ones() 
     assert [marks.role(i) for i in range(3)] == ["accepted", "final", "rejected"]
     assert marks.label(1) == "cycle 1 · final (kept)"
     assert marks.label(2) == "cycle 2 · rejected"
+    assert marks.words() == {"1": "final (kept)", "2": "rejected"}
     assert CycleMarks.of(REJECTED_LAST, final_cycle=0).final == 0
     assert CycleMarks.of(REJECTED_LAST, final_cycle=7).final == 1  # unknown recorded cycle: fall back
 
