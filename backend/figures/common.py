@@ -375,12 +375,13 @@ class CycleMarks:
             title, tickmode="array", tickvals=ordered, ticktext=[self.tick(i) for i in ordered], **extra
         )
 
-    def line_marker(self, indices: Sequence[int], colour_: str) -> dict[str, Any]:
+    def line_marker(self, indices: Sequence[int], colour_: str, symbol: str = "circle") -> dict[str, Any]:
         """Per-point markers of a line trace over cycles (star: final; x: rejected).
 
         Args:
             indices: the cycle of each point.
             colour_: the trace's colour.
+            symbol: the symbol of the other cycles' points. Default "circle".
 
         Returns:
             the marker dict.
@@ -388,7 +389,7 @@ class CycleMarks:
         roles = [self.role(i) for i in indices]
         return {
             "color": colour_,
-            "symbol": [ROLE_SYMBOLS[role] for role in roles],
+            "symbol": [symbol if role == "accepted" else ROLE_SYMBOLS[role] for role in roles],
             "size": [ROLE_SIZES[role] for role in roles],
             "line": {
                 "color": [ROLE_OUTLINES[role][0] for role in roles],

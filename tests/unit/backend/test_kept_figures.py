@@ -15,9 +15,12 @@ from backend.figures import (
     CycleMarks,
     CycleRow,
     EpochPoint,
+    ExperimentSeries,
     Figure,
     TFLiteRow,
     activation_heatmap_figure,
+    compare_loss_figure,
+    compare_widths_figure,
     costs_figure,
     metric_flops_figure,
     tflite_figure,
@@ -209,3 +212,30 @@ def test_each_metric_has_one_good_direction() -> None:
     assert higher_is_better("accuracy") is True
     assert higher_is_better("rmse") is False
     assert higher_is_better(None) is False
+
+
+def test_compare_widths_mark_each_experiments_kept_and_rejected_cycles() -> None:
+    series = ExperimentSeries(id=4, name="tol", metric_name="accuracy", cycles=REJECTED_LAST)
+    fig = strict(compare_widths_figure([series]))
+    d1 = fig["data"][0]
+    assert d1["name"] == "tol (#4) · d1"
+    assert d1["marker"]["symbol"] == ["circle", "star", "x"]
+    assert d1["connectgaps"] is False
+    assert "cycle 2 · rejected" in d1["hovertext"][2]
+
+
+def test_compare_loss_of_one_epoch_shows_its_marker_and_spanning_losses_go_log() -> None:
+    one = ExperimentSeries(id=1, name="a", epochs=[EpochPoint(0, 0, 0.5, None, 0.6, None)])
+    fig = strict(compare_loss_figure([one]))
+    assert [t["mode"] for t in fig["data"]] == ["lines+markers", "lines+markers"]
+    assert fig["layout"]["yaxis"]["type"] == "linear"
+    falling = [EpochPoint(0, e, loss, None, loss, None) for e, loss in enumerate([3.0, 0.3, 0.01])]
+    many = strict(compare_loss_figure([ExperimentSeries(id=2, name="b", epochs=falling)]))
+    assert [t["mode"] for t in many["data"]] == ["lines", "lines"]
+    assert many["layout"]["yaxis"]["type"] == "log"
+    assert (
+        strict(compare_loss_figure([ExperimentSeries(id=2, name="b", epochs=falling)], log_loss=False))[
+            "layout"
+        ]["yaxis"]["type"]
+        == "linear"
+    )
