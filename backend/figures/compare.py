@@ -20,7 +20,7 @@ from backend.figures.common import (
     number,
     spans_decades,
 )
-from backend.figures.cycles import layer_names
+from backend.figures.cycles import prunable_names
 from backend.figures.inputs import ExperimentSeries, cycle_order
 from backend.figures.training import epoch_axis
 
@@ -67,7 +67,8 @@ def compare_widths_figure(
 
     Returns:
         one trace per (experiment, layer) with x = cycle and y = ``widths_after``; colour = experiment,
-        dash = layer position; the legend groups an experiment's layers. Each experiment's final (kept)
+        dash = layer position; the legend groups an experiment's layers; the output layer, which cannot
+        be pruned, is left out (see :func:`prunable_names`). Each experiment's final (kept)
         cycle is a star and its rejected cycles an x, as on the experiment page.
 
     Raises:
@@ -80,7 +81,7 @@ def compare_widths_figure(
         marks = CycleMarks.of(ordered, experiment.final_cycle)
         line_colour, symbol = experiment_style(position)
         name = escape(experiment.label)
-        for layer_position, layer in enumerate(layer_names(ordered)):
+        for layer_position, layer in enumerate(prunable_names(ordered)):
             kept = [cycle.widths_after.get(layer, cycle.widths.get(layer)) for cycle in ordered]
             traces.append(
                 {

@@ -43,6 +43,22 @@ def layer_names(cycles: Sequence[CycleRow]) -> list[str]:
     return list(names)
 
 
+def prunable_names(cycles: Sequence[CycleRow]) -> list[str]:
+    """The layers pruning can shrink, from the widths alone: every weighted layer but the last, the output
+    (as ``ModelSpec.prunable_indices`` says; the recorder writes widths in model order).
+
+    For figures whose caller has no spec at hand (the compare view); one experiment's page passes the
+    spec's own list instead.
+
+    Args:
+        cycles: cycles in index order.
+
+    Returns:
+        layer names in model order, without the output layer.
+    """
+    return layer_names(cycles)[:-1]
+
+
 def widths_figure(
     cycles: Sequence[CycleRow],
     *,
