@@ -168,6 +168,7 @@ def speedup_figure(
     cycles: Sequence[CycleRow],
     rows: Sequence[TFLiteRow],
     *,
+    marks: CycleMarks | None = None,
     uirevision: str | int = "speedup",
 ) -> Figure:
     """How much faster the TFLite model got against how many FLOPs pruning removed.
@@ -179,6 +180,7 @@ def speedup_figure(
     Args:
         cycles: the experiment's cycles (their FLOPs).
         rows: the experiment's benchmarks; rows without a latency are skipped.
+        marks: the final and rejected cycles (star and x markers, named in the hover). Default: none.
         uirevision: kept across live updates. Default "speedup".
 
     Returns:
@@ -190,6 +192,7 @@ def speedup_figure(
     ]
     if not usable:
         return empty_figure(SPEEDUP_TITLE, uirevision)
+    marks = marks or CycleMarks()
     traces: list[dict[str, Any]] = []
     largest = 1.0
     for position, name in enumerate(formats(usable)):
@@ -207,8 +210,9 @@ def speedup_figure(
                 "x": reduction,
                 "y": speedup,
                 "line": {"color": colour(position)},
+                "marker": marks.line_marker([row.cycle_index for row in own], colour(position)),
                 "hovertext": [
-                    f"cycle {row.cycle_index} · {escape(name)}<br>FLOPs ÷ {fmt(x, 4)}"
+                    f"{marks.label(row.cycle_index)} · {escape(name)}<br>FLOPs ÷ {fmt(x, 4)}"
                     f" ({fmt(flops[row.cycle_index])})<br>latency ÷ {fmt(y, 4)}"
                     f" ({fmt(row.latency_median_us)} µs)"
                     for row, x, y in zip(own, reduction, speedup, strict=True)

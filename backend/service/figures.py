@@ -368,9 +368,9 @@ def experiment_figure(
         )
     if name == "speedup":
         rows = [TFLiteRow.of(row) for row in _tflite(session, experiment_id)]
-        return speedup_figure(_cycles(session, experiment_id), rows, uirevision=revision)
+        return speedup_figure(_cycles(session, experiment_id), rows, marks=marks, uirevision=revision)
     if name == "activations":
-        return _activations(session, experiment_id, options, revision)
+        return _activations(session, experiment_id, options, marks, revision)
     return _criterion(session, experiment_id, facts.criterion, options, revision)
 
 
@@ -399,7 +399,9 @@ def _cycle_figure(
     return metric_flops_figure(cycles, facts.metric_name, marks=marks, uirevision=revision)
 
 
-def _activations(session: Session, experiment_id: int, options: FigureOptions, revision: str) -> Figure:
+def _activations(
+    session: Session, experiment_id: int, options: FigureOptions, marks: CycleMarks, revision: str
+) -> Figure:
     layer = _choose_layer(_measured_layers(session, experiment_id), options.layer, experiment_id)
     if layer is None:
         return activation_heatmap_figure("–", [], uirevision=revision)
@@ -414,7 +416,11 @@ def _activations(session: Session, experiment_id: int, options: FigureOptions, r
         for index, histogram, edges in rows
     ]
     return activation_heatmap_figure(
-        layer, histograms, log_colour=options.log is not False, uirevision=f"{revision}:{layer}"
+        layer,
+        histograms,
+        log_colour=options.log is not False,
+        marks=marks,
+        uirevision=f"{revision}:{layer}",
     )
 
 

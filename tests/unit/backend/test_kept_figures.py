@@ -23,6 +23,7 @@ from backend.figures import (
     compare_widths_figure,
     costs_figure,
     metric_flops_figure,
+    speedup_figure,
     tflite_figure,
     training_figure,
     widths_figure,
@@ -239,3 +240,19 @@ def test_compare_loss_of_one_epoch_shows_its_marker_and_spanning_losses_go_log()
         ]["yaxis"]["type"]
         == "linear"
     )
+
+
+def test_histograms_and_speedup_name_the_kept_and_the_rejected_cycle() -> None:
+    marks = CycleMarks(final=0, rejected=frozenset({1}))
+    rows = [LayerHistogram(c, [1, 2], [0.0, 1.0, 2.0]) for c in (0, 1)]
+    heatmap = strict(activation_heatmap_figure("d1", rows, marks=marks))
+    assert heatmap["layout"]["yaxis"]["ticktext"] == ["0<br>final (kept)", "1<br>rejected"]
+    assert heatmap["data"][1]["hovertext"][0][0].startswith("cycle 1 · rejected<br>")
+    cycles = [cycle(0, 40), cycle(1, 20, accepted=False)]
+    speedup = strict(
+        speedup_figure(
+            cycles, [benchmark(0, "float32", 0.9, 0.9), benchmark(1, "float32", 0.9, 0.9, 50.0)], marks=marks
+        )
+    )
+    assert speedup["data"][0]["x"] == [1.0, 2.0] and speedup["data"][0]["y"] == [1.0, 2.0]
+    assert speedup["data"][0]["marker"]["symbol"] == ["star", "x"]
