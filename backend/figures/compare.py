@@ -8,7 +8,6 @@ from typing import Any
 from backend.figures.common import (
     DASHES,
     SYMBOLS,
-    CycleMarks,
     Figure,
     axis,
     colour,
@@ -78,7 +77,7 @@ def compare_widths_figure(
     traces: list[dict[str, Any]] = []
     for position, experiment in enumerate(experiments):
         ordered = cycle_order(experiment.cycles)
-        marks = CycleMarks.of(ordered, experiment.final_cycle)
+        marks = experiment.marks
         line_colour, symbol = experiment_style(position)
         name = escape(experiment.label)
         for layer_position, layer in enumerate(prunable_names(ordered)):

@@ -167,8 +167,9 @@ def pareto_figure(
     if not points:
         return empty_figure(title, uirevision)
     cost_title = "FLOPs per example" if cost == "flops" else "median TFLite latency (µs)"
+    marks = [experiment.marks for experiment in same]
     hover = [
-        f"{escape(same[p.experiment].label)} · cycle {p.cycle}<br>"
+        f"{escape(same[p.experiment].label)} · {marks[p.experiment].label(p.cycle)}<br>"
         f"{escape(metric_name or 'metric')} {fmt(p.metric)}<br>{cost_title} {fmt(p.cost)}"
         for p in points
     ]
@@ -185,7 +186,7 @@ def pareto_figure(
                 "name": escape(experiment.label),
                 "x": [points[i].cost for i in own],
                 "y": [points[i].metric for i in own],
-                "marker": {"color": marker_colour, "symbol": symbol, "size": 9},
+                "marker": marks[position].line_marker([points[i].cycle for i in own], marker_colour, symbol),
                 "hovertext": [hover[i] for i in own],
                 "hoverinfo": "text",
             }

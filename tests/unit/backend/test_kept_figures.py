@@ -23,6 +23,7 @@ from backend.figures import (
     compare_widths_figure,
     costs_figure,
     metric_flops_figure,
+    pareto_figure,
     speedup_figure,
     tflite_figure,
     training_figure,
@@ -256,3 +257,12 @@ def test_histograms_and_speedup_name_the_kept_and_the_rejected_cycle() -> None:
     )
     assert speedup["data"][0]["x"] == [1.0, 2.0] and speedup["data"][0]["y"] == [1.0, 2.0]
     assert speedup["data"][0]["marker"]["symbol"] == ["star", "x"]
+
+
+def test_pareto_stars_each_experiments_kept_cycle_and_leaves_out_rejected_ones() -> None:
+    series = ExperimentSeries(id=3, name="tol", metric_name="accuracy", cycles=REJECTED_LAST)
+    fig = strict(pareto_figure([series]))
+    points = fig["data"][0]
+    assert points["x"] == [40000, 20000]  # the rejected cycle 2 is no result
+    assert points["marker"]["symbol"] == ["circle", "star"]
+    assert "cycle 1 · final (kept)" in points["hovertext"][1]
