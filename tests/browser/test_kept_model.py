@@ -118,7 +118,7 @@ def test_the_diff_follows_a_running_experiment_as_cycles_arrive(
 
 
 def test_the_list_shows_the_final_metric_and_where_a_run_stands(
-    page: Any, visit: Visit, dashboard: Dashboard
+    page: Any, visit: Visit, dashboard: Dashboard, screenshot: Callable[[str], Path]
 ) -> None:
     name = _unique("kept-list")
     finished = dashboard.history.finished(lenet_spec(name), cycles=3, seed=7, tflite=False)
@@ -143,3 +143,5 @@ def test_the_list_shows_the_final_metric_and_where_a_run_stands(
     expect(page.locator(f"tr[data-id='{running}'] .progress-label")).to_have_text(
         "cycle 3 (stops when nothing is removed or after 15 cycles)"
     )
+    visit("/?q=kept-")
+    screenshot("kept-list")
