@@ -131,8 +131,10 @@ class ExperimentQuery(RequestBody):
         tag: keep experiments carrying this tag.
         owner: keep experiments of this owner (exact match).
         q: keep experiments whose name contains this text (case-insensitive).
-        sort: the column to order by. Default ``created``.
-        order: ``asc`` or ``desc``. Default ``desc``; missing values sort last either way.
+        sort: the column to order by. Default ``created``. ``final_metric`` and ``best_metric`` sort
+            each metric in its own good direction (see ``backend.metrics``), grouped by metric name.
+        order: ``asc`` or ``desc``. Default ``desc``; for the metrics ``desc`` is best first. Missing
+            values sort last either way.
         limit: page size, 1 to 500. Default 50.
         offset: experiments to skip. Default 0.
     """
@@ -182,10 +184,14 @@ class ExperimentSummary(Schema):
     initial_flops: int | None
     final_params: int | None
     final_flops: int | None
+    #: the validation metric of the final (kept) cycle's model, beside its params, FLOPs and widths
     final_metric: float | None
+    #: the best validation metric of any accepted cycle so far (not necessarily the final model's)
     best_metric: float | None
     latency_speedup: float | None
     final_widths: dict[str, int] | None
+    #: the spec's pruning.max_cycles (filled by the listing; the detail carries the whole spec)
+    max_cycles: int | None = None
     #: times (and last time) the sweep re-sent its id: queued with 0 waits for a worker, else re-queued
     requeues: int = 0
     requeued_at: UtcDatetime | None = None

@@ -51,13 +51,16 @@ def experiment_figure(
         figures.Stage, Query(description="widths: units kept by pruning, or units trained")
     ] = "after",
     normalise: Annotated[bool, Query(description="costs: % of the first cycle")] = False,
-    log: Annotated[bool, Query(description="training: log loss; activations: log colours")] = False,
+    log: Annotated[
+        bool | None,
+        Query(description="training: log loss (default when it spans decades); activations: log colours"),
+    ] = None,
     layer: LayerName | None = None,
     cycle: Annotated[int | None, Query(ge=0, le=100_000, description="criterion: the cycle")] = None,
 ) -> JSONResponse:
-    """``widths``, ``costs``, ``training``, ``activations`` (``layer``), ``criterion`` (``layer``,
-    ``cycle``; default the latest), ``tflite`` or ``speedup``, ready for ``Plotly.react``. Options that
-    do not concern the figure are ignored; ``uirevision`` stays the same across live updates."""
+    """``widths``, ``costs``, ``metric-flops``, ``training``, ``activations`` (``layer``), ``criterion``
+    (``layer``, ``cycle``; default the latest), ``tflite`` or ``speedup``, ready for ``Plotly.react``.
+    Options that do not concern the figure are ignored; ``uirevision`` stays the same across live updates."""
     options = FigureOptions(
         stacked=stacked, stage=stage, normalise=normalise, log=log, layer=layer, cycle=cycle
     )

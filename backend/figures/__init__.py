@@ -7,10 +7,10 @@ The API maps its rows or schemas into the light inputs of :mod:`backend.figures.
 """
 
 from backend.figures.activations import activation_heatmap_figure
-from backend.figures.common import NO_DATA, PALETTE, Figure, empty_figure, escape
+from backend.figures.common import NO_DATA, PALETTE, CycleMarks, Figure, empty_figure, escape
 from backend.figures.compare import MAX_COMPARED, compare_loss_figure, compare_widths_figure
 from backend.figures.criterion import Threshold, criterion_figure, criterion_measure, criterion_thresholds
-from backend.figures.cycles import costs_figure, widths_figure
+from backend.figures.cycles import costs_figure, metric_flops_figure, widths_figure
 from backend.figures.inputs import (
     CycleRow,
     EpochPoint,
@@ -44,6 +44,7 @@ __all__ = [
     "PALETTE",
     "CompareRow",
     "CompareTable",
+    "CycleMarks",
     "CycleRow",
     "EpochAxis",
     "EpochPoint",
@@ -70,6 +71,7 @@ __all__ = [
     "epoch_axis",
     "escape",
     "higher_is_better",
+    "metric_flops_figure",
     "pareto_figure",
     "pareto_front",
     "pareto_points",

@@ -6,7 +6,7 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-from backend.figures.common import Figure, axis, empty_figure, escape, figure, fmt, layout, number
+from backend.figures.common import CycleMarks, Figure, axis, empty_figure, escape, figure, fmt, layout, number
 from backend.figures.inputs import LayerHistogram
 
 
@@ -19,7 +19,8 @@ def activation_heatmap_figure(
     layer: str,
     histograms: Sequence[LayerHistogram],
     *,
-    log_colour: bool = False,
+    log_colour: bool = True,
+    marks: CycleMarks | None = None,
     uirevision: str | int = "activations",
 ) -> Figure:
     """One layer's histogram of activation values at every cycle, as a heatmap.
@@ -32,7 +33,8 @@ def activation_heatmap_figure(
         layer: the layer's name (user text; escaped).
         histograms: the layer's histogram per cycle, any order.
         log_colour: colour by ``log10(1 + count)`` instead of the count; the hover shows the count either
-            way. Default False.
+            way. Default True (a few bins, often the zeros, hold most values).
+        marks: the final and rejected cycles, named on the y ticks and in the hover. Default: none.
         uirevision: kept across live updates. Default "activations".
 
     Returns:
@@ -45,6 +47,7 @@ def activation_heatmap_figure(
     )
     if not rows:
         return empty_figure(title, uirevision)
+    marks = marks or CycleMarks()
     traces: list[dict[str, Any]] = []
     for row in rows:
         edges = [float(edge) for edge in row.bin_edges]
@@ -61,7 +64,8 @@ def activation_heatmap_figure(
                 "coloraxis": "coloraxis",
                 "hovertext": [
                     [
-                        f"cycle {row.cycle}<br>value {fmt(low, 4)} to {fmt(high, 4)}<br>count {fmt(count)}"
+                        f"{marks.label(row.cycle)}<br>value {fmt(low, 4)} to {fmt(high, 4)}"
+                        f"<br>count {fmt(count)}"
                         for low, high, count in zip(edges[:-1], edges[1:], counts, strict=True)
                     ]
                 ],
@@ -74,7 +78,7 @@ def activation_heatmap_figure(
             title,
             uirevision,
             xaxis=axis("activation value (bin centre)"),
-            yaxis=axis("cycle", dtick=1),
+            yaxis=marks.cycle_axis([row.cycle for row in rows]),
             coloraxis={
                 "colorscale": "Viridis",
                 "cmin": 0,

@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from numbers import Real
-from typing import Any
+from typing import Any, Literal
 
 #: A Plotly figure as a JSON-ready dict.
 Figure = dict[str, Any]
@@ -286,3 +287,155 @@ def label(x: float, text: str, *, y: float = 1.0, xanchor: str = "left") -> dict
         "showarrow": False,
         "font": {"size": 11, "color": "#555555"},
     }
+
+
+# --------------------------------------------------------------------------------------------- cycle marks
+
+#: How a cycle's model ended: the kept result, rejected beyond the tolerance, or an ordinary accepted cycle.
+CycleRole = Literal["final", "rejected", "accepted"]
+#: The words every chart and table uses for the two marked roles (the frontend shows the same words).
+ROLE_WORDS: dict[CycleRole, str] = {"final": "final (kept)", "rejected": "rejected", "accepted": ""}
+#: Point symbol, size and outline of each role on line charts; bar pattern and outline on bar charts.
+ROLE_SYMBOLS: dict[CycleRole, str] = {"final": "star", "rejected": "x", "accepted": "circle"}
+ROLE_SIZES: dict[CycleRole, int] = {"final": 14, "rejected": 10, "accepted": 7}
+ROLE_PATTERNS: dict[CycleRole, str] = {"final": "", "rejected": "/", "accepted": ""}
+ROLE_OUTLINES: dict[CycleRole, tuple[str, float]] = {
+    "final": (THRESHOLD_COLOUR, 2.0),
+    "rejected": (REMOVED_COLOUR, 1.5),
+    "accepted": ("#ffffff", 0.5),
+}
+
+
+@dataclass(frozen=True)
+class CycleMarks:
+    """Which cycle is the kept result and which were rejected: the one source of every chart's marks.
+
+    Attributes:
+        final: the cycle whose model is the result (None: none yet).
+        rejected: cycles that fell beyond the tolerance.
+    """
+
+    final: int | None = None
+    rejected: frozenset[int] = frozenset()
+
+    @classmethod
+    def of(cls, cycles: Iterable[Any], final_cycle: int | None = None) -> CycleMarks:
+        """The marks of cycles carrying ``index`` and ``accepted``.
+
+        Args:
+            cycles: the experiment's cycles (any order).
+            final_cycle: the experiment's recorded final cycle; default (None) the newest accepted one.
+
+        Returns:
+            the marks.
+        """
+        listed = list(cycles)
+        rejected = frozenset(int(cycle.index) for cycle in listed if not cycle.accepted)
+        known = {int(cycle.index) for cycle in listed}
+        final = final_cycle if final_cycle is not None and final_cycle in known else None
+        if final is None:
+            accepted = [int(cycle.index) for cycle in listed if cycle.accepted]
+            final = max(accepted) if accepted else None
+        return cls(final, rejected)
+
+    def role(self, index: int) -> CycleRole:
+        """The role of cycle ``index``."""
+        if index == self.final:
+            return "final"
+        return "rejected" if index in self.rejected else "accepted"
+
+    def label(self, index: int) -> str:
+        """``"cycle 5 · final (kept)"``, ``"cycle 6 · rejected"`` or ``"cycle 4"`` (hover and titles)."""
+        words = ROLE_WORDS[self.role(index)]
+        return f"cycle {index} · {words}" if words else f"cycle {index}"
+
+    def words(self) -> dict[str, str]:
+        """The marked cycles' words by cycle index as text (JSON keys): ``{"1": "final (kept)", ...}``."""
+        marked = sorted({*self.rejected, *([] if self.final is None else [self.final])})
+        return {str(index): ROLE_WORDS[self.role(index)] for index in marked}
+
+    def tick(self, index: int) -> str:
+        """The x tick text of cycle ``index``: its number, with the role's words on a second line."""
+        words = ROLE_WORDS[self.role(index)]
+        return f"{index}<br>{words}" if words else str(index)
+
+    def cycle_axis(self, indices: Sequence[int], title: str = "cycle", **extra: Any) -> dict[str, Any]:
+        """A cycle x axis whose ticks name the final and rejected cycles.
+
+        Args:
+            indices: the cycles on the axis.
+            title: the axis title. Default "cycle".
+            **extra: further axis properties.
+
+        Returns:
+            the axis dict, one tick per cycle.
+        """
+        ordered = sorted(set(indices))
+        return axis(
+            title, tickmode="array", tickvals=ordered, ticktext=[self.tick(i) for i in ordered], **extra
+        )
+
+    def line_marker(self, indices: Sequence[int], colour_: str, symbol: str = "circle") -> dict[str, Any]:
+        """Per-point markers of a line trace over cycles (star: final; x: rejected).
+
+        Args:
+            indices: the cycle of each point.
+            colour_: the trace's colour.
+            symbol: the symbol of the other cycles' points. Default "circle".
+
+        Returns:
+            the marker dict.
+        """
+        roles = [self.role(i) for i in indices]
+        return {
+            "color": colour_,
+            "symbol": [symbol if role == "accepted" else ROLE_SYMBOLS[role] for role in roles],
+            "size": [ROLE_SIZES[role] for role in roles],
+            "line": {
+                "color": [ROLE_OUTLINES[role][0] for role in roles],
+                "width": [ROLE_OUTLINES[role][1] for role in roles],
+            },
+        }
+
+    def bar_marker(self, indices: Sequence[int], colour_: str) -> dict[str, Any]:
+        """Per-bar markers over cycles (hatched with a red outline: rejected; dark outline: final).
+
+        Args:
+            indices: the cycle of each bar.
+            colour_: the trace's colour.
+
+        Returns:
+            the marker dict.
+        """
+        roles = [self.role(i) for i in indices]
+        return {
+            "color": colour_,
+            "pattern": {"shape": [ROLE_PATTERNS[role] for role in roles], "solidity": 0.5},
+            "line": {
+                "color": [ROLE_OUTLINES[role][0] for role in roles],
+                "width": [ROLE_OUTLINES[role][1] if role != "accepted" else 0.0 for role in roles],
+            },
+        }
+
+
+# --------------------------------------------------------------------------------------------- scales
+
+#: A positive series spanning more decades than this (max ÷ min) gets a log axis by default.
+LOG_DECADES = 1.5
+
+
+def spans_decades(values: Iterable[object], decades: float = LOG_DECADES) -> bool:
+    """Whether the positive finite values span more than ``decades`` powers of ten.
+
+    Args:
+        values: the series (None, non-finite and non-positive values are ignored; a log axis cannot
+            show them anyway).
+        decades: the span that calls for a log axis. Default :data:`LOG_DECADES`.
+
+    Returns:
+        True when ``log10(max / min) > decades``.
+    """
+    positive = [value for value in numbers(values) if value is not None and value > 0.0]
+    if len(positive) < 2:
+        return False
+    return math.log10(max(positive) / min(positive)) > decades

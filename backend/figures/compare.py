@@ -17,8 +17,9 @@ from backend.figures.common import (
     fmt,
     layout,
     number,
+    spans_decades,
 )
-from backend.figures.cycles import layer_names
+from backend.figures.cycles import prunable_names
 from backend.figures.inputs import ExperimentSeries, cycle_order
 from backend.figures.training import epoch_axis
 
@@ -65,7 +66,9 @@ def compare_widths_figure(
 
     Returns:
         one trace per (experiment, layer) with x = cycle and y = ``widths_after``; colour = experiment,
-        dash = layer position; the legend groups an experiment's layers.
+        dash = layer position; the legend groups an experiment's layers; the output layer, which cannot
+        be pruned, is left out (see :func:`prunable_names`). Each experiment's final (kept)
+        cycle is a star and its rejected cycles an x, as on the experiment page.
 
     Raises:
         ValueError: more than :data:`MAX_COMPARED` experiments.
@@ -74,9 +77,10 @@ def compare_widths_figure(
     traces: list[dict[str, Any]] = []
     for position, experiment in enumerate(experiments):
         ordered = cycle_order(experiment.cycles)
+        marks = experiment.marks
         line_colour, symbol = experiment_style(position)
         name = escape(experiment.label)
-        for layer_position, layer in enumerate(layer_names(ordered)):
+        for layer_position, layer in enumerate(prunable_names(ordered)):
             kept = [cycle.widths_after.get(layer, cycle.widths.get(layer)) for cycle in ordered]
             traces.append(
                 {
@@ -87,9 +91,11 @@ def compare_widths_figure(
                     "x": [cycle.index for cycle in ordered],
                     "y": kept,
                     "line": {"color": line_colour, "dash": DASHES[layer_position % len(DASHES)]},
-                    "marker": {"symbol": symbol},
+                    "marker": marks.line_marker([cycle.index for cycle in ordered], line_colour, symbol),
+                    "connectgaps": False,
                     "hovertext": [
-                        f"{name}<br>layer {escape(layer)} · cycle {cycle.index}<br>units kept {fmt(width)}"
+                        f"{name}<br>layer {escape(layer)} · {marks.label(cycle.index)}"
+                        f"<br>units kept {fmt(width)}"
                         for cycle, width in zip(ordered, kept, strict=True)
                     ],
                     "hoverinfo": "text",
@@ -113,6 +119,7 @@ def compare_loss_figure(
     *,
     train: bool = True,
     validation: bool = True,
+    log_loss: bool | None = None,
     uirevision: str | int = "compare-loss",
 ) -> Figure:
     """Loss per global epoch (cycles one after another) of every experiment, overlaid.
@@ -121,10 +128,13 @@ def compare_loss_figure(
         experiments: at most :data:`MAX_COMPARED` experiments.
         train: draw the training loss (dotted). Default True.
         validation: draw the validation loss (solid). Default True.
+        log_loss: a log loss axis; None (default): log when the losses span more than
+            :data:`LOG_DECADES` decades.
         uirevision: kept across updates. Default "compare-loss".
 
     Returns:
-        per experiment, up to two line traces sharing its colour and legend group.
+        per experiment, up to two line traces sharing its colour and legend group (a series of one
+        value shows its marker; missing values are gaps).
 
     Raises:
         ValueError: more than :data:`MAX_COMPARED` experiments.
@@ -139,18 +149,22 @@ def compare_loss_figure(
         if on
     ]
     traces: list[dict[str, Any]] = []
+    drawn: list[float | None] = []
     for position, experiment in enumerate(experiments):
         placed = epoch_axis(experiment.epochs)
         line_colour, _ = experiment_style(position)
         name = escape(experiment.label)
         for attribute, word, dash in splits:
             values = [number(getattr(point, attribute)) for point in placed.epochs]
-            if all(value is None for value in values):
+            finite = sum(value is not None for value in values)
+            if not finite:
                 continue
+            drawn.extend(values)
             traces.append(
                 {
                     "type": "scatter",
-                    "mode": "lines",
+                    "mode": "lines" if finite > 1 else "lines+markers",
+                    "connectgaps": False,
                     "name": f"{name} · {word}",
                     "legendgroup": name,
                     "x": placed.x,
@@ -172,6 +186,8 @@ def compare_loss_figure(
             COMPARE_LOSS_TITLE,
             uirevision,
             xaxis=axis("epoch (global, across cycles)"),
-            yaxis=axis("loss"),
+            yaxis=axis(
+                "loss", type="log" if (spans_decades(drawn) if log_loss is None else log_loss) else "linear"
+            ),
         ),
     )

@@ -11,6 +11,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from backend.figures.common import CycleMarks
+
 _MISSING = object()
 
 
@@ -262,13 +264,15 @@ class ExperimentSeries:
         return f"{self.name} (#{self.id})"
 
     @property
+    def marks(self) -> CycleMarks:
+        """Its final (kept) and rejected cycles."""
+        return CycleMarks.of(self.cycles, self.final_cycle)
+
+    @property
     def final(self) -> CycleRow | None:
         """The cycle whose model is the result: ``final_cycle``, else the last accepted cycle."""
-        by_index = {cycle.index: cycle for cycle in self.cycles}
-        if self.final_cycle is not None and self.final_cycle in by_index:
-            return by_index[self.final_cycle]
-        accepted = [cycle for cycle in self.cycles if cycle.accepted]
-        return max(accepted, key=lambda cycle: cycle.index) if accepted else None
+        final = self.marks.final
+        return next((cycle for cycle in self.cycles if cycle.index == final), None)
 
 
 def cycle_order(cycles: Sequence[CycleRow]) -> list[CycleRow]:

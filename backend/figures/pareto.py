@@ -22,21 +22,16 @@ from backend.figures.compare import check_count, experiment_style
 from backend.figures.inputs import ExperimentSeries, cycle_order
 from backend.figures.tflite import formats
 from backend.figures.training import metric_title
+from backend.metrics import HIGHER_IS_BETTER, higher_is_better
 
-#: Metrics where a larger value is better; every other metric (rmse, loss) is minimised.
-HIGHER_IS_BETTER = frozenset({"accuracy"})
-
-
-def higher_is_better(metric_name: str | None) -> bool:
-    """Whether a larger value of the metric is better ("accuracy": yes; "rmse": no).
-
-    Args:
-        metric_name: the metric's name.
-
-    Returns:
-        True for metrics in :data:`HIGHER_IS_BETTER`.
-    """
-    return metric_name in HIGHER_IS_BETTER
+__all__ = [
+    "HIGHER_IS_BETTER",
+    "ParetoPoint",
+    "higher_is_better",
+    "pareto_figure",
+    "pareto_front",
+    "pareto_points",
+]
 
 
 def pareto_front(points: Sequence[tuple[float, float]], *, maximise_metric: bool) -> list[int]:
@@ -172,8 +167,9 @@ def pareto_figure(
     if not points:
         return empty_figure(title, uirevision)
     cost_title = "FLOPs per example" if cost == "flops" else "median TFLite latency (µs)"
+    marks = [experiment.marks for experiment in same]
     hover = [
-        f"{escape(same[p.experiment].label)} · cycle {p.cycle}<br>"
+        f"{escape(same[p.experiment].label)} · {marks[p.experiment].label(p.cycle)}<br>"
         f"{escape(metric_name or 'metric')} {fmt(p.metric)}<br>{cost_title} {fmt(p.cost)}"
         for p in points
     ]
@@ -190,7 +186,7 @@ def pareto_figure(
                 "name": escape(experiment.label),
                 "x": [points[i].cost for i in own],
                 "y": [points[i].metric for i in own],
-                "marker": {"color": marker_colour, "symbol": symbol, "size": 9},
+                "marker": marks[position].line_marker([points[i].cycle for i in own], marker_colour, symbol),
                 "hovertext": [hover[i] for i in own],
                 "hoverinfo": "text",
             }

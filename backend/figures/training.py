@@ -9,6 +9,7 @@ from typing import Any
 from backend.figures.common import (
     BOUNDARY_COLOUR,
     PALETTE,
+    CycleMarks,
     Figure,
     axis,
     empty_figure,
@@ -18,6 +19,7 @@ from backend.figures.common import (
     label,
     layout,
     numbers,
+    spans_decades,
     vertical_line,
 )
 from backend.figures.inputs import EpochPoint
@@ -91,19 +93,22 @@ def training_figure(
     epochs: Sequence[EpochPoint],
     metric_name: str | None,
     *,
-    log_loss: bool = False,
+    log_loss: bool | None = None,
+    marks: CycleMarks | None = None,
     uirevision: str | int = "training",
 ) -> Figure:
     """Train and validation loss (top) and metric (bottom) per epoch, cycles one after another.
 
     The x axis is the global epoch index (1 = the first epoch of the first cycle); a dotted vertical
     line separates consecutive cycles at ``first index − 0.5`` and a label "cycle k" marks where
-    each cycle starts.
+    each cycle starts ("cycle k · final (kept)", "cycle k · rejected" for the marked cycles).
 
     Args:
         epochs: the experiment's epochs so far (any order; live updates simply pass more).
         metric_name: "accuracy" or "rmse" (None: "metric").
-        log_loss: draw the loss on a log axis. Default False.
+        log_loss: draw the loss (and an RMSE metric) on a log axis; None (default): log when the
+            values span more than :data:`LOG_DECADES` decades. Accuracy always stays linear.
+        marks: the final and rejected cycles. Default: none marked.
         uirevision: kept across live updates. Default "training".
 
     Returns:
@@ -114,9 +119,17 @@ def training_figure(
     if not placed.epochs:
         return empty_figure(TRAINING_TITLE, uirevision)
     metric = escape(metric_name or "metric")
+    marks = marks or CycleMarks()
+    series = {
+        attribute: numbers(getattr(point, attribute) for point in placed.epochs) for attribute, *_ in _CURVES
+    }
+    losses = [*series["loss"], *series["val_loss"]]
+    metrics = [*series["metric"], *series["val_metric"]]
+    log_axis = spans_decades(losses) if log_loss is None else log_loss
+    log_metric = metric_name == "rmse" and (spans_decades(metrics) if log_loss is None else log_loss)
     traces: list[dict[str, Any]] = []
     for attribute, name, line_colour, dash, yaxis in _CURVES:
-        values = numbers(getattr(point, attribute) for point in placed.epochs)
+        values = series[attribute]
         if all(value is None for value in values):
             continue
         legend = name.format(metric=metric)
@@ -130,6 +143,7 @@ def training_figure(
                 "yaxis": yaxis,
                 "line": {"color": line_colour, "dash": dash, "width": 2},
                 "marker": {"size": 4},
+                "connectgaps": False,
                 "hovertext": [
                     f"cycle {point.cycle} · epoch {point.epoch} (global {index})<br>{legend} {fmt(value)}"
                     for point, index, value in zip(placed.epochs, placed.x, values, strict=True)
@@ -138,15 +152,20 @@ def training_figure(
             }
         )
     shapes = [vertical_line(x, colour_=BOUNDARY_COLOUR, dash="dot") for x in placed.boundaries]
-    annotations = [label(start - 0.5, f"cycle {cycle}") for cycle, start in placed.starts]
+    annotations = [label(start - 0.5, marks.label(cycle)) for cycle, start in placed.starts]
     return figure(
         traces,
         layout(
             TRAINING_TITLE,
             uirevision,
             xaxis=axis("epoch (global, across cycles)", anchor="y2", rangemode="tozero"),
-            yaxis=axis("loss", domain=[0.55, 1.0], type="log" if log_loss else "linear"),
-            yaxis2=axis(metric_title(metric_name), domain=[0.0, 0.45], anchor="x"),
+            yaxis=axis("loss", domain=[0.55, 1.0], type="log" if log_axis else "linear"),
+            yaxis2=axis(
+                metric_title(metric_name),
+                domain=[0.0, 0.45],
+                anchor="x",
+                type="log" if log_metric else "linear",
+            ),
             shapes=shapes,
             annotations=annotations,
         ),

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from backend.arrays import decode
 from backend.figures import (
+    CycleMarks,
     CycleRow,
     EpochPoint,
     Figure,
@@ -29,24 +30,30 @@ from backend.figures import (
     architecture_diff,
     costs_figure,
     criterion_figure,
+    metric_flops_figure,
     speedup_figure,
     tflite_figure,
     training_figure,
     widths_figure,
 )
 from backend.figures.criterion import CRITERIA
+from backend.layers import ModelSpec
 from backend.models import Cycle, EpochRow, Experiment, LayerStatsRow, TFLiteBenchmark
+from backend.presets import preset
 from backend.schemas import TFLiteBenchmarkOut
 from backend.service.errors import NotFound
 from backend.service.queries import require_experiment
 from backend.spec import Criterion
 
 Stage = Literal["after", "before"]
-FigureName = Literal["widths", "costs", "training", "activations", "criterion", "tflite", "speedup"]
+FigureName = Literal[
+    "widths", "costs", "metric-flops", "training", "activations", "criterion", "tflite", "speedup"
+]
 #: Every figure of one experiment, in the order the page shows them.
 FIGURE_NAMES: tuple[FigureName, ...] = (
     "widths",
     "costs",
+    "metric-flops",
     "training",
     "activations",
     "criterion",
@@ -95,6 +102,11 @@ class FigureIndex(Out):
         criterion: the spec's pruning criterion (``{"type": "apoz", "k": 1.0}``).
         metric_name: "accuracy" or "rmse"; None before the first cycle.
         tflite_rows: how many TFLite benchmarks are stored.
+        final_cycle: the cycle whose model is kept (the recorded final cycle, else the newest accepted
+            one); None before the first accepted cycle. The architecture diff defaults to cycle 0 → it.
+        rejected: cycles rejected beyond the tolerance, ascending.
+        cycle_marks: the words that mark the final and the rejected cycles, by cycle index ("final
+            (kept)", "rejected"): the page's tables and selectors use the charts' words.
     """
 
     figures: list[str]
@@ -103,6 +115,9 @@ class FigureIndex(Out):
     criterion: dict[str, Any]
     metric_name: str | None
     tflite_rows: int
+    final_cycle: int | None = None
+    rejected: list[int] = []
+    cycle_marks: dict[str, str] = {}
 
 
 class LayerDiffOut(Out):
@@ -136,7 +151,8 @@ class FigureOptions:
         stacked: widths: stack the layers' bars instead of grouping them.
         stage: widths: "after" (kept by the cycle's pruning) or "before" (trained).
         normalise: costs: percentages of the first cycle on one axis.
-        log: training: log loss axis; activations: log colour scale.
+        log: training: log loss (and RMSE) axis, None: log when the values span decades; activations:
+            log colour scale, None: log.
         layer: activations, criterion: the layer; default the first measured layer.
         cycle: criterion: the cycle; default the latest cycle with statistics.
     """
@@ -144,7 +160,7 @@ class FigureOptions:
     stacked: bool = False
     stage: Stage = "after"
     normalise: bool = False
-    log: bool = False
+    log: bool | None = None
     layer: str | None = None
     cycle: int | None = None
 
@@ -189,19 +205,71 @@ def _measured_layers(session: Session, experiment_id: int) -> list[str]:
     return list(dict.fromkeys(names))
 
 
-def _experiment_facts(session: Session, experiment_id: int) -> tuple[dict[str, Any], str | None]:
-    """The spec's criterion and the experiment's metric name.
+@dataclass(frozen=True)
+class ExperimentFacts:
+    """What every figure of one experiment may need besides its rows.
+
+    Attributes:
+        criterion: the spec's pruning criterion with defaults.
+        metric_name: "accuracy" or "rmse"; None before the first cycle.
+        final_cycle: the recorded final cycle (None until the experiment finishes).
+        prunable: the layers pruning can shrink, in model order (None when the spec has no model).
+    """
+
+    criterion: dict[str, Any]
+    metric_name: str | None
+    final_cycle: int | None
+    prunable: list[str] | None
+
+
+def _experiment_facts(session: Session, experiment_id: int) -> ExperimentFacts:
+    """The spec's criterion and prunable layers, the experiment's metric name and final cycle.
 
     Raises:
         NotFound: no such experiment.
     """
     row = session.execute(
-        select(Experiment.spec, Experiment.metric_name).where(Experiment.id == experiment_id)
+        select(Experiment.spec, Experiment.metric_name, Experiment.final_cycle).where(
+            Experiment.id == experiment_id
+        )
     ).one_or_none()
     if row is None:
         raise NotFound("experiment", experiment_id)
-    spec, metric_name = row
-    return criterion_of(spec), metric_name
+    spec, metric_name, final_cycle = row
+    return ExperimentFacts(criterion_of(spec), metric_name, final_cycle, prunable_layers(spec))
+
+
+def prunable_layers(spec: Mapping[str, Any] | None) -> list[str] | None:
+    """The layers of a stored spec's model that pruning can shrink (never the output layer).
+
+    Args:
+        spec: the experiment's stored spec.
+
+    Returns:
+        the names in model order, or None when the spec's model cannot be read.
+    """
+    model = (spec or {}).get("model")
+    if isinstance(model, Mapping) and set(model) == {"preset"}:
+        model = model["preset"]
+    try:
+        built = preset(model) if isinstance(model, str) else ModelSpec.model_validate(model)
+    except ValueError:  # pydantic.ValidationError is one; so is an unknown preset
+        return None
+    return built.prunable_names()
+
+
+def _marks(session: Session, experiment_id: int, final_cycle: int | None) -> CycleMarks:
+    """The final and rejected cycles of an experiment (two small columns of its cycles)."""
+    rows = session.execute(
+        select(Cycle.index, Cycle.accepted).where(Cycle.experiment_id == experiment_id)
+    ).mappings()
+    return CycleMarks.of([_IndexAccepted(row["index"], row["accepted"]) for row in rows], final_cycle)
+
+
+@dataclass(frozen=True)
+class _IndexAccepted:
+    index: int
+    accepted: bool
 
 
 def criterion_of(spec: Mapping[str, Any] | None) -> dict[str, Any]:
@@ -237,7 +305,8 @@ def figure_index(session: Session, experiment_id: int) -> FigureIndex:
     Raises:
         NotFound: no such experiment.
     """
-    criterion, metric_name = _experiment_facts(session, experiment_id)
+    facts = _experiment_facts(session, experiment_id)
+    marks = _marks(session, experiment_id, facts.final_cycle)
     cycles = session.scalars(
         select(Cycle.index).where(Cycle.experiment_id == experiment_id).order_by(Cycle.index)
     )
@@ -250,9 +319,12 @@ def figure_index(session: Session, experiment_id: int) -> FigureIndex:
         figures=list(FIGURE_NAMES),
         cycles=list(cycles),
         layers=_measured_layers(session, experiment_id),
-        criterion=criterion,
-        metric_name=metric_name,
+        criterion=facts.criterion,
+        metric_name=facts.metric_name,
         tflite_rows=count or 0,
+        final_cycle=marks.final,
+        rejected=sorted(marks.rejected),
+        cycle_marks=marks.words(),
     )
 
 
@@ -277,31 +349,59 @@ def experiment_figure(
         NotFound: no such experiment, or a layer or cycle without statistics.
     """
     options = options or FigureOptions()
-    criterion, metric_name = _experiment_facts(session, experiment_id)
+    facts = _experiment_facts(session, experiment_id)
     revision = f"{experiment_id}:{name}"
-    if name == "widths":
-        return widths_figure(
-            _cycles(session, experiment_id), stacked=options.stacked, stage=options.stage, uirevision=revision
-        )
-    if name == "costs":
-        return costs_figure(_cycles(session, experiment_id), normalise=options.normalise, uirevision=revision)
+    if name in ("widths", "costs", "metric-flops"):
+        return _cycle_figure(session, experiment_id, name, facts, options, revision)
+    marks = _marks(session, experiment_id, facts.final_cycle)
     if name == "training":
         return training_figure(
-            _epochs(session, experiment_id), metric_name, log_loss=options.log, uirevision=revision
+            _epochs(session, experiment_id),
+            facts.metric_name,
+            log_loss=options.log,
+            marks=marks,
+            uirevision=revision,
         )
     if name == "tflite":
         return tflite_figure(
-            [TFLiteRow.of(row) for row in _tflite(session, experiment_id)], uirevision=revision
+            [TFLiteRow.of(row) for row in _tflite(session, experiment_id)], marks=marks, uirevision=revision
         )
     if name == "speedup":
         rows = [TFLiteRow.of(row) for row in _tflite(session, experiment_id)]
-        return speedup_figure(_cycles(session, experiment_id), rows, uirevision=revision)
+        return speedup_figure(_cycles(session, experiment_id), rows, marks=marks, uirevision=revision)
     if name == "activations":
-        return _activations(session, experiment_id, options, revision)
-    return _criterion(session, experiment_id, criterion, options, revision)
+        return _activations(session, experiment_id, options, marks, revision)
+    return _criterion(session, experiment_id, facts.criterion, options, revision)
 
 
-def _activations(session: Session, experiment_id: int, options: FigureOptions, revision: str) -> Figure:
+def _cycle_figure(
+    session: Session,
+    experiment_id: int,
+    name: FigureName,
+    facts: ExperimentFacts,
+    options: FigureOptions,
+    revision: str,
+) -> Figure:
+    """The figures drawn from the cycles alone: widths (prunable layers only), costs, metric vs FLOPs."""
+    cycles = _cycles(session, experiment_id)
+    marks = CycleMarks.of(cycles, facts.final_cycle)
+    if name == "widths":
+        return widths_figure(
+            cycles,
+            stacked=options.stacked,
+            stage=options.stage,
+            layers=facts.prunable,
+            marks=marks,
+            uirevision=revision,
+        )
+    if name == "costs":
+        return costs_figure(cycles, normalise=options.normalise, marks=marks, uirevision=revision)
+    return metric_flops_figure(cycles, facts.metric_name, marks=marks, uirevision=revision)
+
+
+def _activations(
+    session: Session, experiment_id: int, options: FigureOptions, marks: CycleMarks, revision: str
+) -> Figure:
     layer = _choose_layer(_measured_layers(session, experiment_id), options.layer, experiment_id)
     if layer is None:
         return activation_heatmap_figure("–", [], uirevision=revision)
@@ -316,7 +416,11 @@ def _activations(session: Session, experiment_id: int, options: FigureOptions, r
         for index, histogram, edges in rows
     ]
     return activation_heatmap_figure(
-        layer, histograms, log_colour=options.log, uirevision=f"{revision}:{layer}"
+        layer,
+        histograms,
+        log_colour=options.log is not False,
+        marks=marks,
+        uirevision=f"{revision}:{layer}",
     )
 
 

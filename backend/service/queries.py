@@ -11,12 +11,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from sqlalchemy import ColumnElement, Select, cast, column, exists, func, literal, select
+from sqlalchemy import ColumnElement, Integer, Select, case, cast, column, exists, func, literal, select
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Session, load_only, undefer
 from sqlalchemy.sql.elements import UnaryExpression
 
 from backend.arrays import decode
+from backend.metrics import HIGHER_IS_BETTER
 from backend.models import Artifact, Cycle, EpochRow, Experiment, LayerStatsRow
 from backend.schemas import (
     ArtifactOut,
@@ -33,8 +34,14 @@ from backend.schemas import (
 )
 from backend.service.errors import NotFound
 
-#: The experiments columns a listing reads (never ``spec``, never another table).
-SUMMARY_COLUMNS = tuple(getattr(Experiment, name) for name in ExperimentSummary.model_fields)
+#: Summary fields that are not experiments columns (the listing derives them).
+DERIVED_SUMMARY_FIELDS = frozenset({"max_cycles"})
+#: The experiments columns a listing reads (never the whole ``spec``, never another table).
+SUMMARY_COLUMNS = tuple(
+    getattr(Experiment, name) for name in ExperimentSummary.model_fields if name not in DERIVED_SUMMARY_FIELDS
+)
+#: The one number of the spec the listing reads: when the cycles stop at the latest.
+MAX_CYCLES = cast(Experiment.spec[("pruning", "max_cycles")].as_string(), Integer)
 #: The cycles columns one experiment's page reads (never the model spec, costs or unit lists).
 CYCLE_SUMMARY_COLUMNS = tuple(getattr(Cycle, name) for name in CycleSummary.model_fields)
 #: Per-unit blobs the layer endpoint always decodes.
@@ -88,10 +95,24 @@ def _filters(session: Session, query: ExperimentQuery) -> list[ColumnElement[boo
     return conditions
 
 
+#: The metric sort keys: each sorts by goodness (see :func:`_goodness`) within its metric name.
+METRIC_SORTS = frozenset({"final_metric", "best_metric"})
+
+
+def _goodness(value: Any) -> ColumnElement[Any]:
+    """The metric where higher is better, its negation where lower is (``backend.metrics``)."""
+    return case((Experiment.metric_name.in_(sorted(HIGHER_IS_BETTER)), value), else_=-value)
+
+
 def _ordering(query: ExperimentQuery) -> list[UnaryExpression[Any]]:
     key = SORT_COLUMNS[query.sort]
-    direction = key.desc() if query.order == "desc" else key.asc()
     tie = Experiment.id.desc() if query.order == "desc" else Experiment.id.asc()
+    if query.sort in METRIC_SORTS:
+        # accuracy high-is-good and RMSE low-is-good never mix: group by metric, then best first (desc)
+        good = _goodness(key)
+        direction = good.desc() if query.order == "desc" else good.asc()
+        return [Experiment.metric_name.asc().nulls_last(), direction.nulls_last(), tie]
+    direction = key.desc() if query.order == "desc" else key.asc()
     return [direction.nulls_last(), tie]
 
 
@@ -107,15 +128,18 @@ def list_experiments(session: Session, query: ExperimentQuery) -> ExperimentPage
     """
     conditions = _filters(session, query)
     total = session.scalar(select(func.count()).select_from(Experiment).where(*conditions)) or 0
-    rows = session.scalars(
-        select(Experiment)
+    rows = session.execute(
+        select(Experiment, MAX_CYCLES)
         .options(load_only(*SUMMARY_COLUMNS, raiseload=True))
         .where(*conditions)
         .order_by(*_ordering(query))
         .limit(query.limit)
         .offset(query.offset)
     )
-    items = [ExperimentSummary.model_validate(row) for row in rows]
+    items = [
+        ExperimentSummary.model_validate(row).model_copy(update={"max_cycles": max_cycles})
+        for row, max_cycles in rows
+    ]
     return ExperimentPage(items=items, total=total, limit=query.limit, offset=query.offset)
 
 
@@ -156,7 +180,13 @@ def get_experiment(session: Session, experiment_id: int) -> ExperimentDetail:
     if row is None:
         raise NotFound("experiment", experiment_id)
     cycles = session.scalars(_cycles(experiment_id).options(load_only(*CYCLE_SUMMARY_COLUMNS)))
-    data = {name: getattr(row, name) for name in ExperimentDetail.model_fields if name != "cycles"}
+    data = {
+        name: getattr(row, name)
+        for name in ExperimentDetail.model_fields
+        if name != "cycles" and name not in DERIVED_SUMMARY_FIELDS
+    }
+    pruning = (row.spec or {}).get("pruning") or {}
+    data["max_cycles"] = pruning.get("max_cycles") if isinstance(pruning, dict) else None
     data["cycles"] = [CycleSummary.model_validate(cycle) for cycle in cycles]
     return ExperimentDetail.model_validate(data)
 

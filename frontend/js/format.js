@@ -84,3 +84,20 @@ export function widths(map) {
   const entries = Object.entries(map);
   return entries.length ? entries.map(([name, width]) => `${name} ${int(width)}`).join(" · ") : "–";
 }
+
+/**
+ * A cycle as every selector and table names it: "cycle 5 · final (kept)", "cycle 6 · rejected", "cycle 4".
+ * `marks` is the figure index's `cycle_marks` (the words the charts use, defined once on the server).
+ */
+export function cycleLabel(index, marks) {
+  const words = marks?.[String(index)];
+  return words ? `cycle ${index} · ${words}` : `cycle ${index}`;
+}
+
+/** "cycle 3 (stops when nothing is removed or after 15 cycles)": where a running experiment stands. */
+export function cycleProgress(cyclesDone, maxCycles) {
+  const current = Number.isInteger(cyclesDone) ? cyclesDone : 0;
+  return Number.isInteger(maxCycles)
+    ? `cycle ${current} (stops when nothing is removed or after ${maxCycles} cycles)`
+    : `cycle ${current}`;
+}

@@ -105,7 +105,7 @@ def test_widths_draw_one_line_per_experiment_and_layer(client: TestClient, rows:
 
     figure = _figure(client, "widths", ids)
 
-    assert len(figure["data"]) == 4  # two experiments × (hidden, out)
+    assert len(figure["data"]) == 2  # two experiments × hidden (the output layer cannot be pruned)
     hidden = [trace for trace in figure["data"] if trace["name"].endswith("· hidden")]
     assert [trace["y"] for trace in hidden] == [[50, 25, 16], [50, 25, 17]]  # widths_after per cycle
     assert figure["layout"]["uirevision"] == f"compare:widths:{_ids(ids)}"

@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 from backend.db import session_scope
 from backend.models import TFLiteBenchmark
 
-FIGURES = ("widths", "costs", "training", "activations", "criterion", "tflite", "speedup")
+FIGURES = ("widths", "costs", "metric-flops", "training", "activations", "criterion", "tflite", "speedup")
 
 
 def _figure(client: TestClient, experiment_id: int, name: str, query: str = "") -> dict[str, Any]:

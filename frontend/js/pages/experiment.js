@@ -16,10 +16,11 @@ const view = {
   index: null,
   widths: { stacked: false, stage: "after" },
   costs: { normalise: false },
-  training: { log: false },
-  activations: { layer: null, log: false },
+  training: { log: null }, // null: log when the loss spans decades (the server decides)
+  activations: { layer: null, log: true },
   criterion: { layer: null, cycle: null },
-  diff: { before: null, after: null },
+  // `auto`: cycle 0 → the final (kept) cycle, following a live experiment; false once the user chooses
+  diff: { before: null, after: null, auto: true },
 };
 const charts = {};
 let events = null;
@@ -104,10 +105,18 @@ function stats(detail) {
     stat("Cycles", fmt.int(detail.cycles_done), detail.final_cycle !== null ? `final cycle ${detail.final_cycle}` : ""),
     stat("Parameters", fmt.compact(detail.final_params ?? detail.initial_params), params ? `${params.text} (${params.factor})` : "initial", params?.title),
     stat("FLOPs", fmt.compact(detail.final_flops ?? detail.initial_flops), flops ? `${flops.text} (${flops.factor})` : "initial", flops?.title),
-    stat("Best metric", fmt.metric(detail.best_metric, detail.metric_name), detail.metric_name || ""),
-    stat("Final metric", fmt.metric(detail.final_metric, detail.metric_name), detail.metric_name ? `validation ${detail.metric_name}` : ""),
+    stat("Final metric", fmt.metric(detail.final_metric, detail.metric_name), detail.metric_name ? `validation ${detail.metric_name} of the kept model` : ""),
+    stat("Best so far", fmt.metric(detail.best_metric, detail.metric_name), "best validation metric of any accepted cycle"),
     stat("Latency speed-up", speedup, "TFLite, median"),
-    stat("Final widths", "", fmt.widths(detail.final_widths)),
+    h(
+      "div",
+      { class: "stat", id: "kept-widths" },
+      h("div", { class: "stat-label" }, "Kept model widths"),
+      h("div", { class: "stat-detail", id: "kept-widths-values" }, fmt.widths(detail.final_widths)),
+      h("div", { class: "stat-detail faint" }, detail.final_cycle !== null && detail.final_cycle !== undefined
+        ? `as trained in cycle ${detail.final_cycle}, the final (kept) cycle; the chart's "After pruning" bars show what that cycle's pruning would hand on`
+        : "as trained by the final (kept) cycle"),
+    ),
   );
 }
 
@@ -163,7 +172,7 @@ function chartCard({ id, title, hint, controls, tall = false, taller = false, wi
 function figureUrl(name, options) {
   const params = new URLSearchParams();
   for (const [key, value] of Object.entries(options)) {
-    if (value !== null && value !== undefined && value !== false) params.set(key, String(value));
+    if (value !== null && value !== undefined) params.set(key, String(value));
   }
   const text = params.toString();
   return `${base}/figures/${name}${text ? `?${text}` : ""}`;
@@ -188,7 +197,7 @@ function cycleOptions(select, current, latestLabel) {
   replace(
     select,
     h("option", { value: "", selected: current === null }, latestLabel),
-    cycles.map((cycle) => h("option", { value: String(cycle), selected: cycle === current }, `cycle ${cycle}`)),
+    cycles.map((cycle) => h("option", { value: String(cycle), selected: cycle === current }, fmt.cycleLabel(cycle, view.index?.cycle_marks))),
   );
 }
 
@@ -196,16 +205,16 @@ function buildCharts(root) {
   const widths = chartCard({
     id: "widths",
     title: "Units kept per layer",
-    hint: "Units (dense) or channels (conv) per cycle",
+    hint: "Units (dense) or channels (conv) of the prunable layers per cycle. Trained: the model the cycle trained (the final cycle's is the kept model); After pruning: what its pruning handed to the next cycle. Outlined: final (kept); hatched: rejected.",
     controls: [
       segmented("Bars", [{ value: false, label: "Grouped" }, { value: true, label: "Stacked" }], view.widths.stacked, (value) => { view.widths.stacked = value; charts.widths.refresh(); }),
-      segmented("Stage", [{ value: "after", label: "Kept" }, { value: "before", label: "Trained" }], view.widths.stage, (value) => { view.widths.stage = value; charts.widths.refresh(); }),
+      segmented("Stage", [{ value: "after", label: "After pruning" }, { value: "before", label: "Trained" }], view.widths.stage, (value) => { view.widths.stage = value; charts.widths.refresh(); }),
     ],
   });
   const costs = chartCard({
     id: "costs",
     title: "Parameters and FLOPs",
-    hint: "Of the model each cycle trained",
+    hint: "Of the model each cycle trained; star: final (kept), x: rejected",
     controls: segmented("Scale", [{ value: false, label: "Absolute" }, { value: true, label: "% of cycle 0" }], false, (value) => { view.costs.normalise = value; charts.costs.refresh(); }),
   });
   const training = chartCard({
@@ -214,7 +223,7 @@ function buildCharts(root) {
     hint: "Every cycle on one time axis; dotted lines mark cycle boundaries",
     wide: true,
     tall: true,
-    controls: segmented("Loss axis", [{ value: false, label: "Linear" }, { value: true, label: "Log" }], false, (value) => { view.training.log = value; charts.training.refresh(); }),
+    controls: segmented("Loss axis", [{ value: null, label: "Auto" }, { value: false, label: "Linear" }, { value: true, label: "Log" }], view.training.log, (value) => { view.training.log = value; charts.training.refresh(); }),
   });
   const activations = chartCard({
     id: "activations",
@@ -223,8 +232,13 @@ function buildCharts(root) {
     tall: true,
     controls: [
       h("span", { id: "activations-layer" }),
-      segmented("Colour", [{ value: false, label: "Count" }, { value: true, label: "Log" }], false, (value) => { view.activations.log = value; charts.activations.refresh(); }),
+      segmented("Colour", [{ value: false, label: "Count" }, { value: true, label: "Log" }], view.activations.log, (value) => { view.activations.log = value; charts.activations.refresh(); }),
     ],
+  });
+  const metricFlops = chartCard({
+    id: "metric-flops",
+    title: "Metric vs FLOPs",
+    hint: "Validation metric of each cycle's model against its FLOPs; star: final (kept), x: rejected",
   });
   const criterionSelect = h("select", { id: "criterion-cycle", onchange: (event) => { view.criterion.cycle = event.target.value === "" ? null : Number(event.target.value); charts.criterion.refresh(); } });
   const criterion = chartCard({
@@ -237,7 +251,7 @@ function buildCharts(root) {
   replace(
     root,
     h("div", { class: "section-title", id: "sec-charts" }, h("h2", {}, "Pruning over cycles")),
-    h("div", { class: "grid" }, widths.card, costs.card),
+    h("div", { class: "grid" }, widths.card, costs.card, metricFlops.card),
     h("div", { class: "section-title" }, h("h2", {}, "Training")),
     h("div", { class: "grid" }, training.card),
     h("div", { class: "section-title" }, h("h2", {}, "Activations and the criterion")),
@@ -245,6 +259,7 @@ function buildCharts(root) {
   );
   charts.widths = new Chart(widths.element, () => figureUrl("widths", view.widths));
   charts.costs = new Chart(costs.element, () => figureUrl("costs", view.costs));
+  charts.metricFlops = new Chart(metricFlops.element, () => figureUrl("metric-flops", {}));
   charts.training = new Chart(training.element, () => figureUrl("training", view.training));
   charts.activations = new Chart(activations.element, () => figureUrl("activations", view.activations));
   charts.criterion = new Chart(criterion.element, () => figureUrl("criterion", view.criterion));
@@ -276,6 +291,17 @@ function updateLayerControls() {
 
 // ---------------------------------------------------------------------------------------- tables
 
+// The words of a marked cycle ("final (kept)", "rejected"), as the charts write them; null for others.
+function cycleMark(index) {
+  return view.index?.cycle_marks?.[String(index)] ?? null;
+}
+
+function markChip(index) {
+  const words = cycleMark(index);
+  if (!words) return null;
+  return h("span", { class: words === "rejected" ? "badge badge-failed cycle-mark" : "chip cycle-mark cycle-mark-final", style: { marginLeft: "6px" } }, words);
+}
+
 function cyclesTable(detail) {
   if (!detail.cycles.length) {
     return emptyState("No finished cycles yet", isLive(detail.status) ? "The first cycle appears here when it finishes; this page updates by itself." : "This experiment finished without a cycle.");
@@ -294,15 +320,15 @@ function cyclesTable(detail) {
         detail.cycles.map((cycle) =>
           h(
             "tr",
-            { dataset: { cycle: String(cycle.index) } },
-            h("td", {}, String(cycle.index), detail.final_cycle === cycle.index ? h("span", { class: "chip", style: { marginLeft: "6px" } }, "final") : null),
+            { dataset: { cycle: String(cycle.index) }, class: cycleMark(cycle.index) ? `cycle-${cycleMark(cycle.index) === "rejected" ? "rejected" : "final"}` : null },
+            h("td", {}, String(cycle.index), markChip(cycle.index)),
             h("td", { class: "widths-cell" }, Object.keys(cycle.widths).map((name) => `${name} ${cycle.widths[name]}→${cycle.widths_after[name] ?? cycle.widths[name]}`).join(" · ")),
             h("td", { class: "num" }, fmt.int(cycle.params)),
             h("td", { class: "num" }, fmt.int(cycle.flops)),
             h("td", { class: "num" }, fmt.num(cycle.loss)),
             h("td", { class: "num" }, fmt.num(cycle.val_loss)),
             h("td", { class: "num" }, fmt.metric(cycle.val_metric, detail.metric_name)),
-            h("td", {}, cycle.accepted ? "" : h("span", { class: "badge badge-failed" }, "rejected")),
+            h("td", {}, cycle.accepted || markChip(cycle.index) ? "" : h("span", { class: "badge badge-failed" }, "rejected")),
           ),
         ),
       ),
@@ -312,14 +338,16 @@ function cyclesTable(detail) {
 
 function diffControls() {
   const cycles = view.index?.cycles || [];
-  const before = h("select", { id: "diff-before", "aria-label": "From cycle" }, cycles.map((cycle) => h("option", { value: String(cycle), selected: cycle === view.diff.before }, `cycle ${cycle}`)));
+  const marks = view.index?.cycle_marks;
+  const before = h("select", { id: "diff-before", "aria-label": "From cycle" }, cycles.map((cycle) => h("option", { value: String(cycle), selected: cycle === view.diff.before }, fmt.cycleLabel(cycle, marks))));
   const after = h(
     "select",
     { id: "diff-after", "aria-label": "To" },
     h("option", { value: "", selected: view.diff.after === null }, "what its pruning kept"),
-    cycles.map((cycle) => h("option", { value: String(cycle), selected: cycle === view.diff.after }, `cycle ${cycle}`)),
+    cycles.map((cycle) => h("option", { value: String(cycle), selected: cycle === view.diff.after }, fmt.cycleLabel(cycle, marks))),
   );
   const changed = () => {
+    view.diff.auto = false;
     view.diff.before = Number(before.value);
     view.diff.after = after.value === "" ? null : Number(after.value);
     loadDiff();
@@ -374,6 +402,17 @@ async function loadDiff() {
   }
 }
 
+// Why the TFLite table's Keras metric and the cycles' validation metric of the same cycle differ.
+function fidelityNote() {
+  const spec = view.detail?.spec || {};
+  const metric = view.detail?.metric_name || "metric";
+  const samples = spec.benchmark?.fidelity_samples;
+  const test = spec.dataset?.test_samples;
+  const scored = Number.isInteger(samples) ? `the first ${fmt.int(samples)} test examples` : "the test examples";
+  const whole = Number.isInteger(test) ? `all ${fmt.int(test)} test examples` : "the whole test set";
+  return `* Keras and TFLite ${metric} are scored on the same ${scored} (benchmark.fidelity_samples), so their difference is the conversion's alone. The cycles table's validation ${metric} is measured during training on ${whole}, so it can differ from the Keras number here.`;
+}
+
 function tfliteTable(rows) {
   const metric = view.detail?.metric_name || "metric";
   return h(
@@ -382,7 +421,7 @@ function tfliteTable(rows) {
     h(
       "table",
       { class: "data compact", id: "tflite-table" },
-      h("thead", {}, h("tr", {}, ["Cycle", "Format", "Status", "Median latency", "p90", "Size", "Bits", `Keras ${metric}`, `TFLite ${metric}`, "File"].map((label, i) => h("th", { class: i >= 3 && i <= 8 ? "num" : null }, label)))),
+      h("thead", {}, h("tr", {}, ["Cycle", "Format", "Status", "Median latency", "p90", "Size", "Bits", `Keras ${metric}*`, `TFLite ${metric}*`, "File"].map((label, i) => h("th", { class: i >= 3 && i <= 8 ? "num" : null, title: i === 7 || i === 8 ? fidelityNote() : null }, label)))),
       h(
         "tbody",
         {},
@@ -390,7 +429,7 @@ function tfliteTable(rows) {
           h(
             "tr",
             {},
-            h("td", {}, String(row.cycle_index)),
+            h("td", {}, fmt.cycleLabel(row.cycle_index, view.index?.cycle_marks)),
             h("td", { class: "mono" }, row.format),
             h("td", { title: row.error || "" }, row.status),
             h("td", { class: "num" }, Number.isFinite(row.latency_median_us) ? `${fmt.num(row.latency_median_us)} µs` : "–"),
@@ -437,7 +476,7 @@ async function loadTFLite() {
     charts.tflite = new Chart(latency.element, () => figureUrl("tflite", {}));
     charts.speedup = new Chart(speedup.element, () => figureUrl("speedup", {}));
   }
-  replace(byId("tflite-rows"), h("section", { class: "card" }, tfliteTable(rows)));
+  replace(byId("tflite-rows"), h("section", { class: "card" }, tfliteTable(rows), h("p", { class: "hint table-note", id: "fidelity-note" }, fidelityNote())));
   charts.tflite.refresh();
   charts.speedup.refresh();
 }
@@ -500,9 +539,12 @@ async function refreshIndex() {
 
 function applyIndex() {
   const cycles = view.index.cycles;
-  if (cycles.length && (view.diff.before === null || !cycles.includes(view.diff.before))) {
+  const lost = view.diff.before !== null && !cycles.includes(view.diff.before);
+  if (cycles.length && (view.diff.auto || view.diff.before === null || lost)) {
+    // cycle 0 → the final (kept) cycle, never a rejected one; with one cycle, what its pruning kept
+    const final = Number.isInteger(view.index.final_cycle) ? view.index.final_cycle : null;
     view.diff.before = cycles[0];
-    view.diff.after = cycles.length > 1 ? cycles[cycles.length - 1] : null;
+    view.diff.after = final !== null && final !== cycles[0] ? final : null;
   }
   updateLayerControls();
   replace(byId("diff-controls"), cycles.length ? diffControls() : "");
@@ -513,6 +555,7 @@ async function refreshCycles() {
   await Promise.all([
     charts.widths.refresh(),
     charts.costs.refresh(),
+    charts.metricFlops.refresh(),
     charts.training.refresh(),
     charts.activations.refresh(),
     charts.criterion.refresh(),
@@ -594,10 +637,11 @@ async function main() {
   replace(byId("cycles-body"), cyclesTable(view.detail));
   replace(byId("spec-body"), specView(view.detail.spec));
   view.index = await index;
+  replace(byId("cycles-body"), cyclesTable(view.detail));
   buildCharts(byId("charts"));
   applyIndex();
   await Promise.all([
-    ...["widths", "costs", "training", "activations", "criterion"].map((name) => charts[name].refresh()),
+    ...["widths", "costs", "metricFlops", "training", "activations", "criterion"].map((name) => charts[name].refresh()),
     loadDiff(),
     loadTFLite(),
     loadArtifacts(),

@@ -11,7 +11,9 @@ const MAX_COMPARED = 20;
 const POLL_MS = 2500;
 const DEFAULTS = { q: "", status: [], tag: "", owner: "", sort: "created", order: "desc", limit: 50, offset: 0 };
 
-// column: [key, label, sort key or null, class]
+// column: [key, label, sort key or null, class]. The metric columns sort best first (descending) in each
+// metric's own direction (the server groups by metric: accuracy high-is-good, RMSE low-is-good).
+const METRIC_SORTS = ["final_metric", "best_metric"];
 const COLUMNS = [
   ["select", "", null, ""],
   ["name", "Name", "name", ""],
@@ -23,7 +25,8 @@ const COLUMNS = [
   ["widths", "Final widths", null, ""],
   ["params", "Params", "final_params", "num"],
   ["flops", "FLOPs", "final_flops", "num"],
-  ["metric", "Best metric", "best_metric", "num"],
+  ["metric", "Final metric", "final_metric", "num"],
+  ["best", "Best so far", "best_metric", "num"],
   ["speedup", "Speed-up", null, "num"],
 ];
 
@@ -143,7 +146,7 @@ function buildHead() {
         { scope: "col", class: ["sortable", cls], "aria-sort": active ? (state.order === "asc" ? "ascending" : "descending") : null },
         h(
           "button",
-          { type: "button", title: `Sort by ${label.toLowerCase()}`, onclick: () => sortBy(sortKey) },
+          { type: "button", title: METRIC_SORTS.includes(sortKey) ? `Sort by ${label.toLowerCase()}: ▼ best first, ▲ worst first, within each metric` : `Sort by ${label.toLowerCase()}`, onclick: () => sortBy(sortKey) },
           label,
           h("span", { class: "arrow", "aria-hidden": "true" }, active && state.order === "asc" ? "▲" : "▼"),
         ),
@@ -182,11 +185,20 @@ function statusCell(item) {
   const parts = [statusBadge(item.status, item.cancel_requested)];
   if (item.status === "running") {
     parts.push(progressBar(item.progress, `progress of ${item.name}`));
-    parts.push(h("span", { class: "progress-label" }, `${Math.round(item.progress * 100)} % · ${item.cycles_done} cycles done`));
+    parts.push(h("span", { class: "progress-label", title: `${Math.round(item.progress * 100)} % of the planned epochs` }, fmt.cycleProgress(item.cycles_done, item.max_cycles)));
   } else if (item.status === "queued") {
     parts.push(h("span", { class: "progress-label queue-state" }, queueState(item)));
   }
   return h("td", {}, h("div", { class: "status-cell" }, parts));
+}
+
+function metricCell(value, item, title) {
+  return h(
+    "td",
+    { class: "num", title },
+    fmt.metric(value, item.metric_name),
+    item.metric_name ? h("div", { class: "faint", style: { fontSize: "11.5px" } }, item.metric_name) : null,
+  );
 }
 
 function row(item) {
@@ -215,7 +227,8 @@ function row(item) {
     h("td", { class: "widths-cell" }, fmt.widths(item.final_widths)),
     reductionCell(item.initial_params, item.final_params),
     reductionCell(item.initial_flops, item.final_flops),
-    h("td", { class: "num", title: item.metric_name || "" }, fmt.metric(item.best_metric, item.metric_name), item.metric_name ? h("div", { class: "faint", style: { fontSize: "11.5px" } }, item.metric_name) : null),
+    metricCell(item.final_metric, item, "validation metric of the final (kept) model, beside its params and FLOPs"),
+    metricCell(item.best_metric, item, "best validation metric of any accepted cycle so far (may not be the final model's)"),
     h("td", { class: "num" }, speedup),
   );
 }

@@ -244,7 +244,7 @@ def test_heatmap_rows_are_the_histograms_of_each_cycle() -> None:
         LayerHistogram(1, [4, 0, 2], [0.0, 1.0, 2.0, 3.0]),
         LayerHistogram(0, [1, 5, 3], [-1.0, 0.0, 1.0, 2.0]),
     ]
-    fig = activation_heatmap_figure("d1", rows)
+    fig = activation_heatmap_figure("d1", rows, log_colour=False)
     first, second = fig["data"]
     assert first["y"] == [0] and second["y"] == [1]
     assert first["z"] == [[1, 5, 3]] and second["z"] == [[4, 0, 2]]
@@ -465,10 +465,10 @@ def test_compare_widths_has_one_trace_per_experiment_and_layer() -> None:
     a = series(1, "a", CYCLES)
     b = series(2, "b", CYCLES[:1])
     fig = compare_widths_figure([a, b])
-    assert len(fig["data"]) == 6
+    assert len(fig["data"]) == 4  # d1 and d2 of each; the output layer cannot be pruned
     assert trace(fig, "a (#1) · d2")["y"] == [3, 3, 2]
     assert trace(fig, "b (#2) · d1")["x"] == [0]
-    assert trace(fig, "a (#1) · d1")["line"]["color"] == trace(fig, "a (#1) · out")["line"]["color"]
+    assert trace(fig, "a (#1) · d1")["line"]["color"] == trace(fig, "a (#1) · d2")["line"]["color"]
     assert trace(fig, "a (#1) · d1")["line"]["color"] != trace(fig, "b (#2) · d1")["line"]["color"]
 
 
@@ -477,7 +477,7 @@ def test_compare_refuses_more_than_twenty_experiments() -> None:
     for build in (compare_widths_figure, pareto_figure, compare_loss_figure):
         with pytest.raises(ValueError, match="at most 20"):
             build(many)
-    assert len(compare_widths_figure(many[:MAX_COMPARED])["data"]) == 3 * MAX_COMPARED
+    assert len(compare_widths_figure(many[:MAX_COMPARED])["data"]) == 2 * MAX_COMPARED  # d1, d2 (no output)
 
 
 def test_compare_loss_overlays_each_experiments_global_epochs() -> None:
