@@ -1,6 +1,6 @@
 """Rerun lineage and edit records for experiments.
 
-Revision ID: 0004_runs
+Revision ID: 0004
 Revises: 0003
 Create Date: 2026-12-02 07:30:00+00:00
 
@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from alembic import op
 
 # revision identifiers, used by Alembic.
-revision: str = "0004_runs"
+revision: str = "0004"
 down_revision: str | Sequence[str] | None = "0003"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
