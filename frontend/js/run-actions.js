@@ -51,9 +51,12 @@ async function deleteExperiment(detail) {
   }
 }
 
-/** The buttons the page adds beside Rerun/Cancel: Clone (to the New form) and Delete (not while running). */
+/** The buttons the page adds beside Rerun/Cancel: the cycles and epochs as CSV/JSON, Clone (to the
+ * New form) and Delete (not while running). */
 export function manageButtons(detail) {
   return [
+    h("a", { class: "btn", id: "export-csv", href: `/api/experiments/${detail.id}/export?format=csv`, download: "", title: "Every cycle and epoch as CSV" }, "CSV"),
+    h("a", { class: "btn", id: "export-json", href: `/api/experiments/${detail.id}/export?format=json`, download: "", title: "Every cycle and epoch as JSON" }, "JSON"),
     h("a", { class: "btn", id: "clone", href: cloneHref(detail.id), title: "Open the New form filled in with this experiment's spec" }, "Clone"),
     h(
       "button",
