@@ -36,13 +36,15 @@ class SettingRow:
 
 
 def model_label(model: object) -> str:
-    """A spec's model in one cell: the preset it equals, else "custom (N layers)".
+    """A spec's model in one cell: the preset it names or equals, else "custom (N layers)".
 
     Args:
-        model: the stored spec's ``model`` (a preset name or the expanded graph).
+        model: the stored spec's ``model`` (a preset name, ``{"preset": name}`` or the expanded graph).
     """
     if isinstance(model, str):
         return model
+    if isinstance(model, Mapping) and isinstance(model.get("preset"), str) and len(model) == 1:
+        return str(model["preset"])
     for name in preset_names():
         if model == preset(name).model_dump(mode="json"):
             return name
