@@ -185,10 +185,7 @@ def test_a_loaded_recipe_keeps_the_settings_the_form_has_no_field_for(page: Any,
     sent = answer.value.request.post_data_json["spec"]
     assert sent["pruning"]["layers"] == recipe.spec["pruning"]["layers"] == ["ip1"]
     assert sent["benchmark"]["warmup"] == recipe.spec["benchmark"]["warmup"]
-    if answer.value.status == 422:  # this machine has no MNIST files: refused beside the dataset field
-        expect(page.locator("#e-spec-dataset-name")).to_contain_text("this server has no mnist files")
-    else:
-        assert answer.value.status == 202
+    assert answer.value.status == 202  # the dashboard's data directory holds MNIST
 
 
 def test_compare_shows_every_setting_side_by_side_with_differences_marked(
