@@ -24,10 +24,7 @@ from backend.figures.tflite import formats
 from backend.figures.training import metric_title
 
 #: What the latency view says about comparing latencies across experiments.
-LATENCY_NOT_PAIRED = (
-    "Latencies of different experiments are not paired: each run timed its models on its own worker "
-    "and moment; compare speed-ups, not absolute times"
-)
+LATENCY_NOT_PAIRED = "absolute latencies of different runs are not paired"
 #: Metrics where a larger value is better; every other metric (rmse, loss) is minimised.
 HIGHER_IS_BETTER = frozenset({"accuracy"})
 
@@ -146,8 +143,8 @@ def pareto_figure(
     """Validation metric against FLOPs or TFLite latency, every model a point, the Pareto front a staircase.
 
     Experiments are compared on ``metric`` (default the first one's); experiments with another metric
-    are left out and an annotation names them. Accuracy is drawn as a percentage. The latency view
-    says that absolute latencies of different experiments are not paired measurements. The front
+    are left out and an annotation names them. Accuracy is drawn as a percentage. The latency view's
+    axis says that absolute latencies of different runs are not paired measurements. The front
     minimises cost and maximises accuracy (or minimises RMSE), see :func:`pareto_front`.
 
     Args:
@@ -180,6 +177,7 @@ def pareto_figure(
     if not points:
         return empty_figure(title, uirevision)
     cost_title = "FLOPs per example" if cost == "flops" else "median TFLite latency (µs)"
+    cost_axis_title = cost_title if cost == "flops" else f"{cost_title} · {LATENCY_NOT_PAIRED}"
     percent = metric_name == "accuracy"
     hover = [
         f"{escape(same[p.experiment].label)} · cycle {p.cycle}<br>"
@@ -224,20 +222,6 @@ def pareto_figure(
         }
     )
     annotations = []
-    if cost == "latency":
-        annotations.append(
-            {
-                "text": LATENCY_NOT_PAIRED,
-                "xref": "paper",
-                "yref": "paper",
-                "x": 0.0,
-                "y": -0.16,
-                "xanchor": "left",
-                "yanchor": "top",
-                "showarrow": False,
-                "font": {"size": 11},
-            }
-        )
     left_out = [escape(e.label) for i, e in enumerate(experiments) if i not in kept]
     if left_out:
         annotations.append(
@@ -257,7 +241,7 @@ def pareto_figure(
         layout(
             title,
             uirevision,
-            xaxis=axis(cost_title, type="log" if log_cost else "linear"),
+            xaxis=axis(cost_axis_title, type="log" if log_cost else "linear"),
             yaxis=axis(
                 "validation accuracy (%)" if percent else f"validation {metric_title(metric_name)}",
                 **({"tickformat": ".1%"} if percent else {}),
