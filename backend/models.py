@@ -139,12 +139,23 @@ class Experiment(LeasedRun, Base):
     final_metric: Mapped[float | None] = mapped_column(Float, nullable=True)
     best_metric: Mapped[float | None] = mapped_column(Float, nullable=True)
     latency_speedup: Mapped[float | None] = mapped_column(Float, nullable=True)
+    # lineage and edits: the experiment this one reruns (NULL once that one is deleted), and when and
+    # by whom its tags or notes were last edited
+    rerun_of: Mapped[int | None] = mapped_column(
+        ForeignKey("experiments.id", ondelete="SET NULL"), nullable=True, index=True
+    )
+    edited_at: Mapped[datetime | None] = mapped_column(Timestamp, nullable=True)
+    edited_by: Mapped[str | None] = mapped_column(String(100), nullable=True)
 
     cycles: Mapped[list[Cycle]] = relationship(
         back_populates="experiment",
         cascade="all, delete-orphan",
         passive_deletes=True,
         order_by="Cycle.index",
+    )
+    #: the experiments that rerun this one, oldest first (read-only; ``rerun_of`` is the link)
+    reruns: Mapped[list[Experiment]] = relationship(
+        foreign_keys=[rerun_of], viewonly=True, order_by="Experiment.id"
     )
 
     __table_args__ = (Index("ix_experiments_status_created", "status", "created_at"),)

@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     StringConstraints,
@@ -42,12 +43,24 @@ def _as_utc(value: datetime) -> datetime:
 
 
 UtcDatetime = Annotated[datetime, AfterValidator(_as_utc)]
+
+
+def _ids_of(rows: Any) -> Any:
+    """Experiment rows (or ids) as their ids."""
+    return [getattr(row, "id", row) for row in rows] if isinstance(rows, list | tuple) else rows
+
+
 _PRINTABLE = r"^[^\x00-\x1f\x7f]+$"
 Owner = Annotated[
     str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100, pattern=_PRINTABLE)
 ]
+#: Most tags one experiment carries, longest tag and longest notes (creating and editing alike).
+MAX_TAGS = 20
+MAX_TAG_CHARS = 40
+MAX_NOTES_CHARS = 10_000
 Tag = Annotated[
-    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=50, pattern=_PRINTABLE)
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_TAG_CHARS, pattern=_PRINTABLE),
 ]
 
 
@@ -87,6 +100,12 @@ def _unique(tags: list[str]) -> list[str]:
     return list(dict.fromkeys(tags))
 
 
+#: An experiment's tags: trimmed, none blank, at most :data:`MAX_TAGS` (duplicates dropped, order kept).
+Tags = Annotated[list[Tag], Field(max_length=MAX_TAGS), AfterValidator(_unique)]
+#: An experiment's notes: free text of at most :data:`MAX_NOTES_CHARS` characters.
+Notes = Annotated[str, Field(max_length=MAX_NOTES_CHARS)]
+
+
 class ExperimentCreate(RequestBody):
     """A new experiment: the spec to run and who it belongs to.
 
@@ -99,8 +118,27 @@ class ExperimentCreate(RequestBody):
 
     spec: ExperimentSpec
     owner: Owner = "anonymous"
-    tags: Annotated[list[Tag], Field(max_length=20), AfterValidator(_unique)] = Field(default_factory=list)
-    notes: str = Field(default="", max_length=20_000)
+    tags: Tags = Field(default_factory=list)
+    notes: Notes = ""
+
+
+class ExperimentEdit(RequestBody):
+    """New tags and/or notes for an experiment (``PATCH``); a field left out stays as it is.
+
+    Attributes:
+        tags: the experiment's tags in full (they replace the old ones): at most 20, each trimmed,
+            1 to 40 characters; duplicates are dropped.
+        notes: the experiment's notes in full, at most 10,000 characters.
+    """
+
+    tags: Tags | None = None
+    notes: Notes | None = None
+
+    @model_validator(mode="after")
+    def _something(self) -> ExperimentEdit:
+        if self.tags is None and self.notes is None:
+            raise ValueError("send tags, notes or both")
+        return self
 
 
 class SpecPreviewRequest(RequestBody):
@@ -257,6 +295,13 @@ class ExperimentDetail(ExperimentSummary):
     cycles: list[CycleSummary]
     #: how the last lost worker process ended, e.g. "killed by signal 9 SIGKILL, often the OOM killer"
     last_loss: str | None = None
+    #: the experiment this one reruns (None when it is not a rerun, or that one was deleted)
+    rerun_of: int | None = None
+    #: the experiments that rerun this one, oldest first
+    reruns: Annotated[list[int], BeforeValidator(_ids_of)] = Field(default_factory=list)
+    #: when and by whom the tags or notes were last edited (None: never)
+    edited_at: UtcDatetime | None = None
+    edited_by: str | None = None
 
 
 class EpochOut(Schema):
@@ -388,6 +433,22 @@ class SpecPreview(Schema):
     spec: dict[str, Any]
     cost: ModelCostOut
     limits: list[LimitCheck] = Field(default_factory=list)
+
+
+class RecipeOut(Schema):
+    """An example spec shipped with prunelab (``examples/``), ready to load into the New form.
+
+    Attributes:
+        name: the file's name without ``.yaml``, e.g. ``sum-best``.
+        summary: the first line of the file's leading comment.
+        description: the whole leading comment, as plain text.
+        spec: the spec as it would be stored (presets expanded, defaults filled in).
+    """
+
+    name: str
+    summary: str
+    description: str
+    spec: dict[str, Any]
 
 
 class DatasetOut(Schema):

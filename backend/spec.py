@@ -272,6 +272,14 @@ class ExperimentSpec(StrictModel):
     pruning: PruningSpec = Field(default_factory=PruningSpec)
     benchmark: BenchmarkSpec = Field(default_factory=BenchmarkSpec)
 
+    @field_validator("name")
+    @classmethod
+    def _name_not_blank(cls, value: str) -> str:
+        """A name shows the experiment in the list: whitespace alone is no name."""
+        if not value.strip():
+            raise ValueError("name must contain something besides spaces")
+        return value
+
     @field_validator("model", mode="before")
     @classmethod
     def _expand_preset(cls, value: Any) -> Any:

@@ -1,4 +1,4 @@
-"""What a spec may use and what it costs: presets, datasets, spec preview."""
+"""What a spec may use and what it costs: presets, recipes (example specs), datasets, spec preview."""
 
 from __future__ import annotations
 
@@ -8,7 +8,14 @@ from fastapi import APIRouter, Body
 
 from backend.api.deps import ContextDep
 from backend.limits import CostLimits, limit_checks
-from backend.schemas import DatasetOut, PresetOut, SpecPreview, SpecPreviewRequest, ValidationErrorBody
+from backend.schemas import (
+    DatasetOut,
+    PresetOut,
+    RecipeOut,
+    SpecPreview,
+    SpecPreviewRequest,
+    ValidationErrorBody,
+)
 from backend.service import catalog
 
 router = APIRouter(tags=["catalog"])
@@ -18,6 +25,13 @@ router = APIRouter(tags=["catalog"])
 def list_presets() -> list[PresetOut]:
     """Every preset model: its layers, parameters and FLOPs per layer and in total."""
     return list(catalog.presets())
+
+
+@router.get("/recipes", summary="Example specs")
+def list_recipes() -> list[RecipeOut]:
+    """The example specs shipped with prunelab (``examples/*.yaml``): name, the file's leading comment,
+    and the spec as it would be stored, ready to submit or to edit in the New form."""
+    return list(catalog.recipes())
 
 
 @router.get("/datasets", summary="Datasets on this server")

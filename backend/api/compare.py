@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Response
 from fastapi.responses import JSONResponse
@@ -12,7 +12,7 @@ from backend.api.deps import SessionDep
 from backend.figures import MAX_COMPARED
 from backend.schemas import ErrorBody, ValidationErrorBody
 from backend.service import compare
-from backend.service.compare import CompareFigureName, Comparison, ExportFormat
+from backend.service.compare import CompareFigureName, CompareSettingsOut, Comparison, ExportFormat
 
 router = APIRouter(tags=["compare"])
 
@@ -39,6 +39,13 @@ def comparison(ids: ComparedIds, session: SessionDep) -> Comparison:
     return compare.compare(session, ids)
 
 
+@router.get("/compare/settings", responses=ERRORS, summary="Compare experiments' settings")
+def comparison_settings(ids: ComparedIds, session: SessionDep) -> CompareSettingsOut:
+    """Every spec setting of the compared experiments side by side; ``differs`` marks the settings
+    they disagree on."""
+    return compare.compare_settings(session, ids)
+
+
 @router.get(
     "/compare/figures/{name}",
     response_class=JSONResponse,
@@ -51,10 +58,16 @@ def compare_figure(
     session: SessionDep,
     final_only: Annotated[bool, Query(description="Pareto: one point per experiment")] = False,
     log: Annotated[bool, Query(description="Pareto: log cost axis")] = False,
+    metric: Annotated[
+        Literal["accuracy", "rmse"] | None,
+        Query(description="Pareto: the metric to compare on; default the first experiment's"),
+    ] = None,
 ) -> JSONResponse:
     """``widths`` (units kept per layer vs cycle), ``pareto-flops`` and ``pareto-latency`` (validation
-    metric vs cost with the Pareto front) or ``loss`` (loss per epoch, overlaid)."""
-    return JSONResponse(compare.compare_figure(session, ids, name, final_only=final_only, log=log))
+    metric vs cost with the Pareto front), ``parcoords`` (settings that differ vs final metric, FLOPs
+    and parameters) or ``loss`` (loss per epoch, overlaid)."""
+    figure = compare.compare_figure(session, ids, name, final_only=final_only, log=log, metric=metric)
+    return JSONResponse(figure)
 
 
 @router.get(

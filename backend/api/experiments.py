@@ -1,5 +1,5 @@
-"""Experiment routes: create, list, read (cycles, epochs, layer statistics, artifacts), cancel, rerun,
-delete. Each route parses, calls the service, and returns its schema."""
+"""Experiment routes: create, list, read (cycles, epochs, layer statistics, artifacts), edit tags and
+notes, cancel, rerun, delete. Each route parses, calls the service, and returns its schema."""
 
 from __future__ import annotations
 
@@ -18,12 +18,13 @@ from backend.schemas import (
     ExperimentCreate,
     ExperimentCreated,
     ExperimentDetail,
+    ExperimentEdit,
     ExperimentPage,
     ExperimentQuery,
     ExperimentSummary,
     ValidationErrorBody,
 )
-from backend.service import commands, queries
+from backend.service import catalog, commands, queries
 
 router = APIRouter(prefix="/experiments", tags=["experiments"])
 
@@ -62,7 +63,10 @@ def create_experiment(
     the server's limits on parameters, FLOPs per example or training examples × epochs.
     """
     limits = CostLimits.from_settings(context.settings)
-    return _accepted(response, commands.create_experiment(session, queue, request, limits))
+    data_dirs = catalog.data_dirs(context.settings)
+    return _accepted(
+        response, commands.create_experiment(session, queue, request, limits, data_dirs=data_dirs)
+    )
 
 
 @router.get("", responses=INVALID, summary="List experiments")
@@ -111,6 +115,15 @@ def list_artifacts(experiment_id: ExperimentId, session: SessionDep) -> list[Art
     return queries.list_artifacts(session, experiment_id)
 
 
+@router.patch("/{experiment_id}", responses={**NOT_FOUND, **INVALID}, summary="Edit tags and notes")
+def edit_experiment(
+    experiment_id: ExperimentId, edit: Annotated[ExperimentEdit, Body()], session: SessionDep
+) -> ExperimentDetail:
+    """Replace the experiment's ``tags`` and/or ``notes`` (a field left out stays); allowed in any state.
+    Records ``edited_at`` and ``edited_by``."""
+    return commands.edit_experiment(session, experiment_id, edit)
+
+
 @router.post("/{experiment_id}/cancel", responses={**NOT_FOUND, **CONFLICT}, summary="Cancel")
 def cancel_experiment(experiment_id: ExperimentId, session: SessionDep) -> ExperimentSummary:
     """A queued experiment is cancelled at once; a running one stops after its current epoch
@@ -127,10 +140,12 @@ def cancel_experiment(experiment_id: ExperimentId, session: SessionDep) -> Exper
 def rerun_experiment(
     experiment_id: ExperimentId, session: SessionDep, queue: QueueDep, context: ContextDep, response: Response
 ) -> ExperimentCreated:
-    """A new experiment with the same spec, owner, tags and notes, queued (a conflict when the spec is
-    over the server's limits)."""
+    """A new experiment with the same spec, owner, tags and notes, queued, its ``rerun_of`` naming this
+    one (a conflict when the spec is over the server's limits; 422 when its dataset's files are missing)."""
     limits = CostLimits.from_settings(context.settings)
-    return _accepted(response, commands.rerun_experiment(session, queue, experiment_id, limits))
+    data_dirs = catalog.data_dirs(context.settings)
+    rerun = commands.rerun_experiment(session, queue, experiment_id, limits, data_dirs=data_dirs)
+    return _accepted(response, rerun)
 
 
 @router.delete(

@@ -1,4 +1,5 @@
-"""Figures comparing experiments: widths per layer over cycles, loss curves overlaid."""
+"""Figures comparing experiments: widths per layer over cycles, loss curves overlaid; the compare
+table's speed-up rows."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from backend.figures.common import (
 )
 from backend.figures.cycles import prunable_names
 from backend.figures.inputs import ExperimentSeries, cycle_order
+from backend.figures.tables import CompareRow
 from backend.figures.training import epoch_axis
 
 #: Most experiments one compare view draws.
@@ -28,6 +30,37 @@ MAX_COMPARED = 20
 
 COMPARE_WIDTHS_TITLE = "Units kept per layer"
 COMPARE_LOSS_TITLE = "Loss per epoch"
+#: The compare table's speed-up rows.
+FLOPS_SPEEDUP_LABEL = "speed-up, FLOPs (cycle 0 / final)"
+LATENCY_SPEEDUP_LABEL = "speed-up, TFLite latency (cycle 0 / final)"
+
+
+def speedup_rows(
+    experiments: Sequence[ExperimentSeries], latency_speedups: Sequence[float | None]
+) -> list[CompareRow]:
+    """The speed-up of each experiment's final model over its cycle 0 model.
+
+    Args:
+        experiments: the compared experiments, in column order.
+        latency_speedups: each experiment's measured TFLite latency speed-up (None where not measured).
+
+    Returns:
+        Two summary rows: cycle 0 FLOPs / final FLOPs (None without both cycles), and the latency
+        speed-up as measured.
+    """
+    flops: list[float | None] = []
+    for experiment in experiments:
+        first = min(experiment.cycles, key=lambda cycle: cycle.index, default=None)
+        final = experiment.final
+        if first is None or final is None or final.flops <= 0:
+            flops.append(None)
+        else:
+            flops.append(first.flops / final.flops)
+    latency = [number(value) for value in latency_speedups]
+    return [
+        CompareRow(FLOPS_SPEEDUP_LABEL, "summary", tuple(flops)),
+        CompareRow(LATENCY_SPEEDUP_LABEL, "summary", tuple(latency)),
+    ]
 
 
 def check_count(experiments: Sequence[ExperimentSeries]) -> None:

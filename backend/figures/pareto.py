@@ -24,8 +24,12 @@ from backend.figures.tflite import formats
 from backend.figures.training import metric_title
 from backend.metrics import HIGHER_IS_BETTER, higher_is_better
 
+#: What the latency view says about comparing latencies across experiments.
+LATENCY_NOT_PAIRED = "absolute latencies of different runs are not paired"
+
 __all__ = [
     "HIGHER_IS_BETTER",
+    "LATENCY_NOT_PAIRED",
     "ParetoPoint",
     "higher_is_better",
     "pareto_figure",
@@ -131,12 +135,14 @@ def pareto_figure(
     final_only: bool = False,
     log_cost: bool = False,
     uirevision: str | int = "compare-pareto",
+    metric: str | None = None,
 ) -> Figure:
     """Validation metric against FLOPs or TFLite latency, every model a point, the Pareto front a staircase.
 
-    Experiments are compared on the first one's metric; experiments with another metric are left
-    out and an annotation names them. The front minimises cost and maximises accuracy (or minimises
-    RMSE), see :func:`pareto_front`.
+    Experiments are compared on ``metric`` (default the first one's); experiments with another metric
+    are left out and an annotation names them. Accuracy is drawn as a percentage. The latency view's
+    axis says that absolute latencies of different runs are not paired measurements. The front
+    minimises cost and maximises accuracy (or minimises RMSE), see :func:`pareto_front`.
 
     Args:
         experiments: at most :data:`MAX_COMPARED` experiments.
@@ -145,6 +151,7 @@ def pareto_figure(
         final_only: one point per experiment (its final cycle) instead of every accepted cycle.
         log_cost: a log-scaled cost axis. Default False.
         uirevision: kept across updates. Default "compare-pareto".
+        metric: the metric to compare on ("accuracy", "rmse"); default None: the first experiment's.
 
     Returns:
         one marker trace per experiment (named by the experiment) and a "Pareto front" line trace
@@ -155,7 +162,7 @@ def pareto_figure(
     """
     check_count(experiments)
     title = "Metric vs FLOPs" if cost == "flops" else "Metric vs TFLite latency"
-    metric_name = next((e.metric_name for e in experiments if e.metric_name), None)
+    metric_name = metric or next((e.metric_name for e in experiments if e.metric_name), None)
     kept = [i for i, e in enumerate(experiments) if e.metric_name in (metric_name, None)]
     same = [experiments[i] for i in kept]
     if cost == "latency" and tflite_format is None:
@@ -167,10 +174,13 @@ def pareto_figure(
     if not points:
         return empty_figure(title, uirevision)
     cost_title = "FLOPs per example" if cost == "flops" else "median TFLite latency (µs)"
+    cost_axis_title = cost_title if cost == "flops" else f"{cost_title} · {LATENCY_NOT_PAIRED}"
+    percent = metric_name == "accuracy"
     marks = [experiment.marks for experiment in same]
     hover = [
         f"{escape(same[p.experiment].label)} · {marks[p.experiment].label(p.cycle)}<br>"
-        f"{escape(metric_name or 'metric')} {fmt(p.metric)}<br>{cost_title} {fmt(p.cost)}"
+        f"{escape(metric_name or 'metric')} {f'{p.metric * 100:.2f} %' if percent else fmt(p.metric)}"
+        f"<br>{cost_title} {fmt(p.cost)}"
         for p in points
     ]
     traces: list[dict[str, Any]] = []
@@ -229,8 +239,11 @@ def pareto_figure(
         layout(
             title,
             uirevision,
-            xaxis=axis(cost_title, type="log" if log_cost else "linear"),
-            yaxis=axis(f"validation {metric_title(metric_name)}"),
+            xaxis=axis(cost_axis_title, type="log" if log_cost else "linear"),
+            yaxis=axis(
+                "validation accuracy (%)" if percent else f"validation {metric_title(metric_name)}",
+                **({"tickformat": ".1%"} if percent else {}),
+            ),
             annotations=annotations,
         ),
     )

@@ -1,21 +1,25 @@
-"""What a spec may use and what it costs: presets, datasets on this server, and spec previews.
+"""What a spec may use and what it costs: presets, recipes, datasets on this server, and spec previews.
 
-Pure apart from :func:`datasets`, which looks at files (it never parses them).
+Pure apart from :func:`datasets`, which looks at files (it never parses them), and :func:`recipes`,
+which reads the example specs shipped in the package (``backend/recipes/``; ``examples/`` links there).
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from functools import lru_cache
+from importlib import resources
 from pathlib import Path
 
 from backend import datapaths
 from backend.costs import model_cost
 from backend.layers import ModelSpec
 from backend.presets import PRESET_DESCRIPTIONS, preset, preset_names
-from backend.schemas import DatasetOut, LayerCostOut, ModelCostOut, PresetOut, SpecPreview
+from backend.schemas import DatasetOut, LayerCostOut, ModelCostOut, PresetOut, RecipeOut, SpecPreview
+from backend.service.errors import InvalidInput
 from backend.settings import Settings
-from backend.spec import ExperimentSpec
+from backend.spec import ExperimentSpec, load_spec
 
 #: The datasets a spec names without a file of its own, in the order a form should offer them.
 BUILTIN_DATASETS = ("sum", "mnist", "fashion-mnist")
@@ -63,6 +67,61 @@ def presets() -> tuple[PresetOut, ...]:
     return tuple(out)
 
 
+#: The package folder holding the example specs (one copy: ``examples/`` is a link to it).
+RECIPES_PACKAGE, RECIPES_FOLDER = "backend", "recipes"
+
+
+def leading_comment(text: str) -> str:
+    """The comment lines a YAML file starts with, without their ``#`` marks, joined by newlines.
+
+    Args:
+        text: the file's text.
+
+    Returns:
+        The comment (empty when the file starts with something else).
+    """
+    lines = []
+    for line in text.splitlines():
+        if not line.startswith("#"):
+            break
+        lines.append(line[1:].removeprefix(" ").rstrip())
+    return "\n".join(lines).strip()
+
+
+def first_sentence(text: str) -> str:
+    """The first sentence of a comment (up to a full stop that does not end "et al."), on one line."""
+    flat = " ".join(text.split())
+    match = re.search(r"(?<!\bal)[.!?](\s|$)", flat)
+    return flat if match is None else flat[: match.start() + 1]
+
+
+@lru_cache(maxsize=1)
+def recipes() -> tuple[RecipeOut, ...]:
+    """Every example spec shipped with prunelab, by name, read and validated once per process.
+
+    Returns:
+        One recipe per ``*.yaml`` file: its name, the first line and the whole of its leading comment,
+        and its spec as it would be stored.
+    """
+    folder = resources.files(RECIPES_PACKAGE) / RECIPES_FOLDER
+    out = []
+    for entry in sorted(folder.iterdir(), key=lambda one: one.name):
+        if not entry.name.endswith(".yaml"):
+            continue
+        with resources.as_file(entry) as path:
+            spec = load_spec(path)
+            description = leading_comment(Path(path).read_text(encoding="utf-8"))
+        out.append(
+            RecipeOut(
+                name=entry.name.removesuffix(".yaml"),
+                summary=first_sentence(description),
+                description=description,
+                spec=spec.model_dump(mode="json"),
+            )
+        )
+    return tuple(out)
+
+
 def preview(spec: ExperimentSpec) -> SpecPreview:
     """A validated spec as it would be stored, and its model's cost; nothing is created.
 
@@ -75,6 +134,42 @@ def preview(spec: ExperimentSpec) -> SpecPreview:
 def data_dirs(settings: Settings) -> list[Path]:
     """Where this server looks for dataset files: the data directory, then the engine's defaults."""
     return datapaths.data_dirs(settings.data_dir)
+
+
+def missing_dataset_message(name: str) -> str:
+    """What a 422 says when this server lacks an image dataset's files (it names no directory).
+
+    Args:
+        name: ``mnist`` or ``fashion-mnist``.
+    """
+    folder = "" if name == "mnist" else f" (in a folder named {name}/)"
+    files = "mnist.npz or the four IDX files" if name == "mnist" else "the four IDX files"
+    return (
+        f"this server has no {name} files: put {files}{folder} into the server's data directory "
+        f"({datapaths.ENV_DATA_DIR}), or choose another dataset"
+    )
+
+
+def require_dataset_files(spec: ExperimentSpec, directories: Sequence[Path], field: Sequence[str]) -> None:
+    """Refuse a spec whose image dataset this server cannot load, as its worker would later.
+
+    "This server has the files" means what ``/api/datasets`` reports (:func:`datasets`). ``sum`` is
+    generated and ``npz`` names its own file (checked when the worker opens it).
+
+    Args:
+        spec: a validated spec.
+        directories: the server's data directories (:func:`data_dirs`), in search order.
+        field: where the spec's dataset name is in the request, e.g. ``("body", "spec", "dataset", "name")``.
+
+    Raises:
+        InvalidInput: on ``field``: the dataset is MNIST or Fashion-MNIST and its files are not found.
+    """
+    name = spec.dataset.name
+    if name not in BUILTIN_DATASETS or name == "sum":
+        return
+    available = {dataset.name for dataset in datasets(directories) if dataset.available}
+    if name not in available:
+        raise InvalidInput(field, missing_dataset_message(name))
 
 
 def datasets(directories: Sequence[Path]) -> list[DatasetOut]:

@@ -1,4 +1,4 @@
-"""Changing experiments: create, cancel, rerun and delete.
+"""Changing experiments: create, edit (tags, notes), cancel, rerun and delete.
 
 Each command is safe against a worker acting on the same experiment at the same moment: state changes
 are single conditional UPDATE/DELETE statements whose WHERE clause states the precondition, so the
@@ -12,6 +12,8 @@ before anything is saved.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from pathlib import Path
 from typing import Any, cast
 
 import pydantic
@@ -30,15 +32,23 @@ from backend.models import (
     TFLiteBenchmark,
     utcnow,
 )
-from backend.schemas import ExperimentCreate, ExperimentCreated, ExperimentSummary
-from backend.service import spec_paths
+from backend.schemas import (
+    ExperimentCreate,
+    ExperimentCreated,
+    ExperimentDetail,
+    ExperimentEdit,
+    ExperimentSummary,
+)
+from backend.service import catalog, spec_paths
 from backend.service.errors import Conflict, InvalidInput, NotFound, QueueUnavailable
 from backend.service.ports import Queue
-from backend.service.queries import get_summary
+from backend.service.queries import get_experiment, get_summary
 from backend.spec import ExperimentSpec
 
 #: Longest broker error message kept in an experiment's ``error``.
 MAX_ERROR_CHARS = 2000
+#: Where a spec's dataset name is, as a 422 names it.
+DATASET_NAME_FIELD = ("spec", "dataset", "name")
 
 
 def _rowcount(result: Any) -> int:
@@ -53,7 +63,13 @@ def _status_of(session: Session, experiment_id: int) -> Status:
 
 
 def create_experiment(
-    session: Session, queue: Queue, request: ExperimentCreate, limits: CostLimits | None = None
+    session: Session,
+    queue: Queue,
+    request: ExperimentCreate,
+    limits: CostLimits | None = None,
+    *,
+    data_dirs: Sequence[Path] | None = None,
+    rerun_of: int | None = None,
 ) -> ExperimentCreated:
     """Save a queued experiment, commit, then hand its id to the workers.
 
@@ -62,13 +78,17 @@ def create_experiment(
         queue: where the id goes once the row is committed.
         request: the validated spec and its owner, tags and notes.
         limits: the most the spec may cost. Default None: no limit.
+        data_dirs: the server's data directories; an MNIST or Fashion-MNIST spec is refused when its
+            files are not there. Default None: not checked.
+        rerun_of: the experiment this one reruns (its lineage). Default None.
 
     Returns:
         The new experiment's id and status (``queued``).
 
     Raises:
         InvalidInput: the spec is over a limit (``field`` is ``spec.model`` or ``spec.training``, the
-            message names the limit and the spec's value); nothing is saved.
+            message names the limit and the spec's value), or its image dataset's files are missing
+            (``spec.dataset.name``); nothing is saved.
         QueueUnavailable: the queue refused the id; the experiment is kept, marked ``failed`` with the
             queue's error.
     """
@@ -77,6 +97,8 @@ def create_experiment(
     if exceeded:
         field, message = exceeded[0]
         raise InvalidInput(("body", "spec", *field), message)
+    if data_dirs is not None:
+        catalog.require_dataset_files(spec, data_dirs, ("body", *DATASET_NAME_FIELD))
     cost = model_cost(spec.model)
     row = Experiment(
         name=spec.name,
@@ -88,6 +110,7 @@ def create_experiment(
         status=Status.queued.value,
         initial_params=cost.params,
         initial_flops=cost.flops,
+        rerun_of=rerun_of,
     )
     session.add(row)
     session.commit()
@@ -107,20 +130,28 @@ def create_experiment(
 
 
 def rerun_experiment(
-    session: Session, queue: Queue, experiment_id: int, limits: CostLimits | None = None
+    session: Session,
+    queue: Queue,
+    experiment_id: int,
+    limits: CostLimits | None = None,
+    *,
+    data_dirs: Sequence[Path] | None = None,
 ) -> ExperimentCreated:
-    """Create and enqueue a new experiment with the same spec, owner, tags and notes.
+    """Create and enqueue a new experiment with the same spec, owner, tags and notes; its
+    ``rerun_of`` names the source.
 
     Args:
         session: an open session; it is committed here.
         queue: where the new id goes.
         experiment_id: the experiment whose spec runs again.
         limits: the most the spec may cost. Default None: no limit.
+        data_dirs: as for :func:`create_experiment`. Default None: not checked.
 
     Raises:
         NotFound: no such experiment.
         Conflict: the stored spec is no longer valid for this version of prunelab, or is over one of
             the server's limits (the message names the limit and the spec's value).
+        InvalidInput: the spec's image dataset files are missing on this server (``spec.dataset.name``).
         QueueUnavailable: as for :func:`create_experiment`.
     """
     source = session.get(Experiment, experiment_id)
@@ -137,8 +168,49 @@ def rerun_experiment(
     exceeded = over_limits(spec, limits) if limits is not None else []
     if exceeded:
         raise Conflict(f"experiment {experiment_id}'s spec is over this server's limits: {exceeded[0][1]}")
-    request = ExperimentCreate(spec=spec, owner=source.owner, tags=list(source.tags), notes=source.notes)
-    return create_experiment(session, queue, request)
+    if data_dirs is not None:
+        catalog.require_dataset_files(spec, data_dirs, DATASET_NAME_FIELD)
+    request = ExperimentCreate.model_construct(
+        spec=spec, owner=source.owner, tags=list(source.tags), notes=source.notes
+    )
+    return create_experiment(session, queue, request, rerun_of=experiment_id)
+
+
+def edit_experiment(
+    session: Session, experiment_id: int, edit: ExperimentEdit, editor: str = "anonymous"
+) -> ExperimentDetail:
+    """Replace an experiment's tags and/or notes, in any state, and record who edited them when.
+
+    One conditional UPDATE: a worker writing its progress at the same moment never touches these
+    columns, so neither overwrites the other.
+
+    Args:
+        session: an open session; it is committed here.
+        experiment_id: the experiment.
+        edit: the new tags and/or notes (a field left out stays as it is).
+        editor: who edits, stored in ``edited_by``. Default "anonymous" (until sign-in exists).
+
+    Returns:
+        The experiment after the edit.
+
+    Raises:
+        NotFound: no such experiment.
+    """
+    values: dict[str, Any] = {"edited_at": utcnow(), "edited_by": editor[:100]}
+    if edit.tags is not None:
+        values["tags"] = list(edit.tags)
+    if edit.notes is not None:
+        values["notes"] = edit.notes
+    result = session.execute(
+        update(Experiment)
+        .where(Experiment.id == experiment_id)
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+    if _rowcount(result) == 0:
+        raise NotFound("experiment", experiment_id)
+    session.commit()
+    return get_experiment(session, experiment_id)
 
 
 def cancel_experiment(session: Session, experiment_id: int) -> ExperimentSummary:

@@ -1,8 +1,10 @@
-"""Experiments side by side: the compare table, its CSV and JSON exports, and the compare figures.
+"""Experiments side by side: the compare table, its CSV and JSON exports, the settings table and the
+compare figures.
 
 A comparison reads, for at most :data:`backend.figures.MAX_COMPARED` experiments, their summary
 columns and the headline columns of their cycles in one query each; epochs only for the loss figure
-and TFLite rows only for the latency figure. It never reads specs, model files or per-unit blobs.
+and TFLite rows only for the latency figure. Only the settings table and the parallel-coordinates
+figure read specs (one query); nothing reads model files or per-unit blobs.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from backend.figures import (
     MAX_COMPARED,
+    CompareTable,
     CycleRow,
     EpochPoint,
     ExperimentSeries,
@@ -29,14 +32,22 @@ from backend.figures import (
     compare_widths_figure,
     pareto_figure,
 )
+from backend.figures.compare import speedup_rows
+from backend.figures.settings import parcoords_figure, settings_table
 from backend.models import Cycle, EpochRow, Experiment, TFLiteBenchmark
 from backend.schemas import MAX_ID, experiment_path, parse_id
 from backend.service.errors import InvalidInput, NotFound
 from backend.service.figures import CYCLE_COLUMNS, EPOCH_COLUMNS
 
-CompareFigureName = Literal["widths", "loss", "pareto-flops", "pareto-latency"]
+CompareFigureName = Literal["widths", "loss", "pareto-flops", "pareto-latency", "parcoords"]
 #: Every compare figure, in the order the page shows them.
-COMPARE_FIGURES: tuple[CompareFigureName, ...] = ("widths", "pareto-flops", "pareto-latency", "loss")
+COMPARE_FIGURES: tuple[CompareFigureName, ...] = (
+    "widths",
+    "pareto-flops",
+    "pareto-latency",
+    "parcoords",
+    "loss",
+)
 ExportFormat = Literal["csv", "json"]
 
 #: The experiments columns a comparison reads (no spec, no notes).
@@ -116,6 +127,22 @@ class CompareTableOut(Out):
 
     columns: list[str]
     rows: list[CompareRowOut]
+
+
+class SettingRowOut(Out):
+    """One spec setting across the compared experiments (``differs``: they disagree on it)."""
+
+    setting: str
+    values: list[int | float | str | None]
+    differs: bool
+
+
+class CompareSettingsOut(Out):
+    """Every spec setting side by side; ``columns`` are "name (#id)", in ``ids`` order."""
+
+    ids: list[int]
+    columns: list[str]
+    rows: list[SettingRowOut]
 
 
 class Comparison(Out):
@@ -285,6 +312,38 @@ def _cycle_out(cycle: CycleRow) -> CycleOut:
     )
 
 
+def _table(heads: Sequence[dict[str, Any]], series: Sequence[ExperimentSeries]) -> CompareTable:
+    """The compare table with the speed-up rows after the headline numbers."""
+    table = compare_table(series)
+    summary = [row for row in table.rows if row.kind == "summary"]
+    layers = [row for row in table.rows if row.kind != "summary"]
+    speedups = speedup_rows(series, [head["latency_speedup"] for head in heads])
+    return CompareTable(table.columns, (*summary, *speedups, *layers))
+
+
+def _specs(session: Session, ids: Sequence[int]) -> list[dict[str, Any]]:
+    rows = session.execute(select(Experiment.id, Experiment.spec).where(Experiment.id.in_(ids))).all()
+    by_id = {row.id: dict(row.spec or {}) for row in rows}
+    return [by_id.get(experiment_id, {}) for experiment_id in ids]
+
+
+def compare_settings(session: Session, ids: Sequence[int]) -> CompareSettingsOut:
+    """Every spec setting of the compared experiments side by side, differences marked.
+
+    Raises:
+        NotFound: an id that does not exist.
+    """
+    heads = _experiments(session, ids)
+    rows = settings_table(_specs(session, ids))
+    return CompareSettingsOut(
+        ids=list(ids),
+        columns=[f"{head['name']} (#{head['id']})" for head in heads],
+        rows=[
+            SettingRowOut(setting=row.setting, values=list(row.values), differs=row.differs) for row in rows
+        ],
+    )
+
+
 def compare(session: Session, ids: Sequence[int]) -> Comparison:
     """The compare table and the compared experiments' cycles (no figures).
 
@@ -292,7 +351,7 @@ def compare(session: Session, ids: Sequence[int]) -> Comparison:
         NotFound: an id that does not exist.
     """
     heads, series = load_series(session, ids)
-    table = compare_table(series)
+    table = _table(heads, series)
     return Comparison(
         ids=list(ids),
         experiments=[ComparedExperiment(**head, url=experiment_path(head["id"])) for head in heads],
@@ -322,8 +381,8 @@ def export(session: Session, ids: Sequence[int], file_format: ExportFormat) -> t
     """
     name = "prunelab-compare-" + "-".join(str(one) for one in ids[:5]) + ("-more" if len(ids) > 5 else "")
     if file_format == "csv":
-        _, series = load_series(session, ids)
-        return compare_csv(compare_table(series)), "text/csv; charset=utf-8", f"{name}.csv"
+        heads, series = load_series(session, ids)
+        return compare_csv(_table(heads, series)), "text/csv; charset=utf-8", f"{name}.csv"
     return compare(session, ids).model_dump_json(indent=2), "application/json", f"{name}.json"
 
 
@@ -334,6 +393,7 @@ def compare_figure(
     *,
     final_only: bool = False,
     log: bool = False,
+    metric: str | None = None,
 ) -> Figure:
     """One compare figure as Plotly JSON.
 
@@ -343,6 +403,8 @@ def compare_figure(
         name: one of :data:`COMPARE_FIGURES`.
         final_only: Pareto figures: one point per experiment (its final cycle). Default False.
         log: Pareto figures: log cost axis; loss: unused. Default False.
+        metric: Pareto figures: compare on this metric ("accuracy", "rmse"). Default: the first
+            experiment's.
 
     Raises:
         NotFound: an id that does not exist.
@@ -353,5 +415,9 @@ def compare_figure(
         return compare_widths_figure(series, uirevision=revision)
     if name == "loss":
         return compare_loss_figure(series, uirevision=revision)
+    if name == "parcoords":
+        return parcoords_figure(series, _specs(session, ids), uirevision=revision)
     cost: Literal["flops", "latency"] = "flops" if name == "pareto-flops" else "latency"
-    return pareto_figure(series, cost=cost, final_only=final_only, log_cost=log, uirevision=revision)
+    return pareto_figure(
+        series, cost=cost, final_only=final_only, log_cost=log, uirevision=revision, metric=metric
+    )

@@ -49,6 +49,8 @@ export const api = {
   // other media types so that no cross-site form can trigger a change (backend/api/security.py).
   post: (path, json = {}, options) => request("POST", path, { ...options, json }),
   postText: (path, text, options) => request("POST", path, { ...options, text }),
+  patch: (path, json, options) => request("PATCH", path, { ...options, json }),
+  del: (path, options) => request("DELETE", path, options),
 };
 
 /** A query string from an object; arrays repeat the key, empty values are left out. */

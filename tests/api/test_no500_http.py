@@ -13,8 +13,8 @@ from fastapi.testclient import TestClient
 @pytest.mark.parametrize(
     ("method", "path", "allowed"),
     [
-        ("PUT", "/api/experiments/1", {"GET", "DELETE"}),
-        ("PATCH", "/api/experiments/1", {"GET", "DELETE"}),
+        ("PUT", "/api/experiments/1", {"GET", "PATCH", "DELETE"}),
+        ("PATCH", "/api/experiments/1/cycles", {"GET"}),
         ("DELETE", "/api/experiments", {"GET", "POST"}),
         ("GET", "/api/experiments/1/cancel", {"POST"}),
         ("PUT", "/api/experiments/1/benchmarks", {"GET", "POST"}),

@@ -67,9 +67,11 @@ def browser() -> Iterator[Any]:
 
 
 @pytest.fixture(scope="session")
-def dashboard(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dashboard]:
-    """The app in uvicorn on a free loopback port, on a fresh migrated SQLite database."""
+def dashboard(tmp_path_factory: pytest.TempPathFactory, mnist_t10k_dir: Path) -> Iterator[Dashboard]:
+    """The app in uvicorn on a free loopback port, on a fresh migrated SQLite database; its data
+    directory holds MNIST (a link to the shared t10k files), so MNIST experiments can be submitted."""
     data_dir = tmp_path_factory.mktemp("dashboard")
+    (data_dir / "mnist").symlink_to(mnist_t10k_dir, target_is_directory=True)
     settings = Settings(data_dir=data_dir, broker_url="memory://")
     upgrade_to_head(settings)
     queue = RecordingQueue()

@@ -7,6 +7,7 @@ import { emptyState, isLive, markNav, notice, progressBar, queueState, segmented
 import * as fmt from "../format.js";
 import { Chart, loadPlotly } from "../plots.js";
 import { specView } from "../spec-view.js";
+import { lineage, manageButtons, tagsAndNotes } from "../run-actions.js";
 
 const experimentId = Number(location.pathname.split("/").filter(Boolean).pop());
 const base = `/api/experiments/${experimentId}`;
@@ -24,6 +25,7 @@ const view = {
 };
 const charts = {};
 let events = null;
+let notesEditor = null; // built once: a header re-rendered while live keeps an open edit
 
 // ---------------------------------------------------------------------------------------- header
 
@@ -37,6 +39,7 @@ function header(detail) {
     live
       ? h("button", { type: "button", class: "btn btn-danger", id: "cancel", onclick: cancel, disabled: detail.cancel_requested }, detail.cancel_requested ? "Cancelling…" : "Cancel")
       : null,
+    manageButtons(detail),
   );
   const created = fmt.relativeTime(detail.created_at);
   const meta = h(
@@ -50,7 +53,12 @@ function header(detail) {
     detail.stop_reason ? h("span", {}, "Stopped: ", h("strong", {}, detail.stop_reason.replaceAll("_", " "))) : null,
     detail.attempts > 1 ? h("span", {}, "Attempts ", h("strong", {}, String(detail.attempts))) : null,
     detail.tags.length ? tagChips(detail.tags) : null,
+    lineage(detail),
   );
+  notesEditor ??= tagsAndNotes(detail, (saved) => {
+    Object.assign(view.detail, { tags: saved.tags, notes: saved.notes, edited_at: saved.edited_at, edited_by: saved.edited_by });
+    renderHeader();
+  });
   return h(
     "div",
     { class: "exp-head" },
@@ -67,7 +75,7 @@ function header(detail) {
     meta,
     live ? liveProgress(detail) : null,
     detail.error ? h("div", { class: "error-box" }, notice("error", h("strong", {}, "The experiment failed."), h("pre", {}, detail.error))) : null,
-    detail.notes ? h("div", { class: "notes", id: "experiment-notes" }, detail.notes) : null,
+    notesEditor,
   );
 }
 

@@ -1,5 +1,7 @@
 // New experiment: a form over presets and recipe options, or a YAML/JSON spec pasted or uploaded
-// (parsed by the server), with a live parameters/FLOPs preview and errors beside their fields.
+// (parsed by the server), with a live parameters/FLOPs preview and errors beside their fields. The
+// form can start from a recipe (examples/*.yaml, GET /api/recipes) or from an experiment's spec
+// (/new?from=ID, the experiment page's Clone button).
 
 import { api, ApiError } from "../api.js";
 import { byId, debounce, h, markReady, replace } from "../dom.js";
@@ -117,7 +119,12 @@ const ALL_FIELDS = [...SECTIONS.flatMap((section) => section.fields), ...META_FI
 const FIELD_BY_PATH = new Map(ALL_FIELDS.map((field) => [field.path, field]));
 
 let presets = [];
+let recipes = [];
 let customModel = null; // a model loaded from YAML that is not a preset
+// The last spec loaded into the form (a recipe, a clone, YAML): settings the form has no field for
+// (pruning.layers, benchmark.warmup, ...) come from it, so a loaded spec submits unchanged.
+let baseSpec = null;
+let baseModel = null; // the model select's value when baseSpec was loaded
 let mode = "form";
 let parsed = null; // the last valid spec parsed from YAML (expanded)
 let previewSerial = 0;
@@ -182,7 +189,7 @@ function section(spec) {
 }
 
 function build(root) {
-  const formPanel = h("div", { id: "panel-form", role: "tabpanel", "aria-labelledby": "tab-form" }, SECTIONS.map(section));
+  const formPanel = h("div", { id: "panel-form", role: "tabpanel", "aria-labelledby": "tab-form" }, h("div", { id: "clone-note" }), recipePicker(), SECTIONS.map(section));
   const yamlArea = h("textarea", {
     id: "yaml-text",
     class: "yaml-area",
@@ -282,7 +289,26 @@ function formRequest() {
     if (value === undefined) continue;
     setPath(body, field.path, value);
   }
+  addBaseSettings(body);
   return body;
+}
+
+/** Leaf settings of a spec as [path, value] (arrays are leaves; the model is one leaf). */
+function leaves(node, prefix) {
+  if (prefix === "spec.model" || node === null || typeof node !== "object" || Array.isArray(node)) return [[prefix, node]];
+  return Object.entries(node).flatMap(([key, value]) => leaves(value, `${prefix}.${key}`));
+}
+
+/** Settings of the loaded spec the form has no field for, where they still apply to what the form says. */
+function addBaseSettings(body) {
+  if (!baseSpec) return;
+  for (const [path, value] of leaves(baseSpec, "spec")) {
+    if (value === null || FIELD_BY_PATH.has(path) || path === "spec.model" || path.startsWith("spec.pruning.criterion.")) continue;
+    if (getPath(body, path) !== undefined) continue;
+    if (path.startsWith("spec.dataset.") && v("spec.dataset.name") !== baseSpec.dataset?.name) continue;
+    if (path === "spec.pruning.layers" && v("spec.model") !== baseModel) continue;
+    setPath(body, path, value);
+  }
 }
 
 function metaRequest() {
@@ -317,7 +343,63 @@ function loadIntoForm(spec) {
   }
   const criterion = spec.pruning?.criterion || {};
   writeField("spec.pruning.criterion.type", criterion.type);
+  baseSpec = spec;
+  baseModel = readField("spec.model");
   updateVisibility();
+}
+
+/** Tags, notes and owner of a cloned experiment into the meta fields. */
+function loadMeta({ owner, tags, notes }) {
+  writeField("owner", owner === "anonymous" ? "" : owner);
+  writeField("tags", (tags || []).join(", "));
+  writeField("notes", notes || "");
+}
+
+// ---------------------------------------------------------------------------------------- recipes
+
+function recipePicker() {
+  return h(
+    "div",
+    { class: "form-section recipe-picker" },
+    h(
+      "div",
+      { class: "row" },
+      h("label", { for: "recipe" }, "Start from a recipe"),
+      h("select", { id: "recipe", "aria-describedby": "recipe-description" }, h("option", { value: "" }, "— choose an example spec —")),
+      h("button", { type: "button", class: "btn btn-small", id: "load-recipe", disabled: true }, "Load into the form"),
+    ),
+    h("div", { class: "help", id: "recipe-description" }, "Every examples/*.yaml: the papers' recipes with the settings that reproduce them."),
+  );
+}
+
+function fillRecipes() {
+  const select = byId("recipe");
+  replace(select, h("option", { value: "" }, recipes.length ? "— choose an example spec —" : "no recipes on this server"), recipes.map((recipe) => h("option", { value: recipe.name, title: recipe.description }, `${recipe.name} · ${recipe.summary}`)));
+  const describe = () => {
+    const recipe = recipes.find((one) => one.name === select.value);
+    byId("recipe-description").textContent = recipe ? recipe.description : "Every examples/*.yaml: the papers' recipes with the settings that reproduce them.";
+    byId("load-recipe").disabled = !recipe;
+  };
+  select.addEventListener("change", describe);
+  byId("load-recipe").addEventListener("click", () => {
+    const recipe = recipes.find((one) => one.name === select.value);
+    if (!recipe) return;
+    if (mode !== "form") switchMode("form");
+    loadIntoForm(recipe.spec);
+    byId("preset-description").textContent = `Loaded recipe ${recipe.name}. ${byId("preset-description").textContent}`;
+    refreshPreview();
+  });
+}
+
+async function loadClone(experimentId) {
+  try {
+    const detail = await api.get(`/api/experiments/${experimentId}`);
+    loadIntoForm(detail.spec);
+    loadMeta(detail);
+    replace(byId("clone-note"), notice("info", "A copy of ", h("a", { href: `/experiments/${detail.id}` }, `#${detail.id} ${detail.name}`), ": change what you like, then create it."));
+  } catch (error) {
+    replace(byId("clone-note"), notice("error", `Could not load experiment ${experimentId} to clone: ${error.message}`));
+  }
 }
 
 function fillPresets(selectedName) {
@@ -545,8 +627,9 @@ async function main() {
   const { form, yamlArea, file } = build(byId("new-root"));
   updateVisibility();
   try {
-    const [presetList, datasets] = await Promise.all([api.get("/api/presets"), api.get("/api/datasets").catch(() => [])]);
+    const [presetList, datasets, recipeList] = await Promise.all([api.get("/api/presets"), api.get("/api/datasets").catch(() => []), api.get("/api/recipes").catch(() => [])]);
     presets = presetList;
+    recipes = recipeList;
     const select = byId(fieldId("spec.dataset.name"));
     for (const dataset of datasets) {
       const option = [...select.options].find((one) => one.value === dataset.name);
@@ -556,6 +639,9 @@ async function main() {
     replace(byId("form-errors"), notice("error", `Could not load the presets: ${error.message}`));
   }
   fillPresets("sum-mlp");
+  fillRecipes();
+  const cloneOf = Number(new URLSearchParams(location.search).get("from"));
+  if (Number.isInteger(cloneOf) && cloneOf > 0) await loadClone(cloneOf);
   form.addEventListener("input", (event) => {
     if (event.target === yamlArea) {
       parsed = null;
