@@ -196,8 +196,8 @@ def test_the_compare_page_overlays_experiments_and_exports(
     for chart in ("widths", "pareto-flops", "pareto-latency", "loss"):
         expect(page.locator(f"#chart-{chart}")).to_have_attribute("data-loaded", "true")
     assert (
-        page.evaluate("document.getElementById('chart-widths').data.length") == 9
-    )  # 3 experiments × 3 layers
+        page.evaluate("document.getElementById('chart-widths').data.length") == 6
+    )  # 3 experiments × 2 prunable layers (the output layer cannot be pruned and is not drawn)
     front = page.evaluate("document.getElementById('chart-pareto-flops').data.at(-1).name")
     assert front == "Pareto front"
     expect(page.locator("#compare-table thead th")).to_have_count(4)
