@@ -5,7 +5,7 @@ import { api, ApiError } from "../api.js";
 import { byId, debounce, h, markReady, replace } from "../dom.js";
 import { emptyState, isLive, markNav, notice, progressBar, queueState, segmented, stat, statusBadge, tagChips, toast } from "../components.js";
 import * as fmt from "../format.js";
-import { Chart, loadPlotly } from "../plots.js";
+import { Chart, drawWhenVisible, loadPlotly } from "../plots.js";
 import { specView } from "../spec-view.js";
 
 const experimentId = Number(location.pathname.split("/").filter(Boolean).pop());
@@ -438,8 +438,7 @@ async function loadTFLite() {
     charts.speedup = new Chart(speedup.element, () => figureUrl("speedup", {}));
   }
   replace(byId("tflite-rows"), h("section", { class: "card" }, tfliteTable(rows)));
-  charts.tflite.refresh();
-  charts.speedup.refresh();
+  for (const chart of [charts.tflite, charts.speedup]) drawWhenVisible(chart.element, () => chart.refresh());
 }
 
 async function loadArtifacts() {
@@ -597,7 +596,7 @@ async function main() {
   buildCharts(byId("charts"));
   applyIndex();
   await Promise.all([
-    ...["widths", "costs", "training", "activations", "criterion"].map((name) => charts[name].refresh()),
+    ...["widths", "costs", "training", "activations", "criterion"].map((name) => drawWhenVisible(charts[name].element, () => charts[name].refresh())),
     loadDiff(),
     loadTFLite(),
     loadArtifacts(),
