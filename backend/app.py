@@ -14,9 +14,10 @@ from contextlib import asynccontextmanager
 from importlib.metadata import PackageNotFoundError, version
 
 from fastapi import FastAPI
-from starlette.middleware.gzip import GZipMiddleware
+from starlette.middleware.gzip import DEFAULT_EXCLUDED_CONTENT_TYPES, GZipMiddleware
 
 from backend.api import api_router, benchmarks, compare, figures, pages
+from backend.api.artifacts import ARTIFACT_MEDIA_TYPES
 from backend.api.body_limit import BodyLimit
 from backend.api.deps import AppContext
 from backend.api.docs import install_docs
@@ -30,8 +31,10 @@ from backend.settings import Settings, get_settings
 
 #: Default seconds between two database reads of an event stream.
 EVENT_POLL_SECONDS = 0.5
-#: JSON and HTML answers at least this long are gzip-encoded (event streams never: they must flow).
+#: JSON and HTML answers at least this long are gzip-encoded (event streams never: they must flow;
+#: model files neither: a .keras file is a zip already, and each keeps its SHA-256 ETag).
 GZIP_MIN_BYTES = 1024
+NOT_GZIPPED = (*DEFAULT_EXCLUDED_CONTENT_TYPES, *ARTIFACT_MEDIA_TYPES)
 
 
 def _version() -> str:
@@ -98,7 +101,9 @@ def create_app(
     )
     install_error_handlers(app)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
-    app.add_middleware(GZipMiddleware, minimum_size=GZIP_MIN_BYTES, compresslevel=6)
+    app.add_middleware(
+        GZipMiddleware, minimum_size=GZIP_MIN_BYTES, compresslevel=6, exclude_content_types=NOT_GZIPPED
+    )
     install_docs(app)
     install_security(app, settings)  # outermost: hosts and origins are checked first
     app.include_router(api_router())

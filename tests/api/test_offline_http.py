@@ -192,3 +192,16 @@ def test_files_outside_the_static_folders_are_never_served(sqlite_client: TestCl
         "/static/js/a%00b",
     ):
         assert sqlite_client.get(path).status_code == 404, path
+
+
+def test_model_files_are_sent_as_stored_with_their_sha256_etag(
+    sqlite_client: TestClient, sqlite_rows: Any
+) -> None:
+    experiment_id = sqlite_rows.experiment()
+    content = b"PK\x03\x04" + bytes(range(256)) * 40  # a .keras file is a zip: nothing to gain
+    artifact_id = sqlite_rows.artifact(experiment_id, content)
+
+    response = sqlite_client.get(f"/api/artifacts/{artifact_id}", headers=GZIP)
+
+    assert "content-encoding" not in response.headers
+    assert response.content == content
