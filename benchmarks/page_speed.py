@@ -62,7 +62,8 @@ RECORDER = """
 window.__speed = { drawn: {}, rows: null };
 new MutationObserver(() => {
   const speed = window.__speed;
-  if (speed.rows === null && document.querySelector("#experiments-body tr[data-id]")) speed.rows = performance.now();
+  const rows = document.querySelector("#experiments-body tr[data-id]");
+  if (speed.rows === null && rows) speed.rows = performance.now();
   for (const chart of document.querySelectorAll(".chart[data-loaded=true]")) {
     if (!(chart.id in speed.drawn)) speed.drawn[chart.id] = performance.now();
   }
@@ -72,13 +73,13 @@ new MutationObserver(() => {
 RESULTS = """() => {
   const speed = window.__speed;
   const charts = [...document.querySelectorAll(".chart")];
-  const onScreen = charts.filter((chart) => chart.getBoundingClientRect().top < window.innerHeight).map((c) => c.id);
-  const entries = [...performance.getEntriesByType("navigation"), ...performance.getEntriesByType("resource")];
+  const onScreen = charts.filter((chart) => chart.getBoundingClientRect().top < window.innerHeight);
+  const entries = ["navigation", "resource"].flatMap((kind) => performance.getEntriesByType(kind));
   return {
     rows: speed.rows,
     drawn: speed.drawn,
     charts: charts.map((chart) => chart.id),
-    onScreen,
+    onScreen: onScreen.map((chart) => chart.id),
     bytes: entries.reduce((sum, entry) => sum + (entry.transferSize || 0), 0),
     scrolled: window.scrollY,
   };
@@ -117,13 +118,12 @@ def _load(browser: Any, url: str, throttle_mbps: float, identity: bool) -> dict[
             cdp = context.new_cdp_session(page)
             cdp.send("Network.enable")
             rate = throttle_mbps * 1e6 / 8
-            conditions = {"offline": False, "latency": 2, "downloadThroughput": rate, "uploadThroughput": rate}
-            cdp.send("Network.emulateNetworkConditions", conditions)
+            link = {"downloadThroughput": rate, "uploadThroughput": rate}
+            cdp.send("Network.emulateNetworkConditions", {"offline": False, "latency": 2, **link})
         page.goto(url)
         page.wait_for_selector("body[data-state=ready]", timeout=60_000)
         page.wait_for_function(
-            "() => document.querySelectorAll('.chart').length"
-            " === Object.keys(window.__speed.drawn).length",
+            "() => document.querySelectorAll('.chart').length === Object.keys(window.__speed.drawn).length",
             timeout=60_000,
         )
         result: dict[str, Any] = page.evaluate(RESULTS)
@@ -148,7 +148,8 @@ def measure_pages(
         try:
             for name, target in targets.items():
                 loads = [_load(browser, url + target, throttle_mbps, identity) for _ in range(runs)]
-                page: dict[str, Any] = {"kb": round(statistics.median(load["bytes"] for load in loads) / 1024)}
+                kb = statistics.median(load["bytes"] for load in loads) / 1024
+                page: dict[str, Any] = {"kb": round(kb)}
                 if name == "list":
                     page["rows"] = _summary([load["rows"] for load in loads])
                 else:
@@ -208,7 +209,8 @@ def main(argv: list[str] | None = None) -> int:
             "targets": {
                 "list_rows_under_300ms": pages["list"]["rows"]["median_ms"] < TARGET_LIST_MS,
                 **{
-                    f"{name}_first_screen_under_1s": pages[name]["first_screen"]["median_ms"] < TARGET_CHARTS_MS
+                    f"{name}_first_screen_under_1s": pages[name]["first_screen"]["median_ms"]
+                    < TARGET_CHARTS_MS
                     for name in ("experiment", "compare")
                 },
             },
