@@ -7,31 +7,36 @@ Usage:
 Fills a database with the history generator of ``benchmarks/api_latency.py`` (``--experiments``
 finished experiments of ``--cycles`` cycles each; ``--quick``: 100 experiments, 3 runs), serves it
 with ``uvicorn`` on loopback, asks once for every file a page needs (the server gzips each file once,
-after start-up), then opens each page ``--runs`` times in headless Chromium (``/usr/bin/chromium``),
-each time in a fresh browser context (a cold cache), viewport 1440×900, and measures from navigation
-start:
+after start-up) and loads each page once untimed (the database's caches), then opens each page
+``--runs`` times in headless Chromium (``/usr/bin/chromium``), each time in a fresh browser context
+(a cold cache), viewport 1440×900, and measures from navigation start:
 
 * ``list``: until the experiment table has its rows;
 * ``experiment`` (one experiment) and ``compare`` (20 experiments): ``first_screen_ms``, until every
   chart that is on the first screen is drawn (Plotly finished, the chart's ``data-loaded`` set), and
   ``all_charts_ms``, until every chart of the page is drawn without scrolling (those below the first
   screen are drawn once the browser is idle, or when scrolled to);
+* ``plotly_ran``: until plotly.js has run (compiling and running 4.8 MB of script: the largest
+  single cost of a cold load);
 * ``kb``: the bytes that crossed the network for the page (compressed sizes).
 
-Unless ``--no-baseline``, the same loads are repeated with ``Accept-Encoding: identity`` (no
-compression) and the ratio of each median to the baseline's is printed. Compression pays where the
+Unless ``--no-baseline``, each run also loads the page with ``Accept-Encoding: identity`` (no
+compression), alternating with the compressed loads, and the ratio of each median to the baseline's
+is printed. Compression pays where the
 network is slower than loopback: ``--throttle-mbps 50`` emulates a 50 Mbit/s link (Chromium's
 network emulation) for both.
 
 It prints JSON: per page the median and maximum of each measure. Targets: every page's charts on
 the first screen drawn < 1000 ms, the list's rows < 300 ms. A benchmark, not a test: absolute times
-depend on the machine and its load.
+depend on the machine and its load (printed): run it on a quiet machine, from the repository root
+with ``PYTHONPATH=.`` so that the history is written by this checkout's code.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import statistics
 import sys
@@ -57,9 +62,16 @@ VIEWPORT = {"width": 1440, "height": 900}
 COMPARED = 20
 TARGET_CHARTS_MS = 1000.0
 TARGET_LIST_MS = 300.0
-#: Records when the list's first row appears and when each chart is drawn (ms since navigation).
+#: Records when the list's first row appears, when plotly.js has run (it sets window.Plotly) and when
+#: each chart is drawn (ms since navigation).
 RECORDER = """
-window.__speed = { drawn: {}, rows: null };
+window.__speed = { drawn: {}, rows: null, plotly: null };
+let plotly;
+Object.defineProperty(window, "Plotly", {
+  configurable: true,
+  get: () => plotly,
+  set: (value) => { plotly = value; window.__speed.plotly ??= performance.now(); },
+});
 new MutationObserver(() => {
   const speed = window.__speed;
   const rows = document.querySelector("#experiments-body tr[data-id]");
@@ -77,6 +89,7 @@ RESULTS = """() => {
   const entries = ["navigation", "resource"].flatMap((kind) => performance.getEntriesByType(kind));
   return {
     rows: speed.rows,
+    plotly: speed.plotly,
     drawn: speed.drawn,
     charts: charts.map((chart) => chart.id),
     onScreen: onScreen.map((chart) => chart.id),
@@ -136,33 +149,47 @@ def _summary(samples: list[float]) -> dict[str, float]:
     return {"median_ms": round(statistics.median(samples), 1), "max_ms": round(max(samples), 1)}
 
 
+def _page_summary(name: str, loads: list[dict[str, Any]]) -> dict[str, Any]:
+    """Median and maximum of a page's measures over its loads."""
+    page: dict[str, Any] = {"kb": round(statistics.median(load["bytes"] for load in loads) / 1024)}
+    if name == "list":
+        page["rows"] = _summary([load["rows"] for load in loads])
+        return page
+    page["charts"] = len(loads[0]["charts"])
+    page["charts_on_first_screen"] = len(loads[0]["onScreen"])
+    page["plotly_ran"] = _summary([load["plotly"] for load in loads])
+    page["first_screen"] = _summary(
+        [max(load["drawn"][chart] for chart in load["onScreen"]) for load in loads]
+    )
+    page["all_charts"] = _summary([max(load["drawn"].values()) for load in loads])
+    return page
+
+
 def measure_pages(
-    url: str, targets: dict[str, str], runs: int, throttle_mbps: float, identity: bool
-) -> dict[str, Any]:
-    """``runs`` cold loads of every page; per page the median and maximum of each measure."""
+    url: str, targets: dict[str, str], runs: int, throttle_mbps: float, baseline: bool
+) -> dict[str, dict[str, Any]]:
+    """``runs`` cold loads of every page, after one untimed load (it warms the server's caches); with
+    ``baseline``, each run also loads the page without compression, right after (alternating, so that
+    both see the same machine). Returns per mode (``gzip``, ``identity``) and page the medians."""
     from playwright.sync_api import sync_playwright
 
-    results: dict[str, Any] = {}
+    modes = {"gzip": False, **({"identity": True} if baseline else {})}
+    loads: dict[str, dict[str, list[dict[str, Any]]]] = {mode: {} for mode in modes}
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
         try:
             for name, target in targets.items():
-                loads = [_load(browser, url + target, throttle_mbps, identity) for _ in range(runs)]
-                kb = statistics.median(load["bytes"] for load in loads) / 1024
-                page: dict[str, Any] = {"kb": round(kb)}
-                if name == "list":
-                    page["rows"] = _summary([load["rows"] for load in loads])
-                else:
-                    page["charts"] = len(loads[0]["charts"])
-                    page["charts_on_first_screen"] = len(loads[0]["onScreen"])
-                    page["first_screen"] = _summary(
-                        [max(load["drawn"][chart] for chart in load["onScreen"]) for load in loads]
-                    )
-                    page["all_charts"] = _summary([max(load["drawn"].values()) for load in loads])
-                results[name] = page
+                _load(browser, url + target, throttle_mbps, identity=False)
+                for _ in range(runs):
+                    for mode, identity in modes.items():
+                        load = _load(browser, url + target, throttle_mbps, identity)
+                        loads[mode].setdefault(name, []).append(load)
         finally:
             browser.close()
-    return results
+    return {
+        mode: {name: _page_summary(name, samples) for name, samples in pages.items()}
+        for mode, pages in loads.items()
+    }
 
 
 def _ratios(measured: dict[str, Any], baseline: dict[str, Any]) -> dict[str, float]:
@@ -195,14 +222,12 @@ def main(argv: list[str] | None = None) -> int:
         with api_latency.uvicorn_process(settings) as url:
             targets = _targets(ids)
             warm_server(url, targets)
-            pages = measure_pages(url, targets, args.runs, args.throttle_mbps, identity=False)
-            baseline = (
-                None
-                if args.no_baseline
-                else measure_pages(url, targets, args.runs, args.throttle_mbps, identity=True)
-            )
+            measured = measure_pages(url, targets, args.runs, args.throttle_mbps, not args.no_baseline)
+    pages, baseline = measured["gzip"], measured.get("identity")
     report.update(
         {
+            "cpus": os.cpu_count(),
+            "load_average_1min_after": round(os.getloadavg()[0], 1),  # other work slows every number
             "runs": args.runs,
             "throttle_mbps": args.throttle_mbps or "loopback",
             "pages": pages,

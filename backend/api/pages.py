@@ -134,7 +134,8 @@ def _page(request: Request, name: str, status_code: int = 200) -> Response:
     if status_code != 200:  # an error page is always sent whole, with its status
         headers = Headers(raw=[(key, value) for key, value in headers.raw if key != b"if-none-match"])
     response = asset_response(headers, page_asset(name), REVALIDATE, PAGE_HEADERS)
-    response.status_code = status_code if response.status_code == 200 else response.status_code
+    if response.status_code == 200:  # not a 304
+        response.status_code = status_code
     return response
 
 
