@@ -14,10 +14,13 @@ from contextlib import asynccontextmanager
 from importlib.metadata import PackageNotFoundError, version
 
 from fastapi import FastAPI
+from starlette.middleware.gzip import DEFAULT_EXCLUDED_CONTENT_TYPES, GZipMiddleware
 
 from backend.api import api_router, benchmarks, compare, figures, pages
+from backend.api.artifacts import ARTIFACT_MEDIA_TYPES
 from backend.api.body_limit import BodyLimit
 from backend.api.deps import AppContext
+from backend.api.docs import install_docs
 from backend.api.errors import install_error_handlers
 from backend.api.security import install_security
 from backend.db import make_engine, make_session_factory
@@ -28,6 +31,10 @@ from backend.settings import Settings, get_settings
 
 #: Default seconds between two database reads of an event stream.
 EVENT_POLL_SECONDS = 0.5
+#: JSON and HTML answers at least this long are gzip-encoded (event streams never: they must flow;
+#: model files neither: a .keras file is a zip already, and each keeps its SHA-256 ETag).
+GZIP_MIN_BYTES = 1024
+NOT_GZIPPED = (*DEFAULT_EXCLUDED_CONTENT_TYPES, *ARTIFACT_MEDIA_TYPES)
 
 
 def _version() -> str:
@@ -82,6 +89,8 @@ def create_app(
         version=_version(),
         summary="Neural-network pruning experiments: submit, follow, compare.",
         lifespan=lifespan,
+        docs_url=None,  # install_docs: the explorers with their files served from here, not a CDN
+        redoc_url=None,
     )
     app.state.context = AppContext(
         settings=settings,
@@ -92,6 +101,10 @@ def create_app(
     )
     install_error_handlers(app)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        GZipMiddleware, minimum_size=GZIP_MIN_BYTES, compresslevel=6, exclude_content_types=NOT_GZIPPED
+    )
+    install_docs(app)
     install_security(app, settings)  # outermost: hosts and origins are checked first
     app.include_router(api_router())
     for router in (figures.router, compare.router, pages.spec_router, benchmarks.router):

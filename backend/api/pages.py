@@ -1,10 +1,13 @@
 """The browser dashboard: its HTML pages, static files, plotly.js from the installed plotly package,
-and the one thing the pages need that a browser cannot do offline: parse a YAML spec.
+a 404 page, and the one thing the pages need that a browser cannot do offline: parse a YAML spec.
 
 A page is ``frontend/layout.html`` (head, navigation) around its fragment ``frontend/pages/<page>.html``,
 composed once from fixed files: no user data is ever templated in. User data reaches a page only as
 JSON, which the scripts put into the document as text. Every page is sent with a
 Content-Security-Policy that allows scripts from this server only.
+
+Pages and files are sent gzip-encoded with ETags (``backend.api.static_cache``): a page is revalidated
+on every visit (a 304 when unchanged), plotly.js is asked for at a versioned URL cached for a year.
 """
 
 from __future__ import annotations
@@ -19,13 +22,21 @@ import pydantic
 import yaml
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import FileResponse, HTMLResponse
-from fastapi.staticfiles import StaticFiles
+from fastapi.responses import JSONResponse, Response
 from pydantic import Field
+from starlette.datastructures import Headers
 
 from backend.api.deps import ContextDep, ExperimentId
+from backend.api.static_cache import (
+    REVALIDATE,
+    Asset,
+    CachedFiles,
+    asset_response,
+    cache_control_for,
+    load_asset,
+)
 from backend.limits import CostLimits, limit_checks
-from backend.schemas import RequestBody, SpecPreview, ValidationErrorBody
+from backend.schemas import API_PREFIX, ErrorBody, RequestBody, SpecPreview, ValidationErrorBody
 from backend.service import catalog
 from backend.service.errors import InvalidInput
 from backend.spec import ExperimentSpec
@@ -37,6 +48,11 @@ FRONTEND_DIR = Path(__file__).resolve().parents[2] / "frontend"
 STATIC_FOLDERS = ("css", "js")
 #: plotly.js as bundled with the installed plotly package (no CDN: the dashboard works offline).
 PLOTLY_JS = Path(str(files("plotly") / "package_data" / "plotly.min.js"))
+PLOTLY_URL = "/vendor/plotly.min.js"
+#: ``Cache-Control`` of plotly.js at its plain URL (pages ask for it at a versioned one: a year).
+PLOTLY_CACHE = "public, max-age=86400"
+#: Paths of files and of the API: a missing one is a JSON 404, never the HTML page.
+NOT_PAGES = (f"{API_PREFIX}/", "/static/", "/vendor/")
 
 #: Sent with every page: scripts and connections to this server only; Plotly needs inline styles.
 CONTENT_SECURITY_POLICY = "; ".join(
@@ -55,7 +71,6 @@ CONTENT_SECURITY_POLICY = "; ".join(
 )
 PAGE_HEADERS = {
     "Content-Security-Policy": CONTENT_SECURITY_POLICY,
-    "Cache-Control": "no-cache",
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "same-origin",
 }
@@ -87,6 +102,7 @@ PAGES = {
     "experiment": Page("experiment", "Experiment", "experiment.js", ("plots.js", "spec-view.js"), True),
     "compare": Page("compare", "Compare", "compare.js", ("plots.js",), True),
     "new": Page("new", "New experiment", "new.js", ("spec-view.js",)),
+    "not-found": Page("not-found", "Not found", "not-found.js"),
 }
 
 
@@ -94,7 +110,8 @@ PAGES = {
 def page_html(name: str) -> str:
     """The page's HTML: the layout with the page's title, head links and fragment put in."""
     page = PAGES[name]
-    head = ['  <link rel="preload" href="/vendor/plotly.min.js" as="script">'] if page.plots else []
+    plotly = f"{PLOTLY_URL}?v={load_asset(PLOTLY_JS).version}"  # plots.js loads the same URL
+    head = [f'  <link rel="preload" href="{plotly}" as="script" id="plotly-js">'] if page.plots else []
     head += [f'  <link rel="modulepreload" href="/static/js/{module}">' for module in page.modules]
     head.append(f'  <script type="module" src="/static/js/pages/{page.script}"></script>')
     fragment = (FRONTEND_DIR / "pages" / f"{page.name}.html").read_text(encoding="utf-8")
@@ -106,49 +123,84 @@ def page_html(name: str) -> str:
     return layout
 
 
-def _page(name: str) -> HTMLResponse:
-    return HTMLResponse(page_html(name), headers=PAGE_HEADERS)
+@cache
+def page_asset(name: str) -> Asset:
+    """A page's HTML, gzip-encoded and with its ETag."""
+    return Asset.of(page_html(name).encode("utf-8"), "text/html; charset=utf-8")
+
+
+def _page(request: Request, name: str, status_code: int = 200) -> Response:
+    headers = request.headers
+    if status_code != 200:  # an error page is always sent whole, with its status
+        headers = Headers(raw=[(key, value) for key, value in headers.raw if key != b"if-none-match"])
+    response = asset_response(headers, page_asset(name), REVALIDATE, PAGE_HEADERS)
+    if response.status_code == 200:  # not a 304
+        response.status_code = status_code
+    return response
 
 
 @router.get("/")
-def experiments_page() -> HTMLResponse:
+def experiments_page(request: Request) -> Response:
     """The experiment list."""
-    return _page("experiments")
+    return _page(request, "experiments")
 
 
 @router.get("/experiments/{experiment_id}")
-def experiment_page(experiment_id: ExperimentId) -> HTMLResponse:
+def experiment_page(request: Request, experiment_id: ExperimentId) -> Response:
     """One experiment (the script reads the id from the address)."""
-    return _page("experiment")
+    return _page(request, "experiment")
 
 
 @router.get("/compare")
-def compare_page() -> HTMLResponse:
+def compare_page(request: Request) -> Response:
     """Experiments side by side (``?ids=1,2,3``)."""
-    return _page("compare")
+    return _page(request, "compare")
 
 
 @router.get("/new")
-def new_experiment_page() -> HTMLResponse:
+def new_experiment_page(request: Request) -> Response:
     """The new-experiment form."""
-    return _page("new")
+    return _page(request, "new")
 
 
-@router.get("/vendor/plotly.min.js")
-def plotly_js() -> FileResponse:
-    """plotly.js from the installed plotly package, cacheable for a day."""
-    return FileResponse(
-        PLOTLY_JS,
-        media_type="text/javascript; charset=utf-8",
-        headers={"Cache-Control": "public, max-age=86400"},
+@router.get(PLOTLY_URL)
+def plotly_js(request: Request) -> Response:
+    """plotly.js from the installed plotly package: cacheable for a day, or for a year at the versioned
+    URL the pages use (``?v=<version>``); gzip-encoded where the browser accepts it."""
+    asset = load_asset(PLOTLY_JS)
+    return asset_response(
+        request.headers, asset, cache_control_for(request.query_params, asset, PLOTLY_CACHE)
     )
 
 
+def wants_page(request: Request) -> bool:
+    """Whether a request is a browser asking for a page: a GET or HEAD that accepts HTML, outside the
+    API and the file folders."""
+    path = request.url.path
+    return (
+        request.method in ("GET", "HEAD")
+        and "text/html" in request.headers.get("accept", "")
+        and not path.startswith(NOT_PAGES)
+    )
+
+
+async def not_found(request: Request, exc: Exception) -> Response:
+    """A 404 for an address no route answers: the dashboard's "not found" page for a browser, else
+    the API's ``ErrorBody`` (code ``not_found``), keeping the exception's headers."""
+    headers = dict(getattr(exc, "headers", None) or {})
+    if wants_page(request):
+        return _page(request, "not-found", status_code=404)
+    body = ErrorBody(detail="nothing is at this address: check the path", code="not_found")
+    return JSONResponse(body.model_dump(mode="json"), status_code=404, headers=headers)
+
+
 def mount_frontend(app: FastAPI) -> None:
-    """Serve the pages at ``/``, ``/experiments/{id}``, ``/compare``, ``/new`` and files at ``/static``."""
+    """Serve the pages at ``/``, ``/experiments/{id}``, ``/compare``, ``/new``, files at ``/static``,
+    and a 404 page (or JSON, for the API and files) for every address nothing answers."""
     app.include_router(router)
     for folder in STATIC_FOLDERS:  # pages only through their routes, which send the policy
-        app.mount(f"/static/{folder}", StaticFiles(directory=FRONTEND_DIR / folder), name=f"static-{folder}")
+        app.mount(f"/static/{folder}", CachedFiles(FRONTEND_DIR / folder), name=f"static-{folder}")
+    app.add_exception_handler(404, not_found)
 
 
 # --------------------------------------------------------------------------------------------- YAML

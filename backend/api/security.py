@@ -19,7 +19,8 @@ One ASGI middleware, :class:`RequestGuard`, in front of every route:
   with a same-origin ``Origin`` *and* a custom header or CSRF token, never on the media type alone.
 - **Headers on every answer.** ``X-Content-Type-Options: nosniff``, ``Referrer-Policy: same-origin``,
   ``X-Frame-Options: DENY`` and a Content-Security-Policy (the pages' policy, which forbids framing;
-  ``/docs`` and ``/redoc`` get :func:`docs_policy`, which lets the API explorers load from their CDN).
+  ``/docs`` and ``/redoc`` get :func:`docs_policy`, which lets the API explorers run their start-up
+  script; their files come from this server).
 - **Dataset paths.** Specs validated while the request is served confine their ``dataset.path`` to the
   server's data directories (``backend.datapaths.confined_to``).
 
@@ -37,12 +38,12 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from fastapi import FastAPI
-from fastapi.openapi.docs import get_swagger_ui_html
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from backend import datapaths
+from backend.api.docs import DOCS_URL, REDOC_URL, swagger_html
 from backend.api.pages import CONTENT_SECURITY_POLICY, YAML_MEDIA_TYPES
 from backend.schemas import API_PREFIX, ErrorBody
 from backend.settings import Settings
@@ -55,9 +56,7 @@ WITH_BODY = frozenset({"POST", "PUT", "PATCH"})
 EXTRA_MEDIA_TYPES: dict[str, tuple[str, ...]] = {f"{API_PREFIX}/specs/parse": YAML_MEDIA_TYPES}
 #: Bound addresses that stand for "every interface": they name no host a client would send.
 WILDCARD_ADDRESSES = frozenset({"", "0.0.0.0", "::", "[::]"})
-#: Where the API explorers' files come from (FastAPI's defaults).
-DOCS_CDN = "https://cdn.jsdelivr.net"
-DOCS_PATHS = frozenset({"/docs", "/redoc"})
+DOCS_PATHS = frozenset({DOCS_URL, REDOC_URL})
 DEFAULT_PORTS = {"http": 80, "https": 443}
 #: Sent with every answer (the Content-Security-Policy only where the route set none).
 SECURITY_HEADERS = {
@@ -77,30 +76,24 @@ def _inline_script_hashes(html: str) -> list[str]:
 
 
 def docs_policy(app: FastAPI) -> str:
-    """The Content-Security-Policy of ``/docs`` and ``/redoc``.
+    """The Content-Security-Policy of ``/docs`` and ``/redoc``: everything from this server only.
 
-    Scripts and styles from this server and from FastAPI's CDN, Swagger UI's one inline start-up script
-    (by its hash, computed from the page this app serves), ReDoc's fonts and web worker; never framed.
+    Scripts and styles from this server (``backend.api.docs`` serves the explorers' files), Swagger
+    UI's one inline start-up script (by its hash, computed from the page this app serves), ReDoc's
+    inline style and its web worker; never framed.
 
     Args:
         app: the app whose Swagger UI page is hashed (its title, OpenAPI URL and UI parameters).
     """
-    swagger = get_swagger_ui_html(
-        openapi_url=app.openapi_url or "/openapi.json",
-        title=f"{app.title} - Swagger UI",
-        oauth2_redirect_url=app.swagger_ui_oauth2_redirect_url,
-        init_oauth=app.swagger_ui_init_oauth,
-        swagger_ui_parameters=app.swagger_ui_parameters,
-    )
-    html = bytes(swagger.body).decode("utf-8")
-    scripts = " ".join(["'self'", DOCS_CDN, *_inline_script_hashes(html)])
+    html = bytes(swagger_html(app).body).decode("utf-8")
+    scripts = " ".join(["'self'", *_inline_script_hashes(html)])
     return "; ".join(
         (
             "default-src 'self'",
             f"script-src {scripts}",
-            f"style-src 'self' 'unsafe-inline' {DOCS_CDN} https://fonts.googleapis.com",
-            "img-src 'self' data: https://fastapi.tiangolo.com",
-            "font-src 'self' data: https://fonts.gstatic.com",
+            "style-src 'self' 'unsafe-inline'",
+            "img-src 'self' data:",
+            "font-src 'self' data:",
             "worker-src 'self' blob:",
             "connect-src 'self'",
             "object-src 'none'",

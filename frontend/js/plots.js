@@ -2,6 +2,7 @@
 //
 // Figures arrive as Plotly JSON whose user text is already escaped; Plotly.react keeps zoom, pan and
 // legend state across live updates because every figure carries a stable layout.uirevision.
+// Charts below the first screen are drawn when they scroll into view (drawWhenVisible).
 
 import { api } from "./api.js";
 import { clear, h, replace } from "./dom.js";
@@ -15,6 +16,11 @@ const CONFIG = {
 
 let plotlyLoading = null;
 
+/** plotly.js's URL: the versioned one the page preloads (cached for a year), else the plain one. */
+function plotlyUrl() {
+  return document.getElementById("plotly-js")?.getAttribute("href") || "/vendor/plotly.min.js";
+}
+
 /**
  * plotly.js, loaded once (4.8 MB from the installed plotly package): the page renders its text and
  * tables while the browser compiles it, and charts appear when it is ready.
@@ -23,7 +29,7 @@ export function loadPlotly() {
   if (window.Plotly) return Promise.resolve(window.Plotly);
   plotlyLoading ??= new Promise((resolve, reject) => {
     const script = document.createElement("script");
-    script.src = "/vendor/plotly.min.js";
+    script.src = plotlyUrl();
     script.async = true;
     script.onload = () => (window.Plotly ? resolve(window.Plotly) : reject(new Error("plotly.js did not load")));
     script.onerror = () => {
@@ -101,4 +107,74 @@ export class Chart {
 export function resizeAll() {
   if (!window.Plotly) return;
   for (const element of document.querySelectorAll(".js-plotly-plot")) window.Plotly.Plots.resize(element);
+}
+
+// ------------------------------------------------------------------------------- drawing when visible
+
+/** How far outside the window a chart starts drawing (it is ready when scrolled to). */
+const VISIBLE_MARGIN = "200px 0px";
+/** Draws of charts on the screen, in progress: the idle fallback waits for them. */
+const drawingOnScreen = new Set();
+/** Per element, the draw waiting for it to scroll into view (a later call replaces the function). */
+const waiting = new WeakMap();
+
+function track(promise) {
+  drawingOnScreen.add(promise);
+  promise.finally(() => drawingOnScreen.delete(promise)).catch(() => {});
+  return promise;
+}
+
+const nextFrame = () => new Promise((resolve) => requestAnimationFrame(() => resolve()));
+const whenIdle = () =>
+  new Promise((resolve) => (window.requestIdleCallback ? requestIdleCallback(() => resolve(), { timeout: 1500 }) : setTimeout(resolve, 200)));
+
+/** Resolves once the page has loaded, the charts on the first screen are drawn and the browser is idle. */
+async function afterFirstScreen() {
+  if (document.readyState !== "complete") await new Promise((resolve) => window.addEventListener("load", resolve, { once: true }));
+  await nextFrame();
+  await nextFrame(); // the observers have reported what is on screen, and those draws have started
+  while (drawingOnScreen.size) await Promise.allSettled([...drawingOnScreen]);
+  await whenIdle();
+}
+
+/**
+ * Run `draw()` when `element` scrolls into view (or comes within VISIBLE_MARGIN of it); at once where
+ * IntersectionObserver is missing. A chart nobody scrolls to is drawn anyway once the charts on the
+ * first screen are drawn and the browser is idle (`idle: false` waits for the scroll only), so the
+ * first screen gets the network and the CPU first and everything is drawn in the end.
+ * A second call for an element still waiting replaces its draw and shares its promise.
+ *
+ * @param {Element} element the chart's element
+ * @param {() => unknown} draw draws it (e.g. `() => chart.refresh()`)
+ * @param {{idle?: boolean}} [options]
+ * @returns {Promise<unknown>} settles as the draw does (undefined if the element left the page first)
+ */
+export function drawWhenVisible(element, draw, { idle = true } = {}) {
+  if (!("IntersectionObserver" in window)) return Promise.resolve().then(draw);
+  const pending = waiting.get(element);
+  if (pending) {
+    pending.draw = draw;
+    return pending.promise;
+  }
+  const entry = { draw, promise: null };
+  entry.promise = new Promise((resolve, reject) => {
+    let started = false;
+    const start = (onScreen) => {
+      if (started) return;
+      started = true;
+      observer.disconnect();
+      waiting.delete(element);
+      if (!element.isConnected) return resolve(undefined);
+      const drawing = Promise.resolve().then(entry.draw);
+      if (onScreen) track(drawing);
+      drawing.then(resolve, reject);
+    };
+    const observer = new IntersectionObserver((entries) => {
+      if (entries.some((seen) => seen.isIntersecting)) start(true);
+    }, { rootMargin: VISIBLE_MARGIN });
+    observer.observe(element);
+    if (idle) afterFirstScreen().then(() => start(false));
+  });
+  waiting.set(element, entry);
+  return entry.promise;
 }

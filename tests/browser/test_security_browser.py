@@ -95,5 +95,6 @@ def test_the_swagger_page_runs_its_start_up_script_under_its_policy(
     page.wait_for_load_state("load")
 
     assert violations == []
-    # offline, the CDN bundle is missing: the inline script ran (its hash is allowed) and found no bundle
-    assert any("SwaggerUIBundle is not defined" in error for error in errors), errors
+    # offline all the same: the bundle comes from this server and the inline script (hash allowed) ran
+    page.wait_for_selector("#swagger-ui .opblock")
+    assert errors == []

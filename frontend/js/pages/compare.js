@@ -7,7 +7,7 @@ import { api, ApiError } from "../api.js";
 import { byId, h, markReady, replace } from "../dom.js";
 import { emptyState, markNav, notice, segmented, statusBadge } from "../components.js";
 import * as fmt from "../format.js";
-import { Chart } from "../plots.js";
+import { Chart, drawWhenVisible } from "../plots.js";
 
 const MAX_COMPARED = 20;
 // The figures' colours (backend/figures/common.py PALETTE), so chips match the traces.
@@ -254,7 +254,7 @@ async function load() {
   charts.latency = new Chart(latency.element, () => figureUrl("pareto-latency", pareto));
   charts.parcoords = new Chart(parcoords.element, () => figureUrl("parcoords"));
   charts.loss = new Chart(loss.element, () => figureUrl("loss"));
-  await Promise.all(Object.values(charts).map((chart) => chart.refresh()));
+  await Promise.all(Object.values(charts).map((chart) => drawWhenVisible(chart.element, () => chart.refresh())));
   markReady("compare");
 }
 

@@ -5,7 +5,7 @@ import { api, ApiError } from "../api.js";
 import { byId, debounce, h, markReady, replace } from "../dom.js";
 import { emptyState, isLive, markNav, notice, progressBar, queueState, segmented, stat, statusBadge, tagChips, toast } from "../components.js";
 import * as fmt from "../format.js";
-import { Chart, loadPlotly } from "../plots.js";
+import { Chart, drawWhenVisible, loadPlotly } from "../plots.js";
 import { specView } from "../spec-view.js";
 import { lineage, manageButtons, tagsAndNotes } from "../run-actions.js";
 
@@ -485,8 +485,7 @@ async function loadTFLite() {
     charts.speedup = new Chart(speedup.element, () => figureUrl("speedup", {}));
   }
   replace(byId("tflite-rows"), h("section", { class: "card" }, tfliteTable(rows), h("p", { class: "hint table-note", id: "fidelity-note" }, fidelityNote())));
-  charts.tflite.refresh();
-  charts.speedup.refresh();
+  for (const chart of [charts.tflite, charts.speedup]) drawWhenVisible(chart.element, () => chart.refresh());
 }
 
 async function loadArtifacts() {
@@ -649,7 +648,7 @@ async function main() {
   buildCharts(byId("charts"));
   applyIndex();
   await Promise.all([
-    ...["widths", "costs", "metricFlops", "training", "activations", "criterion"].map((name) => charts[name].refresh()),
+    ...["widths", "costs", "metricFlops", "training", "activations", "criterion"].map((name) => drawWhenVisible(charts[name].element, () => charts[name].refresh())),
     loadDiff(),
     loadTFLite(),
     loadArtifacts(),
