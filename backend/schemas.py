@@ -87,18 +87,31 @@ def _unique(tags: list[str]) -> list[str]:
     return list(dict.fromkeys(tags))
 
 
+#: A project named by its name or its id.
+ProjectRef = Annotated[int, Field(ge=1, le=MAX_ID)] | Owner
+
+
+class ExperimentEdit(RequestBody):
+    """New tags and/or notes for an experiment (``PATCH``); a field left out keeps its value."""
+
+    tags: Annotated[list[Tag], Field(max_length=20), AfterValidator(_unique)] | None = None
+    notes: str | None = Field(default=None, max_length=20_000)
+
+
 class ExperimentCreate(RequestBody):
     """A new experiment: the spec to run and who it belongs to.
 
     Attributes:
         spec: the experiment spec (a preset name may stand for ``model``); validated in full.
-        owner: who the experiment belongs to. Default ``"anonymous"``.
+        owner: ignored: the owner is the signed-in caller (accepted so older clients keep working).
+        project: the project (name or id) it goes to. Default: the caller's default project.
         tags: labels to filter the history by, at most 20 (duplicates are dropped).
         notes: free text shown beside the experiment.
     """
 
     spec: ExperimentSpec
     owner: Owner = "anonymous"
+    project: ProjectRef | None = None
     tags: Annotated[list[Tag], Field(max_length=20), AfterValidator(_unique)] = Field(default_factory=list)
     notes: str = Field(default="", max_length=20_000)
 
@@ -189,6 +202,10 @@ class ExperimentSummary(Schema):
     #: times (and last time) the sweep re-sent its id: queued with 0 waits for a worker, else re-queued
     requeues: int = 0
     requeued_at: UtcDatetime | None = None
+    #: the project it belongs to; who last edited its tags or notes, and when
+    project_id: int = 1
+    edited_by: str | None = None
+    edited_at: UtcDatetime | None = None
 
     @computed_field  # type: ignore[prop-decorator]
     @property

@@ -70,3 +70,50 @@ def live_server(app: Any, start_seconds: float = 15) -> Iterator[LiveServer]:
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+
+
+# --------------------------------------------------------------------------------------------- signed in
+
+#: The user the fixtures sign in as.
+TEST_ADMIN = "test-admin"
+
+
+def admin_token(app: Any, name: str = TEST_ADMIN) -> str:
+    """Create an admin user in the app's database (once per name) and return a fresh API token."""
+    from backend.auth.roles import Role
+    from backend.auth.users import add_user, reset_token
+    from backend.db import session_scope
+    from backend.models import User
+
+    with session_scope(app.state.context.session_factory) as session:
+        exists = session.query(User.id).filter(User.name == name).first() is not None
+        return reset_token(session, name) if exists else add_user(session, name, Role.admin)
+
+
+class DefaultAuthorization:
+    """ASGI middleware: a request with neither an ``Authorization`` header nor a session cookie is sent
+    as ``Authorization: Bearer <token>`` (the fixtures' clients act as a signed-in admin by default)."""
+
+    def __init__(self, app: Any, token: str):
+        self.app = app
+        self.header = (b"authorization", f"Bearer {token}".encode())
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] in ("http", "websocket"):
+            names = {name for name, _ in scope["headers"]}
+            cookies = b"".join(value for name, value in scope["headers"] if name == b"cookie")
+            if b"authorization" not in names and b"prunelab_session=" not in cookies:
+                scope = {**scope, "headers": [*scope["headers"], self.header]}
+        await self.app(scope, receive, send)
+
+
+def signed_in_as_admin(app: Any) -> Any:
+    """``app``, with every request lacking credentials sent as the test admin (see ``DefaultAuthorization``).
+
+    Returns:
+        The same app (its ``state.admin_token`` holds the token).
+    """
+    token = admin_token(app)
+    app.add_middleware(DefaultAuthorization, token=token)
+    app.state.admin_token = token
+    return app

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Body
+from fastapi import APIRouter, Body, Depends
 
 from backend.api.deps import ContextDep
+from backend.auth.deps import current_user
 from backend.limits import CostLimits, limit_checks
 from backend.schemas import DatasetOut, PresetOut, SpecPreview, SpecPreviewRequest, ValidationErrorBody
 from backend.service import catalog
 
-router = APIRouter(tags=["catalog"])
+router = APIRouter(tags=["catalog"], dependencies=[Depends(current_user)])
 
 
 @router.get("/presets", summary="Preset models")

@@ -24,6 +24,8 @@ from fastapi.staticfiles import StaticFiles
 from pydantic import Field
 
 from backend.api.deps import ContextDep, ExperimentId
+from backend.auth.deps import current_user, require
+from backend.auth.roles import Role
 from backend.limits import CostLimits, limit_checks
 from backend.schemas import RequestBody, SpecPreview, ValidationErrorBody
 from backend.service import catalog
@@ -64,8 +66,8 @@ PAGE_HEADERS = {
 MAX_SPEC_TEXT = 200_000
 YAML_MEDIA_TYPES = ("text/yaml", "application/yaml", "application/x-yaml", "text/x-yaml", "text/plain")
 
-router = APIRouter(include_in_schema=False)
-spec_router = APIRouter(tags=["catalog"])
+router = APIRouter(include_in_schema=False, dependencies=[Depends(current_user)])
+spec_router = APIRouter(tags=["catalog"], dependencies=[Depends(current_user)])
 
 
 # --------------------------------------------------------------------------------------------- pages
@@ -87,6 +89,8 @@ PAGES = {
     "experiment": Page("experiment", "Experiment", "experiment.js", ("plots.js", "spec-view.js"), True),
     "compare": Page("compare", "Compare", "compare.js", ("plots.js",), True),
     "new": Page("new", "New experiment", "new.js", ("spec-view.js",)),
+    "signin": Page("signin", "Sign in", "signin.js"),
+    "audit": Page("audit", "Audit trail", "audit.js"),
 }
 
 
@@ -132,6 +136,12 @@ def compare_page() -> HTMLResponse:
 def new_experiment_page() -> HTMLResponse:
     """The new-experiment form."""
     return _page("new")
+
+
+@router.get("/audit", dependencies=[Depends(require(Role.admin))])
+def audit_page() -> HTMLResponse:
+    """The audit trail (admins)."""
+    return _page("audit")
 
 
 @router.get("/vendor/plotly.min.js")

@@ -1,4 +1,4 @@
-"""Changing experiments: create, cancel, rerun and delete.
+"""Changing experiments: create, cancel, rerun, edit and delete.
 
 Each command is safe against a worker acting on the same experiment at the same moment: state changes
 are single conditional UPDATE/DELETE statements whose WHERE clause states the precondition, so the
@@ -12,6 +12,7 @@ before anything is saved.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, cast
 
 import pydantic
@@ -30,15 +31,36 @@ from backend.models import (
     TFLiteBenchmark,
     utcnow,
 )
-from backend.schemas import ExperimentCreate, ExperimentCreated, ExperimentSummary
+from backend.schemas import (
+    ExperimentCreate,
+    ExperimentCreated,
+    ExperimentDetail,
+    ExperimentEdit,
+    ExperimentSummary,
+)
 from backend.service import spec_paths
 from backend.service.errors import Conflict, InvalidInput, NotFound, QueueUnavailable
 from backend.service.ports import Queue
-from backend.service.queries import get_summary
+from backend.service.queries import get_experiment, get_summary
 from backend.spec import ExperimentSpec
 
 #: Longest broker error message kept in an experiment's ``error``.
 MAX_ERROR_CHARS = 2000
+
+
+@dataclass(frozen=True)
+class Author:
+    """Who creates an experiment and where it goes (from the caller's identity, never the body).
+
+    Attributes:
+        name: the ``owner`` text.
+        user_id: the user (None: the local admin when authentication is off).
+        project_id: the project it belongs to.
+    """
+
+    name: str
+    user_id: int | None
+    project_id: int
 
 
 def _rowcount(result: Any) -> int:
@@ -53,7 +75,11 @@ def _status_of(session: Session, experiment_id: int) -> Status:
 
 
 def create_experiment(
-    session: Session, queue: Queue, request: ExperimentCreate, limits: CostLimits | None = None
+    session: Session,
+    queue: Queue,
+    request: ExperimentCreate,
+    limits: CostLimits | None = None,
+    author: Author | None = None,
 ) -> ExperimentCreated:
     """Save a queued experiment, commit, then hand its id to the workers.
 
@@ -62,6 +88,7 @@ def create_experiment(
         queue: where the id goes once the row is committed.
         request: the validated spec and its owner, tags and notes.
         limits: the most the spec may cost. Default None: no limit.
+        author: its owner and project. Default None: ``request.owner`` in the default project.
 
     Returns:
         The new experiment's id and status (``queued``).
@@ -78,9 +105,11 @@ def create_experiment(
         field, message = exceeded[0]
         raise InvalidInput(("body", "spec", *field), message)
     cost = model_cost(spec.model)
+    placed = {} if author is None else {"owner_id": author.user_id, "project_id": author.project_id}
     row = Experiment(
         name=spec.name,
-        owner=request.owner,
+        owner=request.owner if author is None else author.name,
+        **placed,
         tags=list(request.tags),
         notes=request.notes,
         spec=spec.model_dump(mode="json"),
@@ -107,15 +136,20 @@ def create_experiment(
 
 
 def rerun_experiment(
-    session: Session, queue: Queue, experiment_id: int, limits: CostLimits | None = None
+    session: Session,
+    queue: Queue,
+    experiment_id: int,
+    limits: CostLimits | None = None,
+    author: Author | None = None,
 ) -> ExperimentCreated:
-    """Create and enqueue a new experiment with the same spec, owner, tags and notes.
+    """Create and enqueue a new experiment with the same spec, tags, notes and project.
 
     Args:
         session: an open session; it is committed here.
         queue: where the new id goes.
         experiment_id: the experiment whose spec runs again.
         limits: the most the spec may cost. Default None: no limit.
+        author: who reruns it (the new experiment's owner). Default None: the same owner.
 
     Raises:
         NotFound: no such experiment.
@@ -138,7 +172,38 @@ def rerun_experiment(
     if exceeded:
         raise Conflict(f"experiment {experiment_id}'s spec is over this server's limits: {exceeded[0][1]}")
     request = ExperimentCreate(spec=spec, owner=source.owner, tags=list(source.tags), notes=source.notes)
-    return create_experiment(session, queue, request)
+    if author is not None:
+        author = Author(author.name, author.user_id, source.project_id)
+    return create_experiment(session, queue, request, author=author)
+
+
+def edit_experiment(
+    session: Session, experiment_id: int, edit: ExperimentEdit, editor: str
+) -> ExperimentDetail:
+    """Replace an experiment's tags and/or notes, keeping who edited it and when.
+
+    Args:
+        session: an open session; it is committed here.
+        experiment_id: the experiment.
+        edit: the new tags and/or notes (a field left out is kept).
+        editor: the editor's name.
+
+    Returns:
+        The experiment after the edit.
+
+    Raises:
+        NotFound: no such experiment.
+    """
+    values: dict[str, Any] = {"edited_by": editor, "edited_at": utcnow()}
+    if edit.tags is not None:
+        values["tags"] = list(edit.tags)
+    if edit.notes is not None:
+        values["notes"] = edit.notes
+    changed = session.execute(update(Experiment).where(Experiment.id == experiment_id).values(**values))
+    if _rowcount(changed) == 0:
+        raise NotFound("experiment", experiment_id)
+    session.commit()
+    return get_experiment(session, experiment_id)
 
 
 def cancel_experiment(session: Session, experiment_id: int) -> ExperimentSummary:
