@@ -117,3 +117,11 @@ def signed_in_as_admin(app: Any) -> Any:
     app.add_middleware(DefaultAuthorization, token=token)
     app.state.admin_token = token
     return app
+
+
+def admin_app(*args: Any, **kwargs: Any) -> Any:
+    """``backend.app.create_app(...)`` signed in as the test admin (``signed_in_as_admin``): the drop-in
+    test modules import as ``create_app`` when they build their own app."""
+    from backend.app import create_app
+
+    return signed_in_as_admin(create_app(*args, **kwargs))

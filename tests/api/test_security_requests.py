@@ -11,10 +11,10 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from servers import admin_app as create_app  # signed in as the test admin
 
 from backend.api.pages import CONTENT_SECURITY_POLICY
 from backend.api.security import trusted_hosts
-from backend.app import create_app
 from backend.settings import DEFAULT_ALLOWED_HOSTS, Settings
 
 OWN = "http://testserver"

@@ -9,9 +9,9 @@ from importlib.resources import files
 from pathlib import Path
 
 import pytest
-from servers import RecordingQueue, signed_in_as_admin
+from servers import RecordingQueue
+from servers import admin_app as create_app  # signed in as the test admin
 
-from backend.app import create_app
 from backend.migrate import upgrade_to_head
 from backend.settings import Settings
 
@@ -31,7 +31,7 @@ LENET = "name: lenet\nmodel: lenet-300-100\ndataset: {name: mnist}\ntraining: {l
 def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
     settings = Settings(data_dir=tmp_path_factory.mktemp("pages"), broker_url="memory://")
     upgrade_to_head(settings)
-    with TestClient(signed_in_as_admin(create_app(settings, RecordingQueue()))) as test_client:
+    with TestClient(create_app(settings, RecordingQueue())) as test_client:
         yield test_client
 
 

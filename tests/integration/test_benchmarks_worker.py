@@ -18,7 +18,8 @@ from typing import Any
 
 import numpy as np
 import pytest
-from servers import live_server, signed_in_as_admin
+from servers import admin_app as create_app  # signed in as the test admin
+from servers import live_server
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.exceptions import StarletteDeprecationWarning
@@ -35,7 +36,6 @@ from worker_fixtures import (
     wait_for_status,
 )
 
-from backend.app import create_app
 from backend.cli import main
 from backend.db import session_scope
 from backend.models import Artifact, Experiment, utcnow
@@ -98,7 +98,7 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     npz = write_sum_npz(directory / "sum.npz")
     with (
         running_worker(settings, directory / "worker.log") as worker,
-        TestClient(signed_in_as_admin(create_app(settings))) as api,
+        TestClient(create_app(settings)) as api,
     ):
         ids = []
         for spec in (
@@ -235,7 +235,7 @@ def test_prunelab_crossover_on_the_server_stores_the_timings_and_crossover(
 ) -> None:
     argv = ["crossover", "--rows", "32", "--cols", "16", "--densities", "1", "0.1", "0.5"]
 
-    with live_server(signed_in_as_admin(create_app(lab.settings))) as server:
+    with live_server(create_app(lab.settings)) as server:
         url = server.url
         code = main([*argv, "--runs", "20", "--warmup", "2", "--server", url])
 
