@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Path, Query, Response, status
 
-from backend.api.deps import ContextDep, QueueDep, SessionDep
+from backend.api.deps import ContextDep, ExperimentId, QueueDep, SessionDep
 from backend.auth.deps import (
     AuditDep,
     CurrentUser,
@@ -16,6 +16,7 @@ from backend.auth.deps import (
     Submitter,
     VisibleExperimentId,
     current_user,
+    visible_experiment,
 )
 from backend.auth.errors import Forbidden
 from backend.auth.projects import resolve_project
@@ -122,10 +123,21 @@ def list_epochs(
     return queries.list_epochs(session, experiment_id, cycle)
 
 
+CycleIndex = Annotated[int, Path(ge=0, le=100_000, description="the cycle's index (0 is the first)")]
+
+
+def _cycle_owner(
+    experiment_id: ExperimentId, index: CycleIndex, user: CurrentUser, context: ContextDep
+) -> int:
+    """The experiment id when the caller sees it; a malformed ``index`` stays a 422 (this dependency is
+    not called while one of its own parameters is invalid)."""
+    return visible_experiment(experiment_id, user, context)
+
+
 @router.get("/{experiment_id}/cycles/{index}/layers", responses=NOT_FOUND, summary="Layer statistics")
 def cycle_layers(
-    experiment_id: VisibleExperimentId,
-    index: Annotated[int, Path(ge=0, le=100_000, description="the cycle's index (0 is the first)")],
+    experiment_id: Annotated[int, Depends(_cycle_owner)],
+    index: CycleIndex,
     session: SessionDep,
     unit_histograms: Annotated[bool, Query(description="also send every unit's histogram")] = False,
 ) -> CycleLayers:

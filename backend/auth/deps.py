@@ -186,7 +186,7 @@ def require_visible(session: Session, user: Identity, experiment_ids: list[int])
         NotFound: an id does not exist or is outside the caller's projects.
     """
     found = select(Experiment.id, Experiment.project_id).where(Experiment.id.in_(experiment_ids))
-    rows = {experiment_id: project_id for experiment_id, project_id in session.execute(found)}
+    rows = {row.id: row.project_id for row in session.execute(found)}
     for experiment_id in experiment_ids:
         project_id = rows.get(experiment_id)
         if project_id is None or not user.sees(project_id):
