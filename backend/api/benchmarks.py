@@ -94,9 +94,9 @@ def experiment_benchmarks(experiment_id: VisibleExperimentId, session: SessionDe
     summary="Benchmark a finished experiment again",
 )
 def rerun_benchmarks(
+    queue: TaskQueueDep,  # first: a server that cannot queue benchmarks says so before anything else
     experiment_id: ManagedExperimentId,
     session: SessionDep,
-    queue: TaskQueueDep,
     response: Response,
     request: Annotated[BenchmarkRequest | None, Body()] = None,
 ) -> BenchmarkQueued:

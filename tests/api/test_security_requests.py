@@ -205,7 +205,7 @@ def test_the_default_settings_refuse_the_test_clients_host(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv("PRUNELAB_ALLOWED_HOSTS", raising=False)
-    settings = Settings(data_dir=tmp_path, broker_url="memory://")
+    settings = Settings(data_dir=tmp_path, broker_url="memory://", auth=False)  # no users table here
 
     with TestClient(create_app(settings, check_migrations=False, queue=_NoQueue())) as client:
         assert client.get("/api/presets").status_code == 400
