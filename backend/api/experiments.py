@@ -181,7 +181,7 @@ def rerun_experiment(
     """A new experiment with the same spec, owner, tags and notes, queued (a conflict when the spec is
     over the server's limits)."""
     limits = CostLimits.from_settings(context.settings)
-    author = commands.Author(user.name, user.user_id, project_id=0)  # the project stays the source's
+    author = commands.Author(user.name, user.user_id, project_id=None)  # the project stays the source's
     created = commands.rerun_experiment(session, queue, experiment_id, limits, author)
     audit("experiment.rerun", f"experiment {experiment_id}", new=created.id)
     return _accepted(response, created)

@@ -55,12 +55,12 @@ class Author:
     Attributes:
         name: the ``owner`` text.
         user_id: the user (None: the local admin when authentication is off).
-        project_id: the project it belongs to.
+        project_id: the project it belongs to (a rerun: None, the source's project).
     """
 
     name: str
     user_id: int | None
-    project_id: int
+    project_id: int | None
 
 
 def _rowcount(result: Any) -> int:
@@ -105,7 +105,9 @@ def create_experiment(
         field, message = exceeded[0]
         raise InvalidInput(("body", "spec", *field), message)
     cost = model_cost(spec.model)
-    placed = {} if author is None else {"owner_id": author.user_id, "project_id": author.project_id}
+    placed: dict[str, Any] = {} if author is None else {"owner_id": author.user_id}
+    if author is not None and author.project_id is not None:
+        placed["project_id"] = author.project_id
     row = Experiment(
         name=spec.name,
         owner=request.owner if author is None else author.name,
@@ -172,7 +174,7 @@ def rerun_experiment(
     if exceeded:
         raise Conflict(f"experiment {experiment_id}'s spec is over this server's limits: {exceeded[0][1]}")
     request = ExperimentCreate(spec=spec, owner=source.owner, tags=list(source.tags), notes=source.notes)
-    if author is not None:
+    if author is not None and author.project_id is None:
         author = Author(author.name, author.user_id, source.project_id)
     return create_experiment(session, queue, request, author=author)
 

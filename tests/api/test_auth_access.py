@@ -278,3 +278,13 @@ def test_projects_and_members_are_managed_by_admins_only(sqlite_team: Team) -> N
     assert client.get("/api/audit", headers=alice).status_code == 403
     actions = [event["action"] for event in client.get("/api/audit", headers=root).json()["items"]]
     assert actions[:2] == ["project.member", "project.create"]
+
+
+def test_a_rerun_stays_in_its_project_and_belongs_to_whoever_reran_it(
+    team: Team, spec: dict[str, Any]
+) -> None:
+    carols = team.create("carol", spec, project="other")
+    rerun = team.client.post(f"/api/experiments/{carols}/rerun", json={}, headers=team.headers("root"))
+    assert rerun.status_code == 202
+    copy = team.client.get(f"/api/experiments/{rerun.json()['id']}", headers=team.headers("carol")).json()
+    assert (copy["owner"], copy["project_id"]) == ("root", team.other_project)
