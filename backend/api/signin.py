@@ -5,7 +5,7 @@ routes the page calls. A session is two cookies: ``prunelab_session`` (HttpOnly)
 from __future__ import annotations
 
 from typing import Annotated
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 from fastapi import APIRouter, Body, Query, Request, Response, status
 from fastapi.responses import HTMLResponse, RedirectResponse
@@ -115,7 +115,10 @@ def signin_page(
     """The sign-in page; with ``?token=`` (the one-time link), signs in and goes on to ``next``."""
     if token is None:
         return HTMLResponse(page_html("signin"), headers=PAGE_HEADERS)
-    user = _sign_in(request, session, limits, token, "signin", None)
+    try:
+        user = _sign_in(request, session, limits, token, "signin", None)
+    except NotSignedIn:  # a spent or unknown link: the plain sign-in page (the token stays out of `next`)
+        return RedirectResponse("/signin?next=" + quote(safe_next(next_page), safe=""), status_code=303)
     response = RedirectResponse(safe_next(next_page), status_code=status.HTTP_303_SEE_OTHER)
     _set_cookies(request, response, session, user, context.settings)
     return response
