@@ -79,18 +79,19 @@ TEST_ADMIN = "test-admin"
 
 
 def admin_token(app: Any, name: str = TEST_ADMIN) -> str:
-    """Create an admin user in the app's database (once per name) and return a fresh API token."""
+    """Create an admin user in the app's database (once per name) and return a new API token for them."""
     from sqlalchemy import update
 
     from backend.auth.keys import digest
     from backend.auth.roles import Role
-    from backend.auth.users import add_user, reset_token
+    from backend.auth.users import add_user, issue_token
     from backend.db import session_scope
     from backend.models import ApiToken, User, utcnow
 
     with session_scope(app.state.context.session_factory) as session:
-        exists = session.query(User.id).filter(User.name == name).first() is not None
-        token = reset_token(session, name) if exists else add_user(session, name, Role.admin)
+        user = session.query(User).filter(User.name == name).first()
+        # another app on the same database keeps its own token: add one, revoke nothing
+        token = issue_token(session, user) if user is not None else add_user(session, name, Role.admin)
         # used today already: tests that count a request's statements see no daily audit event
         session.execute(
             update(ApiToken).where(ApiToken.token_hash == digest(token)).values(last_used_at=utcnow())
