@@ -16,13 +16,15 @@ from importlib.metadata import PackageNotFoundError, version
 from fastapi import FastAPI
 from starlette.middleware.gzip import DEFAULT_EXCLUDED_CONTENT_TYPES, GZipMiddleware
 
-from backend.api import api_router, benchmarks, compare, figures, pages
+from backend.api import api_router, benchmarks, compare, figures, pages, signin, team
 from backend.api.artifacts import ARTIFACT_MEDIA_TYPES
 from backend.api.body_limit import BodyLimit
 from backend.api.deps import AppContext
 from backend.api.docs import install_docs
 from backend.api.errors import install_error_handlers
 from backend.api.security import install_security
+from backend.auth.bootstrap import require_safe_bind
+from backend.auth.errors import install_auth_errors
 from backend.db import make_engine, make_session_factory
 from backend.migrate import require_head
 from backend.schemas import API_PREFIX
@@ -65,8 +67,10 @@ def create_app(
     Raises:
         backend.migrate.MigrationRequired: the database is not at head (the message says to run
             ``prunelab db upgrade``).
+        backend.auth.bootstrap.UnsafeBind: authentication is off and ``settings.host`` is not loopback.
     """
     settings = settings if settings is not None else get_settings()
+    require_safe_bind(settings)
     engine = make_engine(settings)
     try:
         if check_migrations:
@@ -100,6 +104,7 @@ def create_app(
         event_poll_seconds=event_poll_seconds,
     )
     install_error_handlers(app)
+    install_auth_errors(app)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(
         GZipMiddleware, minimum_size=GZIP_MIN_BYTES, compresslevel=6, exclude_content_types=NOT_GZIPPED
@@ -107,7 +112,9 @@ def create_app(
     install_docs(app)
     install_security(app, settings)  # outermost: hosts and origins are checked first
     app.include_router(api_router())
-    for router in (figures.router, compare.router, pages.spec_router, benchmarks.router):
+    for router in (figures.router, compare.router, pages.spec_router, benchmarks.router, team.router):
         app.include_router(router, prefix=API_PREFIX)
+    app.include_router(signin.api_router, prefix=API_PREFIX)
+    app.include_router(signin.page_router)
     pages.mount_frontend(app)
     return app

@@ -187,9 +187,11 @@ def serve_command(args: argparse.Namespace) -> int:
     quiet_environment(args.verbose)  # the embedded worker inherits it
     settings = _settings(args)
     with_worker = settings.embedded if args.worker is None else args.worker
+    from backend.auth.bootstrap import UnsafeBind
+
     try:
         serve(settings, with_worker=with_worker)
-    except MigrationRequired as exc:
+    except (MigrationRequired, UnsafeBind) as exc:
         _error(str(exc))
         return EXIT_USAGE
     return 0
@@ -463,6 +465,10 @@ def _add_service_commands(commands: Any, connection: argparse.ArgumentParser) ->
     db_commands = db.add_subparsers(dest="db_command", required=True, metavar="ACTION")
     upgrade = db_commands.add_parser("upgrade", help="migrate the database to the current schema")
     upgrade.set_defaults(handler=db_command)
+
+    from backend.auth.cli import add_users_parser  # prunelab users (issue 15)
+
+    add_users_parser(commands)
 
 
 def build_parser() -> argparse.ArgumentParser:

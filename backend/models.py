@@ -1,4 +1,5 @@
-"""SQLAlchemy 2 tables: experiments, cycles, epochs, layer statistics, artifacts, TFLite benchmarks.
+"""SQLAlchemy 2 tables: experiments, cycles, epochs, layer statistics, artifacts, TFLite benchmarks, and
+the team: projects, users, memberships, API tokens, browser sessions, audit events.
 
 Per-unit arrays (activation counts, APoZ numerators, means, variances, extremes, per-unit histograms)
 are stored as little-endian binary blobs beside a JSON summary and the layer's pre-binned histogram,
@@ -84,6 +85,9 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 
 Timestamp = UTCDateTime()
+#: The project the migration creates; it holds every experiment from before projects existed.
+DEFAULT_PROJECT_ID = 1
+DEFAULT_PROJECT_NAME = "default"
 
 
 class LeasedRun:
@@ -139,10 +143,17 @@ class Experiment(LeasedRun, Base):
     final_metric: Mapped[float | None] = mapped_column(Float, nullable=True)
     best_metric: Mapped[float | None] = mapped_column(Float, nullable=True)
     latency_speedup: Mapped[float | None] = mapped_column(Float, nullable=True)
-    # lineage and edits: the experiment this one reruns (NULL once that one is deleted), and when and
-    # by whom its tags or notes were last edited
+    # lineage: the experiment this one reruns (NULL once that one is deleted)
     rerun_of: Mapped[int | None] = mapped_column(
         ForeignKey("experiments.id", ondelete="SET NULL"), nullable=True, index=True
+    )
+    # team history (issue 15): the project it belongs to, the user who created it (``owner`` keeps the
+    # name as text; rows from before sign-in have no user), and the last edit of its tags and notes
+    project_id: Mapped[int] = mapped_column(
+        ForeignKey("projects.id"), default=DEFAULT_PROJECT_ID, server_default="1", index=True
+    )
+    owner_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), nullable=True, index=True
     )
     edited_at: Mapped[datetime | None] = mapped_column(Timestamp, nullable=True)
     edited_by: Mapped[str | None] = mapped_column(String(100), nullable=True)
@@ -347,3 +358,84 @@ class CrossoverRun(LeasedRun, Base):
     created_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow)
     started_at: Mapped[datetime | None] = mapped_column(Timestamp, nullable=True)
     finished_at: Mapped[datetime | None] = mapped_column(Timestamp, nullable=True)
+
+
+# --------------------------------------------------------------------------------------------- team
+
+
+class Project(Base):
+    """A shared shelf of experiments; users see the projects they are members of (admins see all)."""
+
+    __tablename__ = "projects"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    created_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow)
+
+
+class User(Base):
+    """A person (or a script) with a role: ``admin``, ``member`` or ``viewer`` (``backend.auth.roles``)."""
+
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    role: Mapped[str] = mapped_column(String(16))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow)
+
+
+class Membership(Base):
+    """A user's role in one project."""
+
+    __tablename__ = "memberships"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    role: Mapped[str] = mapped_column(String(16))
+
+    __table_args__ = (UniqueConstraint("project_id", "user_id"),)
+
+
+class ApiToken(Base):
+    """A secret a user signs in with, kept only as its SHA-256 hash. ``kind`` ``api`` is used until revoked;
+    ``signin`` (the link ``prunelab serve`` prints) is spent by its first use."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    kind: Mapped[str] = mapped_column(String(16), default="api")
+    created_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow)
+    last_used_at: Mapped[datetime | None] = mapped_column(Timestamp, nullable=True)
+    revoked_at: Mapped[datetime | None] = mapped_column(Timestamp, nullable=True)
+
+
+class WebSession(Base):
+    """A browser's signed-in session: the cookie's hash, its CSRF token and when it ends."""
+
+    __tablename__ = "web_sessions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    session_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(Timestamp)
+    ended_at: Mapped[datetime | None] = mapped_column(Timestamp, nullable=True)
+
+
+class AuditEvent(Base):
+    """Who did what, when, from which address (``backend.auth.audit``)."""
+
+    __tablename__ = "audit_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow, index=True)
+    actor: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    action: Mapped[str] = mapped_column(String(32), index=True)
+    target: Mapped[str] = mapped_column(String(200), default="")
+    address: Mapped[str] = mapped_column(String(64), default="")
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)

@@ -100,6 +100,8 @@ def _unique(tags: list[str]) -> list[str]:
     return list(dict.fromkeys(tags))
 
 
+#: A project named by its name or its id.
+ProjectRef = Annotated[int, Field(ge=1, le=MAX_ID)] | Owner
 #: An experiment's tags: trimmed, none blank, at most :data:`MAX_TAGS` (duplicates dropped, order kept).
 Tags = Annotated[list[Tag], Field(max_length=MAX_TAGS), AfterValidator(_unique)]
 #: An experiment's notes: free text of at most :data:`MAX_NOTES_CHARS` characters.
@@ -111,13 +113,15 @@ class ExperimentCreate(RequestBody):
 
     Attributes:
         spec: the experiment spec (a preset name may stand for ``model``); validated in full.
-        owner: who the experiment belongs to. Default ``"anonymous"``.
+        owner: ignored: the owner is the signed-in caller (accepted so older clients keep working).
+        project: the project (name or id) it goes to. Default: the caller's default project.
         tags: labels to filter the history by, at most 20 (duplicates are dropped).
         notes: free text shown beside the experiment.
     """
 
     spec: ExperimentSpec
     owner: Owner = "anonymous"
+    project: ProjectRef | None = None
     tags: Tags = Field(default_factory=list)
     notes: Notes = ""
 
@@ -233,6 +237,10 @@ class ExperimentSummary(Schema):
     #: times (and last time) the sweep re-sent its id: queued with 0 waits for a worker, else re-queued
     requeues: int = 0
     requeued_at: UtcDatetime | None = None
+    #: the project it belongs to; who last edited its tags or notes, and when
+    project_id: int = 1
+    edited_by: str | None = None
+    edited_at: UtcDatetime | None = None
 
     @computed_field  # type: ignore[prop-decorator]
     @property
@@ -299,9 +307,6 @@ class ExperimentDetail(ExperimentSummary):
     rerun_of: int | None = None
     #: the experiments that rerun this one, oldest first
     reruns: Annotated[list[int], BeforeValidator(_ids_of)] = Field(default_factory=list)
-    #: when and by whom the tags or notes were last edited (None: never)
-    edited_at: UtcDatetime | None = None
-    edited_by: str | None = None
 
 
 class EpochOut(Schema):

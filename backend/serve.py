@@ -100,15 +100,27 @@ def serve(settings: Settings, *, with_worker: bool) -> None:
 
     Raises:
         backend.migrate.MigrationRequired: the database is not at the schema head.
+        backend.auth.bootstrap.UnsafeBind: authentication is off on a non-loopback address.
     """
     import uvicorn
 
     from backend.app import create_app
+    from backend.auth.bootstrap import require_safe_bind, signin_url
 
+    require_safe_bind(settings)
     app = create_app(settings)
     worker = start_worker(settings) if with_worker else None
     url = f"http://{settings.host}:{settings.port}"
     print(f"prunelab: serving {url}  (API docs: {url}/docs)", flush=True)
+    link = signin_url(settings, app.state.context.session_factory)
+    if link is not None:
+        print(f"prunelab: created the admin user; sign in (once) at {link}", flush=True)
+        print("prunelab: more users and API tokens: prunelab users add NAME --role member", flush=True)
+    elif not settings.auth:
+        print(
+            "prunelab: authentication is off (PRUNELAB_AUTH=off): every request acts as a local admin",
+            flush=True,
+        )
     database = make_url(settings.database_url).render_as_string(hide_password=True)
     print(f"prunelab: database {database}; broker {hide_broker_password(settings.broker_url)}", flush=True)
     if worker is not None:

@@ -60,6 +60,14 @@ class Settings(BaseSettings):
             estimate); a worker fails a larger experiment at once instead of being killed by the
             out-of-memory killer. 0 (default): the memory of the machine the worker runs on (or of
             its cgroup, when that is smaller).
+        auth: require a signed-in user (an API token or a browser session). Default True. False
+            (``PRUNELAB_AUTH=off``) makes every request a local admin and is refused unless ``host``
+            is a loopback address.
+        session_days: how long a browser session lasts. Default 14.
+        signin_attempts / signin_lock_seconds: failed sign-ins from one address, or naming one user,
+            before sign-in is locked for that long (429). Default 10 per 15 minutes.
+        submissions_per_minute: experiments one user may create (or rerun) per minute (429 with
+            ``Retry-After`` beyond). Default 30.
     """
 
     model_config = SettingsConfigDict(env_prefix="PRUNELAB_", extra="ignore")
@@ -101,6 +109,12 @@ class Settings(BaseSettings):
     # stuck jobs (issue 12): re-sending unclaimed queued runs, and the worker's memory limit
     requeue_after_seconds: float = Field(default=300.0, gt=0, le=7 * 86_400)
     worker_memory_limit_mb: int = Field(default=0, ge=0, le=1 << 30)
+    # authentication (issue 15, ``backend.auth``): off only on a loopback address
+    auth: bool = True
+    session_days: float = Field(default=14.0, gt=0, le=366)
+    signin_attempts: int = Field(default=10, ge=1, le=10_000)
+    signin_lock_seconds: float = Field(default=900.0, gt=0, le=86_400)
+    submissions_per_minute: int = Field(default=30, ge=1, le=100_000)
 
     @field_validator("data_dir", mode="after")
     @classmethod

@@ -5,15 +5,16 @@ from __future__ import annotations
 import re
 from urllib.parse import quote
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Depends, Response
 
-from backend.api.deps import ArtifactId, SessionDep
+from backend.api.deps import SessionDep
+from backend.auth.deps import VisibleArtifactId, current_user
 from backend.schemas import ErrorBody
 from backend.service import queries
 from backend.service.benchmarks import TFLITE_MEDIA_TYPE
 from backend.service.recording import KERAS_MEDIA_TYPE
 
-router = APIRouter(prefix="/artifacts", tags=["artifacts"])
+router = APIRouter(prefix="/artifacts", tags=["artifacts"], dependencies=[Depends(current_user)])
 
 #: The content types an artifact is sent as, as the OpenAPI document declares them; a stored media type
 #: outside these (older rows, anything unexpected) is sent as plain bytes.
@@ -53,7 +54,7 @@ def sent_media_type(stored: str) -> str:
     },
     summary="Download an artifact",
 )
-def download_artifact(artifact_id: ArtifactId, session: SessionDep) -> Response:
+def download_artifact(artifact_id: VisibleArtifactId, session: SessionDep) -> Response:
     """The stored bytes, named by the artifact's row (``Content-Disposition``), with its SHA-256 as ETag."""
     artifact = queries.artifact_file(session, artifact_id)
     return Response(

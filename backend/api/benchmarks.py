@@ -7,7 +7,8 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Query, Response, status
 
-from backend.api.deps import ContextDep, ExperimentId, RunId, SessionDep
+from backend.api.deps import ContextDep, RunId, SessionDep
+from backend.auth.deps import ManagedExperimentId, VisibleExperimentId, current_user
 from backend.schemas import (
     BenchmarkQueued,
     BenchmarkRequest,
@@ -22,7 +23,7 @@ from backend.service import benchmarks, crossover
 from backend.service.benchmarks import TaskQueue
 from backend.service.errors import QueueUnavailable
 
-router = APIRouter(tags=["benchmarks"])
+router = APIRouter(tags=["benchmarks"], dependencies=[Depends(current_user)])
 
 Responses = dict[int | str, dict[str, Any]]
 NOT_FOUND: Responses = {404: {"model": ErrorBody, "description": "no such experiment or run"}}
@@ -80,7 +81,7 @@ TaskQueueDep = Annotated[TaskQueue, Depends(get_task_queue)]
 
 
 @router.get("/experiments/{experiment_id}/benchmarks", responses=NOT_FOUND, summary="TFLite benchmarks")
-def experiment_benchmarks(experiment_id: ExperimentId, session: SessionDep) -> ExperimentBenchmarks:
+def experiment_benchmarks(experiment_id: VisibleExperimentId, session: SessionDep) -> ExperimentBenchmarks:
     """Every benchmark row (latency, size, fidelity, bits, the ``.tflite`` download) and, per benchmarked
     cycle, its FLOPs reduction against its measured speed-up, both relative to the baseline cycle."""
     return benchmarks.experiment_benchmarks(session, experiment_id)
@@ -93,9 +94,9 @@ def experiment_benchmarks(experiment_id: ExperimentId, session: SessionDep) -> E
     summary="Benchmark a finished experiment again",
 )
 def rerun_benchmarks(
-    experiment_id: ExperimentId,
+    queue: TaskQueueDep,  # first: a server that cannot queue benchmarks says so before anything else
+    experiment_id: ManagedExperimentId,
     session: SessionDep,
-    queue: TaskQueueDep,
     response: Response,
     request: Annotated[BenchmarkRequest | None, Body()] = None,
 ) -> BenchmarkQueued:

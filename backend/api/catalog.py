@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Body
+from fastapi import APIRouter, Body, Depends
 
 from backend.api.deps import ContextDep
+from backend.auth.deps import current_user
 from backend.limits import CostLimits, limit_checks
 from backend.schemas import (
     DatasetOut,
@@ -18,7 +19,7 @@ from backend.schemas import (
 )
 from backend.service import catalog
 
-router = APIRouter(tags=["catalog"])
+router = APIRouter(tags=["catalog"], dependencies=[Depends(current_user)])
 
 
 @router.get("/presets", summary="Preset models")

@@ -8,13 +8,15 @@ from fastapi import APIRouter, Depends, Path, Query, Response
 from fastapi.responses import JSONResponse
 
 from backend.api.artifacts import content_disposition
-from backend.api.deps import SessionDep
+from backend.api.deps import ContextDep, SessionDep
+from backend.auth.deps import CurrentUser, current_user, require_visible
+from backend.db import session_scope
 from backend.figures import MAX_COMPARED
 from backend.schemas import ErrorBody, ValidationErrorBody
 from backend.service import compare
 from backend.service.compare import CompareFigureName, CompareSettingsOut, Comparison, ExportFormat
 
-router = APIRouter(tags=["compare"])
+router = APIRouter(tags=["compare"], dependencies=[Depends(current_user)])
 
 Responses = dict[int | str, dict[str, Any]]
 ERRORS: Responses = {
@@ -24,9 +26,15 @@ ERRORS: Responses = {
 IDS_HELP = f"comma-separated experiment ids, at most {MAX_COMPARED}, e.g. 1,2,3"
 
 
-def compared_ids(ids: Annotated[str, Query(max_length=2000, description=IDS_HELP)]) -> list[int]:
-    """The ``ids`` query parameter as at most ``MAX_COMPARED`` distinct ids."""
-    return compare.parse_ids(ids)
+def compared_ids(
+    ids: Annotated[str, Query(max_length=2000, description=IDS_HELP)], user: CurrentUser, context: ContextDep
+) -> list[int]:
+    """The ``ids`` query parameter as at most ``MAX_COMPARED`` distinct ids, each one the caller may see
+    (404 otherwise, as for an id that does not exist)."""
+    parsed = compare.parse_ids(ids)
+    with session_scope(context.session_factory) as session:
+        require_visible(session, user, parsed)
+    return parsed
 
 
 ComparedIds = Annotated[list[int], Depends(compared_ids)]

@@ -20,13 +20,13 @@ from fastapi import APIRouter, FastAPI, Header, Query, Request, Response
 from fastapi.responses import StreamingResponse
 
 from backend.api.app_state import made_once
-from backend.api.deps import AppContext, ContextDep, ExperimentId
+from backend.api.deps import AppContext, ContextDep
 from backend.api.event_watch import ChangeWatch
 from backend.api.stream_slots import SlotStreamingResponse, stream_slots, too_many_streams
+from backend.auth.deps import VisibleExperimentId
 from backend.db import session_scope
 from backend.schemas import ErrorBody
 from backend.service.events import BATCH, Cursor, Event, EventFeed, experiment_versions
-from backend.service.queries import require_experiment
 
 router = APIRouter(prefix="/experiments", tags=["events"])
 
@@ -107,7 +107,7 @@ async def event_stream(context: AppContext, feed: EventFeed, watch: ChangeWatch)
     summary="Follow an experiment live",
 )
 def follow_experiment(
-    experiment_id: ExperimentId,
+    experiment_id: VisibleExperimentId,
     context: ContextDep,
     request: Request,
     since: Annotated[str | None, Query(description="resume after this event id")] = None,
@@ -120,8 +120,6 @@ def follow_experiment(
     ``PRUNELAB_MAX_STREAMS_PER_CLIENT``): beyond the cap the answer is ``429`` with ``Retry-After``.
     A ``Last-Event-ID`` this server never wrote replays from the start; such a ``since`` is a 422."""
     cursor = Cursor.resume(last_event_id) if last_event_id else Cursor.parse(since)
-    with session_scope(context.session_factory) as session:
-        require_experiment(session, experiment_id)
     slots = stream_slots(request.app, context.settings)
     client = request.client.host if request.client is not None else "unknown"
     refused = slots.acquire(client)

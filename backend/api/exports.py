@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Depends, Query, Response
 
 from backend.api.artifacts import content_disposition
-from backend.api.deps import ExperimentId, SessionDep
+from backend.api.deps import SessionDep
+from backend.auth.deps import VisibleExperimentId, current_user
 from backend.schemas import ErrorBody, ExportQuery, ValidationErrorBody
 from backend.service import exports
 
-router = APIRouter(prefix="/experiments", tags=["experiments"])
+router = APIRouter(prefix="/experiments", tags=["experiments"], dependencies=[Depends(current_user)])
 
 
 @router.get(
@@ -31,7 +32,7 @@ router = APIRouter(prefix="/experiments", tags=["experiments"])
     summary="Download cycles and epochs",
 )
 def export_experiment(
-    experiment_id: ExperimentId, query: Annotated[ExportQuery, Query()], session: SessionDep
+    experiment_id: VisibleExperimentId, query: Annotated[ExportQuery, Query()], session: SessionDep
 ) -> Response:
     """JSON: the spec, summary, every cycle and epoch in one document. CSV: one row per cycle (widths per
     layer as columns, params, FLOPs, losses, metrics, kept or rejected, the final one marked) or, with

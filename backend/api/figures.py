@@ -7,10 +7,11 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Depends, Path, Query
 from fastapi.responses import JSONResponse
 
-from backend.api.deps import ExperimentId, SessionDep
+from backend.api.deps import SessionDep
+from backend.auth.deps import VisibleExperimentId, current_user
 from backend.schemas import ErrorBody, ValidationErrorBody
 from backend.service import figures
 from backend.service.figures import (
@@ -20,7 +21,7 @@ from backend.service.figures import (
     FigureOptions,
 )
 
-router = APIRouter(prefix="/experiments", tags=["figures"])
+router = APIRouter(prefix="/experiments", tags=["figures"], dependencies=[Depends(current_user)])
 
 Responses = dict[int | str, dict[str, Any]]
 NOT_FOUND: Responses = {404: {"model": ErrorBody, "description": "no such experiment, layer or cycle"}}
@@ -31,7 +32,7 @@ LayerName = Annotated[str, Query(min_length=1, max_length=64, description="a lay
 
 
 @router.get("/{experiment_id}/figures", responses=NOT_FOUND, summary="What can be drawn")
-def figure_index(experiment_id: ExperimentId, session: SessionDep) -> FigureIndex:
+def figure_index(experiment_id: VisibleExperimentId, session: SessionDep) -> FigureIndex:
     """The figure names, the finished cycles, the layers with activation statistics and the criterion."""
     return figures.figure_index(session, experiment_id)
 
@@ -43,7 +44,7 @@ def figure_index(experiment_id: ExperimentId, session: SessionDep) -> FigureInde
     summary="One figure (Plotly JSON)",
 )
 def experiment_figure(
-    experiment_id: ExperimentId,
+    experiment_id: VisibleExperimentId,
     name: Annotated[FigureName, Path(description="which figure")],
     session: SessionDep,
     stacked: Annotated[bool, Query(description="widths: stack the layers' bars")] = False,
@@ -69,7 +70,7 @@ def experiment_figure(
 
 @router.get("/{experiment_id}/architecture", responses={**NOT_FOUND, **INVALID}, summary="Architecture diff")
 def architecture(
-    experiment_id: ExperimentId,
+    experiment_id: VisibleExperimentId,
     session: SessionDep,
     before: CycleIndex,
     after: Annotated[int | None, Query(ge=0, le=100_000, description="default: before's own pruning")] = None,

@@ -35,6 +35,8 @@ from backend.api.static_cache import (
     cache_control_for,
     load_asset,
 )
+from backend.auth.deps import current_user, require
+from backend.auth.roles import Role
 from backend.limits import CostLimits, limit_checks
 from backend.schemas import API_PREFIX, ErrorBody, RequestBody, SpecPreview, ValidationErrorBody
 from backend.service import catalog
@@ -79,8 +81,8 @@ PAGE_HEADERS = {
 MAX_SPEC_TEXT = 200_000
 YAML_MEDIA_TYPES = ("text/yaml", "application/yaml", "application/x-yaml", "text/x-yaml", "text/plain")
 
-router = APIRouter(include_in_schema=False)
-spec_router = APIRouter(tags=["catalog"])
+router = APIRouter(include_in_schema=False, dependencies=[Depends(current_user)])
+spec_router = APIRouter(tags=["catalog"], dependencies=[Depends(current_user)])
 
 
 # --------------------------------------------------------------------------------------------- pages
@@ -103,6 +105,8 @@ PAGES = {
     "compare": Page("compare", "Compare", "compare.js", ("plots.js",), True),
     "new": Page("new", "New experiment", "new.js", ("spec-view.js",)),
     "not-found": Page("not-found", "Not found", "not-found.js"),
+    "signin": Page("signin", "Sign in", "signin.js"),
+    "audit": Page("audit", "Audit trail", "audit.js"),
 }
 
 
@@ -161,6 +165,12 @@ def compare_page(request: Request) -> Response:
 def new_experiment_page(request: Request) -> Response:
     """The new-experiment form."""
     return _page(request, "new")
+
+
+@router.get("/audit", dependencies=[Depends(require(Role.admin))])
+def audit_page(request: Request) -> Response:
+    """The audit trail (admins)."""
+    return _page(request, "audit")
 
 
 @router.get(PLOTLY_URL)

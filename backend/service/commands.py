@@ -13,6 +13,7 @@ before anything is saved.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
 
@@ -51,6 +52,21 @@ MAX_ERROR_CHARS = 2000
 DATASET_NAME_FIELD = ("spec", "dataset", "name")
 
 
+@dataclass(frozen=True)
+class Author:
+    """Who creates an experiment and where it goes (from the caller's identity, never the body).
+
+    Attributes:
+        name: the ``owner`` text.
+        user_id: the user (None: the local admin when authentication is off).
+        project_id: the project it belongs to (a rerun: None, the source's project).
+    """
+
+    name: str
+    user_id: int | None
+    project_id: int | None
+
+
 def _rowcount(result: Any) -> int:
     return cast(CursorResult[Any], result).rowcount
 
@@ -67,6 +83,7 @@ def create_experiment(
     queue: Queue,
     request: ExperimentCreate,
     limits: CostLimits | None = None,
+    author: Author | None = None,
     *,
     data_dirs: Sequence[Path] | None = None,
     rerun_of: int | None = None,
@@ -78,6 +95,7 @@ def create_experiment(
         queue: where the id goes once the row is committed.
         request: the validated spec and its owner, tags and notes.
         limits: the most the spec may cost. Default None: no limit.
+        author: its owner and project. Default None: ``request.owner`` in the default project.
         data_dirs: the server's data directories; an MNIST or Fashion-MNIST spec is refused when its
             files are not there. Default None: not checked.
         rerun_of: the experiment this one reruns (its lineage). Default None.
@@ -100,9 +118,13 @@ def create_experiment(
     if data_dirs is not None:
         catalog.require_dataset_files(spec, data_dirs, ("body", *DATASET_NAME_FIELD))
     cost = model_cost(spec.model)
+    placed: dict[str, Any] = {} if author is None else {"owner_id": author.user_id}
+    if author is not None and author.project_id is not None:
+        placed["project_id"] = author.project_id
     row = Experiment(
         name=spec.name,
-        owner=request.owner,
+        owner=request.owner if author is None else author.name,
+        **placed,
         tags=list(request.tags),
         notes=request.notes,
         spec=spec.model_dump(mode="json"),
@@ -134,10 +156,11 @@ def rerun_experiment(
     queue: Queue,
     experiment_id: int,
     limits: CostLimits | None = None,
+    author: Author | None = None,
     *,
     data_dirs: Sequence[Path] | None = None,
 ) -> ExperimentCreated:
-    """Create and enqueue a new experiment with the same spec, owner, tags and notes; its
+    """Create and enqueue a new experiment with the same spec, tags, notes and project; its
     ``rerun_of`` names the source.
 
     Args:
@@ -145,6 +168,7 @@ def rerun_experiment(
         queue: where the new id goes.
         experiment_id: the experiment whose spec runs again.
         limits: the most the spec may cost. Default None: no limit.
+        author: who reruns it (the new experiment's owner). Default None: the same owner.
         data_dirs: as for :func:`create_experiment`. Default None: not checked.
 
     Raises:
@@ -173,7 +197,9 @@ def rerun_experiment(
     request = ExperimentCreate.model_construct(
         spec=spec, owner=source.owner, tags=list(source.tags), notes=source.notes
     )
-    return create_experiment(session, queue, request, rerun_of=experiment_id)
+    if author is not None and author.project_id is None:
+        author = Author(author.name, author.user_id, source.project_id)
+    return create_experiment(session, queue, request, author=author, rerun_of=experiment_id)
 
 
 def edit_experiment(
@@ -188,7 +214,7 @@ def edit_experiment(
         session: an open session; it is committed here.
         experiment_id: the experiment.
         edit: the new tags and/or notes (a field left out stays as it is).
-        editor: who edits, stored in ``edited_by``. Default "anonymous" (until sign-in exists).
+        editor: who edits (the caller's name), stored in ``edited_by``. Default "anonymous".
 
     Returns:
         The experiment after the edit.

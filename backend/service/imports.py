@@ -14,12 +14,13 @@ from __future__ import annotations
 import base64
 import binascii
 from dataclasses import asdict
+from typing import Any
 
 from sqlalchemy.orm import Session
 
 from backend.costs import model_cost
-from backend.figures.pareto import higher_is_better
 from backend.layers import ModelSpec
+from backend.metrics import higher_is_better
 from backend.models import Cycle, Experiment, Status, utcnow
 from backend.schemas import (
     MAX_IMPORT_MODEL_BYTES,
@@ -29,6 +30,7 @@ from backend.schemas import (
     RunResults,
 )
 from backend.service import recording
+from backend.service.commands import Author
 from backend.service.errors import InvalidInput
 from backend.service.runs import Lease
 
@@ -136,12 +138,16 @@ def _final_model(encoded: str | None) -> bytes | None:
     return content
 
 
-def import_run(session: Session, request: ExperimentImport) -> ExperimentCreated:
+def import_run(
+    session: Session, request: ExperimentImport, author: Author | None = None
+) -> ExperimentCreated:
     """Store a local run as a succeeded experiment with its cycles and epochs.
 
     Args:
         session: an open session; the caller commits (everything or, on an error, nothing).
-        request: the run's results, owner, tags, notes and optionally its final model.
+        request: the run's results, tags, notes and optionally its final model.
+        author: its owner and project (from the caller's identity). Default None: ``request.owner``
+            in the default project.
 
     Returns:
         The new experiment's id and status (``succeeded``).
@@ -159,9 +165,13 @@ def import_run(session: Session, request: ExperimentImport) -> ExperimentCreated
     initial = model_cost(spec.model)
     now = utcnow()
     marker = {"source": LOCAL_RUN}
+    placed: dict[str, Any] = {} if author is None else {"owner_id": author.user_id}
+    if author is not None and author.project_id is not None:
+        placed["project_id"] = author.project_id
     experiment = Experiment(
         name=spec.name,
-        owner=request.owner,
+        owner=request.owner if author is None else author.name,
+        **placed,
         tags=tags,
         notes=request.notes,
         spec=spec.model_dump(mode="json"),

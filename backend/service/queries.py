@@ -7,6 +7,7 @@ endpoint reads the per-unit blobs, and only for one cycle.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
@@ -116,17 +117,22 @@ def _ordering(query: ExperimentQuery) -> list[UnaryExpression[Any]]:
     return [direction.nulls_last(), tie]
 
 
-def list_experiments(session: Session, query: ExperimentQuery) -> ExperimentPage:
+def list_experiments(
+    session: Session, query: ExperimentQuery, projects: Collection[int] | None = None
+) -> ExperimentPage:
     """One page of experiments matching the query, and how many match in all.
 
     Args:
         session: an open session.
         query: filters, order and page.
+        projects: only experiments in these projects. Default None: every project.
 
     Returns:
         The page; each item carries only the experiments table's summary columns.
     """
     conditions = _filters(session, query)
+    if projects is not None:
+        conditions.append(Experiment.project_id.in_(list(projects)))
     total = session.scalar(select(func.count()).select_from(Experiment).where(*conditions)) or 0
     rows = session.execute(
         select(Experiment, MAX_CYCLES)

@@ -22,6 +22,11 @@ export class ApiError extends Error {
 
 async function request(method, path, { json, text, contentType, signal } = {}) {
   const headers = { Accept: "application/json" };
+  if (method !== "GET" && method !== "HEAD") {
+    // the session's CSRF token (double submit: the server compares it with its cookie's session)
+    const csrf = document.cookie.split("; ").find((part) => part.startsWith("prunelab_csrf="));
+    if (csrf) headers["X-CSRF-Token"] = decodeURIComponent(csrf.slice("prunelab_csrf=".length));
+  }
   let body;
   if (json !== undefined) {
     headers["Content-Type"] = "application/json";

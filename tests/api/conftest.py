@@ -25,7 +25,7 @@ import psycopg
 import pytest
 from fastapi import FastAPI
 from psycopg import sql
-from servers import LiveServer, RecordingQueue, live_server
+from servers import LiveServer, RecordingQueue, live_server, signed_in_as_admin
 from services import missing_service
 from sqlalchemy import Engine, event
 from sqlalchemy.orm import Session, sessionmaker
@@ -136,14 +136,15 @@ def queue() -> RecordingQueue:
 
 @pytest.fixture
 def app(settings: Settings, queue: RecordingQueue) -> FastAPI:
-    """The app on the parametrised database with the recording queue."""
-    return create_app(settings, queue)
+    """The app on the parametrised database with the recording queue; requests without credentials act
+    as a signed-in admin (``servers.signed_in_as_admin``)."""
+    return signed_in_as_admin(create_app(settings, queue))
 
 
 @pytest.fixture
 def sqlite_app(sqlite_settings: Settings, queue: RecordingQueue) -> FastAPI:
-    """The app on SQLite only (for tests whose subject is not persistence)."""
-    return create_app(sqlite_settings, queue)
+    """The app on SQLite only (for tests whose subject is not persistence), signed in as an admin."""
+    return signed_in_as_admin(create_app(sqlite_settings, queue))
 
 
 @pytest.fixture

@@ -8,8 +8,8 @@ import textwrap
 from pathlib import Path
 
 from fastapi.testclient import TestClient
+from servers import admin_app as create_app  # signed in as the test admin
 
-from backend.app import create_app
 from backend.settings import Settings
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -27,7 +27,7 @@ def test_the_service_never_imports_tensorflow(sqlite_settings: Settings) -> None
             def enqueue(self, experiment_id):
                 pass
 
-        settings = Settings(data_dir={str(sqlite_settings.data_dir)!r}, broker_url="memory://")
+        settings = Settings(data_dir={str(sqlite_settings.data_dir)!r}, broker_url="memory://", auth=False)
         with TestClient(create_app(settings, Queue())) as client:
             for path in ("/api/datasets", "/api/presets", "/api/experiments", "/api/health"):
                 assert client.get(path).status_code == 200, path

@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from servers import admin_app as create_app  # signed in as the test admin
 from sqlalchemy import func, select
 
-from backend.app import create_app
 from backend.db import session_scope
 from backend.models import Artifact, CrossoverRun, Experiment, Status, TFLiteBenchmark
 from backend.settings import Settings

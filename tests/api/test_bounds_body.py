@@ -9,12 +9,12 @@ from typing import Any
 import anyio
 import pytest
 from fastapi.testclient import TestClient
+from servers import admin_app as create_app  # signed in as the test admin
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.types import Message, Receive, Scope, Send
 
 from backend.api.body_limit import BodyLimit
-from backend.app import create_app
 from backend.settings import Settings
 
 CHUNK = 64 * 1024

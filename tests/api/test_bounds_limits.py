@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 import yaml
 from fastapi.testclient import TestClient
+from servers import admin_app as create_app  # signed in as the test admin
 
-from backend.app import create_app
 from backend.settings import Settings
 
 #: 255 hidden dense layers of 65,536 units on the sum dataset: 1.09e12 parameters.

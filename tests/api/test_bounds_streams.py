@@ -13,9 +13,9 @@ import httpx
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from servers import admin_app as create_app  # signed in as the test admin
 
 from backend.api.stream_slots import StreamSlots
-from backend.app import create_app
 from backend.db import session_scope
 from backend.models import EpochRow, Status
 from backend.service.events import BATCH

@@ -6,6 +6,7 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from servers import TEST_ADMIN
 from sqlalchemy import create_engine, select
 
 from backend.costs import model_cost
@@ -28,7 +29,8 @@ def test_create_saves_a_queued_experiment_and_enqueues_its_id(
     assert response.headers["location"] == body["url"]
     assert queue.ids == [body["id"]]
     detail = client.get(body["url"]).json()
-    assert (detail["owner"], detail["tags"], detail["notes"]) == ("ada", ["sum", "trim"], "n")
+    # the owner is the signed-in caller (issue 15): the body's "ada" is ignored
+    assert (detail["owner"], detail["tags"], detail["notes"]) == (TEST_ADMIN, ["sum", "trim"], "n")
     assert detail["status"] == "queued"
 
 
@@ -41,7 +43,7 @@ def test_create_stores_the_expanded_spec_and_initial_costs(client: TestClient, s
     assert stored["training"]["epochs"] == 2 and stored["training"]["batch_size"] == 128
     cost = model_cost(preset("sum-mlp"))
     assert (detail["initial_params"], detail["initial_flops"]) == (cost.params, cost.flops)
-    assert detail["owner"] == "anonymous" and detail["cycles"] == []
+    assert detail["owner"] == TEST_ADMIN and detail["cycles"] == []
 
 
 def test_the_row_is_committed_before_its_id_is_enqueued(
@@ -93,7 +95,7 @@ def test_rerun_creates_a_new_queued_experiment_with_the_same_spec(
     assert queue.ids == [first["id"], second["id"]]
     original, copy = client.get(first["url"]).json(), client.get(second["url"]).json()
     assert copy["spec"] == original["spec"]
-    assert (copy["owner"], copy["tags"]) == ("ada", ["x"])
+    assert (copy["owner"], copy["tags"]) == (TEST_ADMIN, ["x"])  # the caller reruns it
     assert original["status"] == "cancelled"
 
 

@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from servers import admin_app as create_app  # signed in as the test admin
 from sqlalchemy import text
 
-from backend.app import create_app
 from backend.db import make_engine
 from backend.migrate import UPGRADE_COMMAND, MigrationRequired
 from backend.settings import Settings

@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from servers import admin_app as create_app  # signed in as the test admin
 
-from backend.app import create_app
 from backend.queue import CeleryQueue
 from backend.settings import Settings
 

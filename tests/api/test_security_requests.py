@@ -11,10 +11,10 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from servers import admin_app as create_app  # signed in as the test admin
 
 from backend.api.pages import CONTENT_SECURITY_POLICY
 from backend.api.security import trusted_hosts
-from backend.app import create_app
 from backend.settings import DEFAULT_ALLOWED_HOSTS, Settings
 
 OWN = "http://testserver"
@@ -206,7 +206,7 @@ def test_the_default_settings_refuse_the_test_clients_host(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv("PRUNELAB_ALLOWED_HOSTS", raising=False)
-    settings = Settings(data_dir=tmp_path, broker_url="memory://")
+    settings = Settings(data_dir=tmp_path, broker_url="memory://", auth=False)  # no users table here
 
     with TestClient(create_app(settings, check_migrations=False, queue=_NoQueue())) as client:
         assert client.get("/api/presets").status_code == 400

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 from dashboard_rows import Dashboard, History
-from servers import RecordingQueue, live_server
+from servers import RecordingQueue, live_server, signed_in_as_admin
 from services import missing_service
 
 from backend.app import create_app
@@ -75,7 +75,8 @@ def dashboard(tmp_path_factory: pytest.TempPathFactory, mnist_t10k_dir: Path) ->
     settings = Settings(data_dir=data_dir, broker_url="memory://")
     upgrade_to_head(settings)
     queue = RecordingQueue()
-    app = create_app(settings, queue, event_poll_seconds=0.1)
+    # requests without credentials act as a signed-in admin (tests/browser/test_auth_*.py sign in for real)
+    app = signed_in_as_admin(create_app(settings, queue, event_poll_seconds=0.1))
     with live_server(app) as server:
         yield Dashboard(server.url, queue, History(app.state.context.session_factory))
 

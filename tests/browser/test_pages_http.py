@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 from servers import RecordingQueue
+from servers import admin_app as create_app  # signed in as the test admin
 
-from backend.app import create_app
 from backend.migrate import upgrade_to_head
 from backend.settings import Settings
 

@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from servers import admin_app as create_app  # signed in as the test admin
 from servers import live_server
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session, sessionmaker
@@ -35,7 +36,6 @@ from worker_fixtures import (
     wait_for_status,
 )
 
-from backend.app import create_app
 from backend.cli import main
 from backend.db import session_scope
 from backend.models import Artifact, Experiment, utcnow

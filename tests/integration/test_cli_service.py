@@ -63,7 +63,8 @@ def test_serve_refuses_an_unmigrated_database(tmp_path: Path) -> None:
 
 
 def test_upgrade_serve_submit_follow(tmp_path: Path) -> None:
-    env = _env(tmp_path)
+    # authentication off (loopback): this test follows the CLI's submit path, which sends no token yet
+    env = {**_env(tmp_path), "PRUNELAB_AUTH": "off"}
     upgrade = subprocess.run(
         [*PRUNELAB, "db", "upgrade"], env=env, capture_output=True, text=True, timeout=60
     )
@@ -117,3 +118,81 @@ def test_upgrade_serve_submit_follow(tmp_path: Path) -> None:
     while any(_alive(pid) for pid in workers) and time.monotonic() < deadline:
         time.sleep(0.5)
     assert not any(_alive(pid) for pid in workers), "the embedded worker outlived the API"
+
+
+def _start(env: dict[str, str], port: int) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [*PRUNELAB, "serve", "--no-worker", "--port", str(port)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+def test_serve_on_a_fresh_directory_prints_a_one_time_signin_link(tmp_path: Path) -> None:
+    env = _env(tmp_path)
+    subprocess.run([*PRUNELAB, "db", "upgrade"], env=env, capture_output=True, timeout=60, check=True)
+    port = _free_port()
+    server = _start(env, port)
+    try:
+        assert server.stdout is not None
+        link = ""
+        deadline = time.monotonic() + 60
+        while not link and time.monotonic() < deadline:
+            line = server.stdout.readline()
+            if "/signin?token=" in line:
+                link = line.split("sign in (once) at ", 1)[1].strip()
+        assert link.startswith(f"http://127.0.0.1:{port}/signin?token=")
+        while True:
+            try:
+                httpx.get(f"http://127.0.0.1:{port}/api/health", timeout=2)
+                break
+            except httpx.HTTPError:
+                time.sleep(0.3)
+        assert httpx.get(f"http://127.0.0.1:{port}/api/experiments").status_code == 401
+        with httpx.Client() as browser:
+            signed_in = browser.get(link, follow_redirects=False)
+            assert signed_in.status_code == 303
+            assert browser.get(f"http://127.0.0.1:{port}/api/me").json()["name"] == "admin"
+        with httpx.Client() as again:
+            assert again.get(link, follow_redirects=False).headers["location"].startswith("/signin?next=")
+            assert again.get(f"http://127.0.0.1:{port}/api/me").status_code == 401
+        added = subprocess.run(
+            [*PRUNELAB, "users", "add", "alice", "--role", "viewer"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert added.returncode == 0, added.stderr
+        token = added.stdout.strip()
+        me = httpx.get(f"http://127.0.0.1:{port}/api/me", headers={"Authorization": f"Bearer {token}"})
+        assert me.json() == {"name": "alice", "role": "viewer", "via": "token"}
+        listed = subprocess.run(
+            [*PRUNELAB, "users", "list"], env=env, capture_output=True, text=True, timeout=60
+        )
+        assert "alice" in listed.stdout and "admin" in listed.stdout and token not in listed.stdout
+        revoked = subprocess.run(
+            [*PRUNELAB, "users", "revoke", "alice"], env=env, capture_output=True, timeout=60
+        )
+        assert revoked.returncode == 0
+        me = httpx.get(f"http://127.0.0.1:{port}/api/me", headers={"Authorization": f"Bearer {token}"})
+        assert me.status_code == 401
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.wait(timeout=60)
+
+
+def test_serve_refuses_authentication_off_beyond_loopback(tmp_path: Path) -> None:
+    env = {**_env(tmp_path), "PRUNELAB_AUTH": "off"}
+    subprocess.run([*PRUNELAB, "db", "upgrade"], env=env, capture_output=True, timeout=60, check=True)
+    result = subprocess.run(
+        [*PRUNELAB, "serve", "--no-worker", "--host", "0.0.0.0"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert "authentication off" in result.stderr and "PRUNELAB_AUTH=off" in result.stderr
