@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from servers import admin_app as create_app  # signed in as the test admin
 
-from backend.app import create_app
 from backend.models import Status
 from backend.settings import Settings
 from backend.spec import ExperimentSpec, load_spec
@@ -42,7 +42,7 @@ def test_patch_replaces_tags_and_notes_and_records_the_edit(client: TestClient, 
     assert response.status_code == 200
     body = response.json()
     assert (body["tags"], body["notes"], body["status"]) == (["sum", "best"], "after", "running")
-    assert body["edited_by"] == "anonymous" and body["edited_at"] is not None
+    assert body["edited_by"] == "test-admin" and body["edited_at"] is not None
     assert client.get(f"/api/experiments/{experiment_id}").json()["tags"] == ["sum", "best"]
 
 

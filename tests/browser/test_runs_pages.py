@@ -82,7 +82,7 @@ def test_tags_and_notes_are_edited_in_place_and_saved(
 
     expect(page.locator("#experiment-notes")).to_have_text("after: <b>not bold</b>")
     expect(page.locator(".exp-meta .chip")).to_have_text(["alpha", "beta"])
-    expect(page.locator("#tags-notes")).to_contain_text("edited by anonymous")
+    expect(page.locator("#tags-notes")).to_contain_text("edited by test-admin")
     stored = _api(dashboard, f"/api/experiments/{experiment_id}").json()
     assert (stored["tags"], stored["notes"]) == (["alpha", "beta"], "after: <b>not bold</b>")
 

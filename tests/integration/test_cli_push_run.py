@@ -8,7 +8,7 @@ from pathlib import Path
 import httpx
 import pytest
 import yaml
-from servers import RecordingQueue, live_server
+from servers import RecordingQueue, admin_token, live_server
 
 from backend.app import create_app
 from backend.cli import main
@@ -42,13 +42,16 @@ def test_a_local_run_pushed_to_a_server_keeps_its_cycles_numbers_and_model(
     final = results["cycles"][results["final_index"]]
 
     upgrade_to_head(sqlite_settings)
-    with live_server(create_app(sqlite_settings, RecordingQueue())) as server:
-        assert main(["push", str(out), "--server", server.url]) == 0
+    app = create_app(sqlite_settings, RecordingQueue())
+    token = admin_token(app, "pusher")
+    with live_server(app) as server:
+        assert main(["push", str(out), "--server", server.url, "--token", token]) == 0
         printed = capsys.readouterr().out
         assert "uploaded final.keras" in printed
-        detail = httpx.get(f"{server.url}/api/experiments/1").json()
-        artifacts = httpx.get(f"{server.url}/api/experiments/1/artifacts").json()
-        epochs = httpx.get(f"{server.url}/api/experiments/1/epochs").json()
+        signed = {"Authorization": f"Bearer {token}"}
+        detail = httpx.get(f"{server.url}/api/experiments/1", headers=signed).json()
+        artifacts = httpx.get(f"{server.url}/api/experiments/1/artifacts", headers=signed).json()
+        epochs = httpx.get(f"{server.url}/api/experiments/1/epochs", headers=signed).json()
 
     assert detail["status"] == "succeeded" and detail["stop_reason"] == results["stop_reason"]
     assert detail["name"] == "pushed tiny sum" and "local-run" in detail["tags"]
