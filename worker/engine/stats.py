@@ -5,17 +5,22 @@ BatchNorm that follows it): how many are > 0 (Çallı's activation count), how m
 (APoZ, Hu et al.), mean, variance, minimum, maximum, and a fixed-bin histogram per unit. A channel is
 measured over examples and spatial positions.
 
-The whole pass is one ``tf.data.Dataset.reduce`` inside a ``tf.function``; means and variances are
-merged batch by batch in float64 (Chan et al.'s parallel update), so a million examples lose no
-precision. Histogram edges are fixed before the pass from the first batch's range (widened by a
-quarter); values outside them fall into the first or last bin. Histograms count the first
-``histogram_rows`` rows of every batch (a channel's row is one example at one position); all other
-statistics count every value.
+The whole pass is one ``tf.function``: the first batch fixes each layer's histogram edges (its range,
+widened by a quarter; values outside fall into the first or last bin) and a per-unit shift, then one
+``tf.data.Dataset.reduce`` folds in the remaining batches. Per batch, shifted sums and sums of squares
+are reduced in float32 and merged in float64 (Chan et al.'s parallel update), so a million examples
+lose no precision. Histograms count the first ``histogram_rows`` rows of every batch (a channel's row
+is one example at one position); all other statistics count every value.
+
+The probe model and its traced pass are built once per (model, layers, batch, bins, rows) and kept
+while the model lives, with an input signature of any length: measuring the same model again, on any
+number of examples, does not trace again.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import weakref
+from collections.abc import Callable, Sequence
 
 import keras
 import numpy as np
@@ -25,6 +30,19 @@ from backend.layers import ModelSpec
 from worker.engine.results import LayerStats
 from worker.engine.topology import unit_blocks
 
+LayerState = tuple[tf.Tensor, ...]
+PassResult = tuple[tuple[LayerState, ...], tuple[tuple[tf.Tensor, tf.Tensor], ...]]
+_PassKey = tuple[tuple[str, ...], int, int, int]
+_PASSES: weakref.WeakKeyDictionary[keras.Model, dict[_PassKey, Callable[[tf.Tensor], PassResult]]] = (
+    weakref.WeakKeyDictionary()
+)
+_TRACES = [0]
+
+
+def traces() -> int:
+    """How many times a statistics pass has been traced in this process (for tests and benchmarks)."""
+    return _TRACES[0]
+
 
 def probe_model(model: keras.Model, spec: ModelSpec, layers: Sequence[str]) -> keras.Model:
     """A model whose outputs are the measured outputs of the named prunable layers, in order."""
@@ -33,45 +51,53 @@ def probe_model(model: keras.Model, spec: ModelSpec, layers: Sequence[str]) -> k
     return keras.Model(model.input, outputs, name="prunelab_probe")
 
 
-def _bin_edges(first: np.ndarray, bins: int) -> np.ndarray:
-    low, high = float(np.min(first)), float(np.max(first))
+def _bin_range(low: float, high: float) -> tuple[float, float]:
+    """The histogram range a layer's first-batch extremes give (a quarter wider at the top)."""
     if high - low < 1e-6:
-        low, high = low - 0.5, high + 0.5
-    else:
-        high = high + 0.25 * (high - low)
-    return np.linspace(low, high, bins + 1)
+        return low - 0.5, high + 0.5
+    return low, high + 0.25 * (high - low)
 
 
-def _initial_state(widths: Sequence[int], bins: int) -> tuple[tuple[tf.Tensor, ...], ...]:
-    state = []
-    for units in widths:
-        state.append(
-            (
-                tf.zeros([], tf.int64),  # values per unit so far
-                tf.zeros([units], tf.int64),  # active
-                tf.zeros([units], tf.int64),  # zeros
-                tf.zeros([units], tf.float64),  # mean
-                tf.zeros([units], tf.float64),  # sum of squared deviations (M2)
-                tf.fill([units], np.float32(np.inf)),  # minimum
-                tf.fill([units], np.float32(-np.inf)),  # maximum
-                tf.zeros([units * bins], tf.int64),  # histogram, unit-major
-            )
-        )
-    return tuple(state)
+def _bin_edges(low: float, high: float, bins: int) -> np.ndarray:
+    first, last = _bin_range(low, high)
+    return np.linspace(first, last, bins + 1)
+
+
+def _graph_bins(flat: tf.Tensor, bins: int) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor]:
+    """In the graph: the first batch's extremes and the float32 low edge and bin width they give."""
+    low32, high32 = tf.reduce_min(flat), tf.reduce_max(flat)
+    low, high = tf.cast(low32, tf.float64), tf.cast(high32, tf.float64)
+    narrow = high - low < 1e-6
+    first = tf.where(narrow, low - 0.5, low)
+    last = tf.where(narrow, high + 0.5, high + 0.25 * (high - low))
+    width = (last - first) / bins
+    return low32, high32, tf.cast(first, tf.float32), tf.cast(width, tf.float32)
+
+
+def _initial_state(units: int, bins: int) -> LayerState:
+    return (
+        tf.zeros([], tf.int64),  # values per unit so far
+        tf.zeros([units], tf.int64),  # active
+        tf.zeros([units], tf.int64),  # zeros
+        tf.zeros([units], tf.float64),  # mean
+        tf.zeros([units], tf.float64),  # sum of squared deviations (M2)
+        tf.fill([units], np.float32(np.inf)),  # minimum
+        tf.fill([units], np.float32(-np.inf)),  # maximum
+        tf.zeros([units * bins], tf.int64),  # histogram, unit-major
+    )
 
 
 def _update(
-    state: tuple[tf.Tensor, ...],
-    values: tf.Tensor,
+    state: LayerState,
+    flat: tf.Tensor,
     shift: tf.Tensor,
-    low: float,
-    width: float,
+    low: tf.Tensor,
+    width: tf.Tensor,
     bins: int,
     histogram_rows: int,
-) -> tuple[tf.Tensor, ...]:
+) -> LayerState:
     count, active, zeros, mean, m2, minimum, maximum, histogram = state
-    units = values.shape[-1]
-    flat = tf.reshape(tf.cast(values, tf.float32), [-1, units])
+    units = flat.shape[-1]
     rows = tf.shape(flat, out_type=tf.int64)[0]
     rows64 = tf.cast(rows, tf.float64)
     # Counts per batch are exact in float32 (far below 2**24) and cheaper to reduce than int64.
@@ -95,6 +121,58 @@ def _update(
     index += tf.range(units, dtype=tf.int32) * bins
     histogram += tf.math.bincount(tf.reshape(index, [-1]), minlength=units * bins, dtype=tf.int64)
     return (total, active, zeros, mean, m2, minimum, maximum, histogram)
+
+
+def _flat(values: tf.Tensor) -> tf.Tensor:
+    return tf.reshape(tf.cast(values, tf.float32), [-1, values.shape[-1]])
+
+
+def _compiled_pass(
+    probe: keras.Model, batch_size: int, bins: int, histogram_rows: int
+) -> Callable[[tf.Tensor], PassResult]:
+    """The traced pass over a whole input array for one probe model."""
+    input_shape = tuple(probe.input.shape[1:])
+
+    def outputs_of(batch: tf.Tensor) -> list[tf.Tensor]:
+        outputs = probe(batch, training=False)
+        return [_flat(o) for o in (outputs if isinstance(outputs, list | tuple) else [outputs])]
+
+    @tf.function(input_signature=[tf.TensorSpec([None, *input_shape], tf.float32)])
+    def run(x: tf.Tensor) -> PassResult:
+        _TRACES[0] += 1
+        first = outputs_of(x[:batch_size])
+        fixed, extremes, states = [], [], []
+        for flat in first:
+            low32, high32, low, width = _graph_bins(flat, bins)
+            shift = tf.reduce_mean(flat, axis=0)
+            fixed.append((shift, low, width))
+            extremes.append((low32, high32))
+            state = _initial_state(int(flat.shape[-1]), bins)
+            states.append(_update(state, flat, shift, low, width, bins, histogram_rows))
+
+        def reduce_batch(state: tuple[LayerState, ...], batch: tf.Tensor) -> tuple[LayerState, ...]:
+            return tuple(
+                _update(layer_state, flat, *fixed[i], bins, histogram_rows)
+                for i, (layer_state, flat) in enumerate(zip(state, outputs_of(batch), strict=True))
+            )
+
+        rest = tf.data.Dataset.from_tensor_slices(x[batch_size:]).batch(batch_size)
+        return rest.reduce(tuple(states), reduce_batch), tuple(extremes)
+
+    return run
+
+
+def _pass_for(
+    model: keras.Model, spec: ModelSpec, layers: Sequence[str], batch_size: int, bins: int, histogram_rows: int
+) -> Callable[[tf.Tensor], PassResult]:
+    """The cached traced pass of ``model`` (built on first use, dropped with the model)."""
+    blocks = unit_blocks(spec)
+    probes = tuple(spec.layers[blocks[name].probe].name or name for name in layers)
+    key = (probes, batch_size, bins, histogram_rows)
+    passes = _PASSES.setdefault(model, {})
+    if key not in passes:
+        passes[key] = _compiled_pass(probe_model(model, spec, layers), batch_size, bins, histogram_rows)
+    return passes[key]
 
 
 def measure(
@@ -130,39 +208,13 @@ def measure(
         raise ValueError("measuring activations needs at least one example")
     if not layers:
         return {}
-    probe = probe_model(model, spec, layers)
-    first = probe(x[:batch_size], training=False)
-    first = first if isinstance(first, list | tuple) else [first]
-    edges = [_bin_edges(np.asarray(values), bins) for values in first]
-    widths = [int(values.shape[-1]) for values in first]
-    lows = [float(e[0]) for e in edges]
-    steps = [float(e[1] - e[0]) for e in edges]
-    shifts = [
-        tf.constant(np.asarray(values).reshape(-1, units).mean(axis=0), dtype=tf.float32)
-        for values, units in zip(first, widths, strict=True)
-    ]
-
-    def reduce_batch(
-        state: tuple[tuple[tf.Tensor, ...], ...], batch: tf.Tensor
-    ) -> tuple[tuple[tf.Tensor, ...], ...]:
-        outputs = probe(batch, training=False)
-        outputs = outputs if isinstance(outputs, list | tuple) else [outputs]
-        return tuple(
-            _update(layer_state, values, shifts[i], lows[i], steps[i], bins, histogram_rows)
-            for i, (layer_state, values) in enumerate(zip(state, outputs, strict=True))
-        )
-
-    dataset = tf.data.Dataset.from_tensor_slices(np.asarray(x, dtype=np.float32)).batch(batch_size)
-
-    @tf.function
-    def run() -> tuple[tuple[tf.Tensor, ...], ...]:
-        return dataset.reduce(_initial_state(widths, bins), reduce_batch)
-
-    final = run()
+    run = _pass_for(model, spec, layers, batch_size, bins, histogram_rows)
+    final, extremes = run(tf.convert_to_tensor(np.asarray(x, dtype=np.float32)))
     result: dict[str, LayerStats] = {}
-    for name, layer_state, layer_edges, units in zip(layers, final, edges, widths, strict=True):
+    for name, layer_state, (low, high) in zip(layers, final, extremes, strict=True):
         count, active, zeros, mean, m2, minimum, maximum, histogram = (np.asarray(t) for t in layer_state)
         outputs = int(count)
+        units = int(active.shape[0])
         result[name] = LayerStats(
             layer=name,
             outputs=outputs,
@@ -173,6 +225,6 @@ def measure(
             minimum=minimum.astype(np.float64),
             maximum=maximum.astype(np.float64),
             histogram=histogram.reshape(units, bins).astype(np.int64),
-            bin_edges=layer_edges,
+            bin_edges=_bin_edges(float(low), float(high), bins),
         )
     return result
