@@ -163,7 +163,12 @@ def _compiled_pass(
 
 
 def _pass_for(
-    model: keras.Model, spec: ModelSpec, layers: Sequence[str], batch_size: int, bins: int, histogram_rows: int
+    model: keras.Model,
+    spec: ModelSpec,
+    layers: Sequence[str],
+    batch_size: int,
+    bins: int,
+    histogram_rows: int,
 ) -> Callable[[tf.Tensor], PassResult]:
     """The cached traced pass of ``model`` (built on first use, dropped with the model)."""
     blocks = unit_blocks(spec)
