@@ -28,7 +28,7 @@ import tensorflow as tf
 
 from backend.layers import ModelSpec
 from worker.engine.results import LayerStats
-from worker.engine.topology import unit_blocks
+from worker.engine.topology import probe_activation, unit_blocks
 
 LayerState = tuple[tf.Tensor, ...]
 PassResult = tuple[tuple[LayerState, ...], tuple[tuple[tf.Tensor, tf.Tensor], ...]]
@@ -37,6 +37,8 @@ _PASSES: weakref.WeakKeyDictionary[keras.Model, dict[_PassKey, Callable[[tf.Tens
     weakref.WeakKeyDictionary()
 )
 _TRACES = [0]
+#: Activations whose outputs are never negative: there, active = values - zeros.
+NONNEGATIVE = frozenset({"relu", "relu6"})
 
 
 def traces() -> int:
@@ -95,14 +97,19 @@ def _update(
     width: tf.Tensor,
     bins: int,
     histogram_rows: int,
+    nonnegative: bool,
 ) -> LayerState:
     count, active, zeros, mean, m2, minimum, maximum, histogram = state
     units = flat.shape[-1]
     rows = tf.shape(flat, out_type=tf.int64)[0]
     rows64 = tf.cast(rows, tf.float64)
     # Counts per batch are exact in float32 (far below 2**24) and cheaper to reduce than int64.
-    active += tf.cast(tf.reduce_sum(tf.cast(flat > 0, tf.float32), axis=0), tf.int64)
-    zeros += tf.cast(tf.reduce_sum(tf.cast(flat == 0, tf.float32), axis=0), tf.int64)
+    batch_zeros = tf.cast(tf.reduce_sum(tf.cast(flat == 0, tf.float32), axis=0), tf.int64)
+    zeros += batch_zeros
+    if nonnegative:  # after a ReLU every value that is not 0 is > 0: one reduction fewer
+        active += rows - batch_zeros
+    else:
+        active += tf.cast(tf.reduce_sum(tf.cast(flat > 0, tf.float32), axis=0), tf.int64)
     # Sums of values shifted by a per-unit guess of the mean keep float32 accurate; merged in float64.
     deviation = flat - shift
     s1 = tf.cast(tf.reduce_sum(deviation, axis=0), tf.float64)
@@ -128,9 +135,9 @@ def _flat(values: tf.Tensor) -> tf.Tensor:
 
 
 def _compiled_pass(
-    probe: keras.Model, batch_size: int, bins: int, histogram_rows: int
+    probe: keras.Model, nonnegative: Sequence[bool], batch_size: int, bins: int, histogram_rows: int
 ) -> Callable[[tf.Tensor], PassResult]:
-    """The traced pass over a whole input array for one probe model."""
+    """The traced pass over a whole input array for one probe model (``nonnegative`` per output)."""
     input_shape = tuple(probe.input.shape[1:])
 
     def outputs_of(batch: tf.Tensor) -> list[tf.Tensor]:
@@ -142,17 +149,17 @@ def _compiled_pass(
         _TRACES[0] += 1
         first = outputs_of(x[:batch_size])
         fixed, extremes, states = [], [], []
-        for flat in first:
+        for flat, positive in zip(first, nonnegative, strict=True):
             low32, high32, low, width = _graph_bins(flat, bins)
             shift = tf.reduce_mean(flat, axis=0)
             fixed.append((shift, low, width))
             extremes.append((low32, high32))
             state = _initial_state(int(flat.shape[-1]), bins)
-            states.append(_update(state, flat, shift, low, width, bins, histogram_rows))
+            states.append(_update(state, flat, shift, low, width, bins, histogram_rows, positive))
 
         def reduce_batch(state: tuple[LayerState, ...], batch: tf.Tensor) -> tuple[LayerState, ...]:
             return tuple(
-                _update(layer_state, flat, *fixed[i], bins, histogram_rows)
+                _update(layer_state, flat, *fixed[i], bins, histogram_rows, nonnegative[i])
                 for i, (layer_state, flat) in enumerate(zip(state, outputs_of(batch), strict=True))
             )
 
@@ -176,7 +183,9 @@ def _pass_for(
     key = (probes, batch_size, bins, histogram_rows)
     passes = _PASSES.setdefault(model, {})
     if key not in passes:
-        passes[key] = _compiled_pass(probe_model(model, spec, layers), batch_size, bins, histogram_rows)
+        nonnegative = [probe_activation(spec, blocks[name]) in NONNEGATIVE for name in layers]
+        probe = probe_model(model, spec, layers)
+        passes[key] = _compiled_pass(probe, nonnegative, batch_size, bins, histogram_rows)
     return passes[key]
 
 
