@@ -8,9 +8,9 @@ measured over examples and spatial positions.
 The whole pass is one ``tf.function``: the first batch fixes each layer's histogram edges (its range,
 widened by a quarter; values outside fall into the first or last bin) and a per-unit shift, then one
 ``tf.data.Dataset.reduce`` folds in the remaining batches. Per batch, shifted sums and sums of squares
-are reduced in float32 and merged in float64 (Chan et al.'s parallel update), so a million examples
-lose no precision. Histograms count the first ``histogram_rows`` rows of every batch (a channel's row
-is one example at one position); all other statistics count every value.
+are reduced in float32 and summed over batches in float64; as the shift is the first batch's mean, a
+million examples lose no precision. Histograms count the first ``histogram_rows`` rows of every batch
+(a channel's row is one example at one position); all other statistics count every value.
 
 The probe model and its traced pass are built once per (model, layers, batch, bins, rows) and kept
 while the model lives, with an input signature of any length: measuring the same model again, on any
@@ -31,7 +31,8 @@ from worker.engine.results import LayerStats
 from worker.engine.topology import probe_activation, unit_blocks
 
 LayerState = tuple[tf.Tensor, ...]
-PassResult = tuple[tuple[LayerState, ...], tuple[tuple[tf.Tensor, tf.Tensor], ...]]
+#: Per layer: the state after the last batch, and (lowest, highest, shift) of the first batch.
+PassResult = tuple[tuple[LayerState, ...], tuple[tuple[tf.Tensor, tf.Tensor, tf.Tensor], ...]]
 _PassKey = tuple[tuple[str, ...], int, int, int]
 _PASSES: weakref.WeakKeyDictionary[keras.Model, dict[_PassKey, Callable[[tf.Tensor], PassResult]]] = (
     weakref.WeakKeyDictionary()
@@ -81,8 +82,8 @@ def _initial_state(units: int, bins: int) -> LayerState:
         tf.zeros([], tf.int64),  # values per unit so far
         tf.zeros([units], tf.int64),  # active
         tf.zeros([units], tf.int64),  # zeros
-        tf.zeros([units], tf.float64),  # mean
-        tf.zeros([units], tf.float64),  # sum of squared deviations (M2)
+        tf.zeros([units], tf.float64),  # sum of (value - shift)
+        tf.zeros([units], tf.float64),  # sum of (value - shift)²
         tf.fill([units], np.float32(np.inf)),  # minimum
         tf.fill([units], np.float32(-np.inf)),  # maximum
         tf.zeros([units * bins], tf.int64),  # histogram, unit-major
@@ -99,10 +100,9 @@ def _update(
     histogram_rows: int,
     nonnegative: bool,
 ) -> LayerState:
-    count, active, zeros, mean, m2, minimum, maximum, histogram = state
+    count, active, zeros, s1, s2, minimum, maximum, histogram = state
     units = flat.shape[-1]
     rows = tf.shape(flat, out_type=tf.int64)[0]
-    rows64 = tf.cast(rows, tf.float64)
     # Counts per batch are exact in float32 (far below 2**24) and cheaper to reduce than int64.
     batch_zeros = tf.cast(tf.reduce_sum(tf.cast(flat == 0, tf.float32), axis=0), tf.int64)
     zeros += batch_zeros
@@ -110,24 +110,18 @@ def _update(
         active += rows - batch_zeros
     else:
         active += tf.cast(tf.reduce_sum(tf.cast(flat > 0, tf.float32), axis=0), tf.int64)
-    # Sums of values shifted by a per-unit guess of the mean keep float32 accurate; merged in float64.
+    # Sums of values shifted by the first batch's mean keep float32 accurate within a batch; summed
+    # over batches in float64 (the shift is fixed, so no per-batch merge is needed).
     deviation = flat - shift
-    s1 = tf.cast(tf.reduce_sum(deviation, axis=0), tf.float64)
-    s2 = tf.cast(tf.reduce_sum(tf.square(deviation), axis=0), tf.float64)
-    batch_mean = tf.cast(shift, tf.float64) + s1 / rows64
-    batch_m2 = tf.maximum(s2 - tf.square(s1) / rows64, 0.0)
-    total = count + rows
-    share = rows64 / tf.cast(total, tf.float64)
-    delta = batch_mean - mean
-    mean += delta * share
-    m2 += batch_m2 + tf.square(delta) * tf.cast(count, tf.float64) * share
+    s1 += tf.cast(tf.reduce_sum(deviation, axis=0), tf.float64)
+    s2 += tf.cast(tf.reduce_sum(tf.square(deviation), axis=0), tf.float64)
     minimum = tf.minimum(minimum, tf.reduce_min(flat, axis=0))
     maximum = tf.maximum(maximum, tf.reduce_max(flat, axis=0))
     sample = flat[:histogram_rows]
     index = tf.clip_by_value(tf.cast(tf.floor((sample - low) / width), tf.int32), 0, bins - 1)
     index += tf.range(units, dtype=tf.int32) * bins
     histogram += tf.math.bincount(tf.reshape(index, [-1]), minlength=units * bins, dtype=tf.int64)
-    return (total, active, zeros, mean, m2, minimum, maximum, histogram)
+    return (count + rows, active, zeros, s1, s2, minimum, maximum, histogram)
 
 
 def _flat(values: tf.Tensor) -> tf.Tensor:
@@ -153,7 +147,7 @@ def _compiled_pass(
             low32, high32, low, width = _graph_bins(flat, bins)
             shift = tf.reduce_mean(flat, axis=0)
             fixed.append((shift, low, width))
-            extremes.append((low32, high32))
+            extremes.append((low32, high32, shift))
             state = _initial_state(int(flat.shape[-1]), bins)
             states.append(_update(state, flat, shift, low, width, bins, histogram_rows, positive))
 
@@ -225,17 +219,18 @@ def measure(
     run = _pass_for(model, spec, layers, batch_size, bins, histogram_rows)
     final, extremes = run(tf.convert_to_tensor(np.asarray(x, dtype=np.float32)))
     result: dict[str, LayerStats] = {}
-    for name, layer_state, (low, high) in zip(layers, final, extremes, strict=True):
-        count, active, zeros, mean, m2, minimum, maximum, histogram = (np.asarray(t) for t in layer_state)
+    for name, layer_state, (low, high, shift) in zip(layers, final, extremes, strict=True):
+        count, active, zeros, s1, s2, minimum, maximum, histogram = (np.asarray(t) for t in layer_state)
         outputs = int(count)
+        offset = s1 / max(outputs, 1)  # mean - shift
         units = int(active.shape[0])
         result[name] = LayerStats(
             layer=name,
             outputs=outputs,
             active=active.astype(np.int64),
             zeros=zeros.astype(np.int64),
-            mean=mean.astype(np.float64),
-            variance=(m2 / max(outputs, 1)).astype(np.float64),
+            mean=np.asarray(shift, np.float64) + offset,
+            variance=np.maximum(s2 / max(outputs, 1) - np.square(offset), 0.0),
             minimum=minimum.astype(np.float64),
             maximum=maximum.astype(np.float64),
             histogram=histogram.reshape(units, bins).astype(np.int64),
