@@ -5,16 +5,16 @@ BatchNorm that follows it): how many are > 0 (Çallı's activation count), how m
 (APoZ, Hu et al.), mean, variance, minimum, maximum, and a fixed-bin histogram per unit. A channel is
 measured over examples and spatial positions.
 
-The whole pass is one ``tf.function``: the first batch fixes each layer's histogram edges (its range,
-widened by a quarter; values outside fall into the first or last bin) and a per-unit shift, then one
-``tf.data.Dataset.reduce`` folds in the remaining batches. Per batch, shifted sums and sums of squares
+One ``tf.function`` measures a batch; the first batch fixes each layer's histogram edges (its range,
+widened by a quarter; values outside fall into the first or last bin) and a per-unit shift, and every
+batch is folded into running per-unit state. Per batch, shifted sums and sums of squares
 are reduced in float32 and summed over batches in float64; as the shift is the first batch's mean, a
 million examples lose no precision. Histograms count the first ``histogram_rows`` rows of every batch
 (a channel's row is one example at one position); all other statistics count every value.
 
-The probe model and its traced pass are built once per (model, layers, batch, bins, rows) and kept
-while the model lives, with an input signature of any length: measuring the same model again, on any
-number of examples, does not trace again.
+The probe model and its traced step are built once per (model, layers, batch, bins, rows) and kept
+while the model lives, with an input signature of any batch length: measuring the same model again,
+on any number of examples, does not trace again, and a new (pruned) model traces once.
 """
 
 from __future__ import annotations
@@ -31,6 +31,8 @@ from worker.engine.results import LayerStats
 from worker.engine.topology import probe_activation, unit_blocks
 
 LayerState = tuple[tf.Tensor, ...]
+#: Per layer, fixed by the first batch: shift, low edge, bin width (float32), lowest and highest value.
+Fixed = tuple[tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor]
 #: Per layer: the state after the last batch, and (lowest, highest, shift) of the first batch.
 PassResult = tuple[tuple[LayerState, ...], tuple[tuple[tf.Tensor, tf.Tensor, tf.Tensor], ...]]
 _PassKey = tuple[tuple[str, ...], int, int, int]
@@ -128,37 +130,76 @@ def _flat(values: tf.Tensor) -> tf.Tensor:
     return tf.reshape(tf.cast(values, tf.float32), [-1, values.shape[-1]])
 
 
+def _first_batch(flat: tf.Tensor, bins: int) -> Fixed:
+    """What the first batch fixes for the whole pass: shift, low edge, bin width, and its extremes."""
+    low32, high32, low, width = _graph_bins(flat, bins)
+    return (tf.reduce_mean(flat, axis=0), low, width, low32, high32)
+
+
 def _compiled_pass(
     probe: keras.Model, nonnegative: Sequence[bool], batch_size: int, bins: int, histogram_rows: int
 ) -> Callable[[tf.Tensor], PassResult]:
-    """The traced pass over a whole input array for one probe model (``nonnegative`` per output)."""
+    """The pass over a whole input array for one probe model (``nonnegative`` per output).
+
+    One ``tf.function`` runs a batch: the probe's forward pass and every layer's update (on the first
+    batch it also fixes the shifts and histogram edges). Its input signature admits any batch length,
+    so it is traced once, however many examples and whatever the last batch's size.
+    """
     input_shape = tuple(probe.input.shape[1:])
+    outputs = probe.outputs if isinstance(probe.outputs, list | tuple) else [probe.outputs]
+    widths = [int(o.shape[-1]) for o in outputs]
+    state_spec = tuple(
+        (
+            tf.TensorSpec([], tf.int64),
+            tf.TensorSpec([units], tf.int64),
+            tf.TensorSpec([units], tf.int64),
+            tf.TensorSpec([units], tf.float64),
+            tf.TensorSpec([units], tf.float64),
+            tf.TensorSpec([units], tf.float32),
+            tf.TensorSpec([units], tf.float32),
+            tf.TensorSpec([units * bins], tf.int64),
+        )
+        for units in widths
+    )
+    fixed_spec = tuple(
+        (tf.TensorSpec([units], tf.float32), *(tf.TensorSpec([], tf.float32) for _ in range(4)))
+        for units in widths
+    )
 
-    def outputs_of(batch: tf.Tensor) -> list[tf.Tensor]:
-        outputs = probe(batch, training=False)
-        return [_flat(o) for o in (outputs if isinstance(outputs, list | tuple) else [outputs])]
-
-    @tf.function(input_signature=[tf.TensorSpec([None, *input_shape], tf.float32)])
-    def run(x: tf.Tensor) -> PassResult:
+    @tf.function(
+        input_signature=[
+            state_spec,
+            fixed_spec,
+            tf.TensorSpec([None, *input_shape], tf.float32),
+            tf.TensorSpec([], tf.bool),
+        ]
+    )
+    def step(
+        state: tuple[LayerState, ...], fixed: tuple[Fixed, ...], batch: tf.Tensor, first: tf.Tensor
+    ) -> tuple[tuple[LayerState, ...], tuple[Fixed, ...]]:
         _TRACES[0] += 1
-        first = outputs_of(x[:batch_size])
-        fixed, extremes, states = [], [], []
-        for flat, positive in zip(first, nonnegative, strict=True):
-            low32, high32, low, width = _graph_bins(flat, bins)
-            shift = tf.reduce_mean(flat, axis=0)
-            fixed.append((shift, low, width))
-            extremes.append((low32, high32, shift))
-            state = _initial_state(int(flat.shape[-1]), bins)
-            states.append(_update(state, flat, shift, low, width, bins, histogram_rows, positive))
-
-        def reduce_batch(state: tuple[LayerState, ...], batch: tf.Tensor) -> tuple[LayerState, ...]:
-            return tuple(
-                _update(layer_state, flat, *fixed[i], bins, histogram_rows, nonnegative[i])
-                for i, (layer_state, flat) in enumerate(zip(state, outputs_of(batch), strict=True))
+        values = probe(batch, training=False)
+        values = values if isinstance(values, list | tuple) else [values]
+        states, fixes = [], []
+        for i, output in enumerate(values):
+            flat = _flat(output)
+            layer_fixed = tf.cond(
+                first, lambda flat=flat: _first_batch(flat, bins), lambda i=i: tuple(fixed[i])
             )
+            shift, low, width = layer_fixed[:3]
+            states.append(_update(state[i], flat, shift, low, width, bins, histogram_rows, nonnegative[i]))
+            fixes.append(tuple(layer_fixed))
+        return tuple(states), tuple(fixes)
 
-        rest = tf.data.Dataset.from_tensor_slices(x[batch_size:]).batch(batch_size)
-        return rest.reduce(tuple(states), reduce_batch), tuple(extremes)
+    def run(x: tf.Tensor) -> PassResult:
+        state = tuple(_initial_state(units, bins) for units in widths)
+        fixed = tuple(
+            (tf.zeros([units], tf.float32), *(tf.zeros([], tf.float32) for _ in range(4))) for units in widths
+        )
+        total = int(x.shape[0])
+        for begin in range(0, total, batch_size):
+            state, fixed = step(state, fixed, x[begin : begin + batch_size], tf.constant(begin == 0))
+        return state, tuple((low32, high32, shift) for shift, _, _, low32, high32 in fixed)
 
     return run
 
