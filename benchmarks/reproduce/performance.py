@@ -297,8 +297,9 @@ def vs_paper(
         f"{overhead('stats_fresh_model_vs_predict')} on a fresh model where both trace. The pass runs the "
         "probe model only up to the measured layer, in one compiled step per batch (the first batch also "
         "fixes the histogram edges); per batch it makes six reductions over every unit's outputs (five "
-        "after a ReLU) and a histogram of 256 rows, so it costs most relative to predict where the forward pass is "
-        "cheapest (the 2 → 1000 → 1 net, whose forward pass is a single pass over the hidden outputs). "
+        "after a ReLU) and a histogram of 256 rows, so it costs most relative to predict where the "
+        "forward pass is cheapest (the 2 → 1000 → 1 net, whose forward pass is a single pass over the "
+        "hidden outputs). "
         f"At its measured {rate:,.0f} examples/s the pass over the 1,000,000-sample summation set would take "
         f"~{million:.1f} s, against 5.1 s we measured for a per-batch Python loop over 1,000 batches before "
         "the compiled pass existed (timed on another day, so not a paired comparison).",
