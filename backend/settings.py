@@ -68,6 +68,10 @@ class Settings(BaseSettings):
             before sign-in is locked for that long (429). Default 10 per 15 minutes.
         submissions_per_minute: experiments one user may create (or rerun) per minute (429 with
             ``Retry-After`` beyond). Default 30.
+        experiments_per_machine: experiment processes running at once on this machine (workers ×
+            their concurrency). Default 1.
+        tf_intra_op_threads / tf_inter_op_threads: TensorFlow's thread pools in one experiment process.
+            Default: the machine's cores // ``experiments_per_machine`` (at least 1).
     """
 
     model_config = SettingsConfigDict(env_prefix="PRUNELAB_", extra="ignore")
@@ -89,6 +93,11 @@ class Settings(BaseSettings):
     allowed_hosts: Annotated[list[str], NoDecode] = Field(
         default_factory=lambda: list(DEFAULT_ALLOWED_HOSTS), min_length=1
     )
+    # TensorFlow threads of one experiment process (``worker.runtime``). Default (None): the machine's
+    # cores shared among ``experiments_per_machine`` processes, so several workers never oversubscribe.
+    experiments_per_machine: int = Field(default=1, ge=1, le=1024)
+    tf_intra_op_threads: int | None = Field(default=None, ge=1, le=1024)
+    tf_inter_op_threads: int | None = Field(default=None, ge=1, le=1024)
 
     @field_validator("allowed_hosts", mode="before")
     @classmethod

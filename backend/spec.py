@@ -112,6 +112,18 @@ class TrainingSpec(StrictModel):
         default="constant",
         description="learning rate within every cycle: constant, or cosine decay from learning_rate to 0",
     )
+    validation_batch_size: int | None = Field(
+        default=None,
+        ge=1,
+        le=65_536,
+        description="examples per step of the per-epoch validation; default: batch_size",
+    )
+    validation_every: int = Field(
+        default=1,
+        ge=1,
+        le=1000,
+        description="validate every N epochs, and always after a cycle's last epoch; default 1 (every epoch)",
+    )
 
     @property
     def cycle0_epochs(self) -> int:

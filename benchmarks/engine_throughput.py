@@ -99,8 +99,13 @@ def measure_overheads(
       every epoch, the progress callback) against ``model.fit`` of the same architecture for the same
       epochs and batch size, without validation.
     - ``training_vs_fit_with_validation``: the same, the plain fit also validating every epoch.
+    - ``training_last_validation_vs_fit``: the cycle's training with ``validation_every`` = its epochs
+      (validation after the last epoch only) against the bare fit.
     - ``stats_vs_predict``: the statistics pass over the examples a cycle measures (``stats_samples``)
-      against ``model.predict`` of the whole model on them, both at the batch the engine uses.
+      against ``model.predict`` of the whole model on them, both at the batch the engine uses, on one
+      model (both traced once before timing, as in a cycle's steady state).
+    - ``stats_fresh_model_vs_predict``: the same on a newly built model every repeat, so both trace
+      (a pruned model is a new model: the pass traces once per cycle).
 
     Args:
         spec: the experiment (model, training recipe, stats_samples).
@@ -109,7 +114,7 @@ def measure_overheads(
         progress: receives a line before each comparison. Default None.
 
     Returns:
-        The three comparisons, each as :func:`paired` returns it.
+        The five comparisons, each as :func:`paired` returns it.
     """
     say = progress or (lambda line: None)
     run = _Run(spec, data, NullReporter())
@@ -138,6 +143,14 @@ def measure_overheads(
     def cycle_training() -> None:
         run.train(build_model(spec.model, spec.training, run.prunable), 0)
 
+    last_only = spec.model_copy(
+        update={"training": spec.training.model_copy(update={"validation_every": max(epochs, 1)})}
+    )
+    run_last_only = _Run(last_only, data, NullReporter())
+
+    def cycle_training_last_validation() -> None:
+        run_last_only.train(build_model(spec.model, spec.training, run.prunable), 0)
+
     model = build_model(spec.model)
     stats_batch = max(batch, 1024)  # what the engine's cycle uses
 
@@ -147,6 +160,12 @@ def measure_overheads(
     def statistics_pass() -> None:
         measure(model, spec.model, run.prunable, run.x_stats, batch_size=stats_batch)
 
+    def fresh_predict() -> None:
+        build_model(spec.model).predict(run.x_stats, batch_size=stats_batch, verbose=0)
+
+    def fresh_statistics_pass() -> None:
+        measure(build_model(spec.model), spec.model, run.prunable, run.x_stats, batch_size=stats_batch)
+
     keras.utils.set_random_seed(spec.seed)
     plain_predict()  # warm both paths once
     statistics_pass()
@@ -154,12 +173,18 @@ def measure_overheads(
     training = paired(plain_fit, cycle_training, repeats)
     say(f"training vs model.fit with validation: {repeats} paired repeats")
     validated = paired(plain_fit_validated, cycle_training, repeats)
+    say(f"training validating after the last epoch only vs model.fit: {repeats} paired repeats")
+    last_validated = paired(plain_fit, cycle_training_last_validation, repeats)
     say(f"statistics pass vs model.predict on {len(run.x_stats):,} examples: {repeats} paired repeats")
     stats = paired(plain_predict, statistics_pass, repeats)
+    say(f"the same on a fresh model each time (both trace): {repeats} paired repeats")
+    fresh = paired(fresh_predict, fresh_statistics_pass, repeats)
     return {
         "training_vs_fit": training,
         "training_vs_fit_with_validation": validated,
+        "training_last_validation_vs_fit": last_validated,
         "stats_vs_predict": stats,
+        "stats_fresh_model_vs_predict": fresh,
     }
 
 

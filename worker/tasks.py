@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import socket
+import time
 from pathlib import Path
 from typing import Any
 
@@ -125,13 +126,24 @@ def _run_engine(
     import tensorflow as tf
 
     from worker.engine.cycle import ExperimentCancelled, run_experiment
-    from worker.engine.data import load_dataset
+    from worker.engine.data.cache import cached_dataset
     from worker.engine.training import objective
     from worker.resume import resume_point
+    from worker.runtime import prepare
 
+    runtime = prepare(settings)  # threads before TensorFlow does any work; the device it will use
     with session_scope(sessions) as session:
-        recording.record_versions(session, lease, tf.__version__, keras.__version__)
-    data = load_dataset(spec.dataset, seed=spec.seed, data_dirs=data_dirs(settings))
+        recording.record_versions(session, lease, *runtime.versions(tf.__version__, keras.__version__))
+    loading = time.perf_counter()
+    data = cached_dataset(spec.dataset, seed=spec.seed, data_dirs=data_dirs(settings))
+    logger.info(
+        "experiment %s: %s, %s/%s threads; data ready in %.2f s",
+        lease.experiment_id,
+        runtime.device,
+        runtime.intra_op_threads,
+        runtime.inter_op_threads,
+        time.perf_counter() - loading,
+    )
     start = None
     if claim.action is runs.ClaimAction.resume:
         with session_scope(sessions) as session:

@@ -31,7 +31,15 @@ from worker.engine.results import CycleResult, ExperimentResult, LayerStats, Nul
 from worker.engine.stats import measure
 from worker.engine.surgery import LayerPlan, can_merge, prune
 from worker.engine.topology import unit_blocks
-from worker.engine.training import EpochProgress, Objective, compile_model, freeze_kernels, objective, targets
+from worker.engine.training import (
+    EpochProgress,
+    Objective,
+    Validation,
+    compile_model,
+    freeze_kernels,
+    objective,
+    targets,
+)
 
 
 class ExperimentCancelled(Exception):
@@ -111,8 +119,16 @@ class _Run:
         epochs = training.cycle0_epochs if cycle == 0 else training.epochs
         steps = epochs * math.ceil(len(self.x_train) / training.batch_size)
         compile_model(model, training, self.goal, steps=steps)
+        validation = Validation(
+            self.x_test, self.y_test, training.validation_batch_size or training.batch_size
+        )
         progress = EpochProgress(
-            cycle, epochs, self.goal.metric_name, self.reporter.on_epoch, self.reporter.cancelled
+            cycle,
+            epochs,
+            self.goal.metric_name,
+            self.reporter.on_epoch,
+            self.reporter.cancelled,
+            validation=validation if training.validation_every > 1 else None,
         )
         model.fit(
             self.x_train,
@@ -120,6 +136,8 @@ class _Run:
             batch_size=training.batch_size,
             epochs=epochs,
             validation_data=(self.x_test, self.y_test),
+            validation_batch_size=validation.batch_size,
+            validation_freq=training.validation_every,
             shuffle=True,
             callbacks=[progress],
             verbose=0,

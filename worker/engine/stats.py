@@ -5,17 +5,22 @@ BatchNorm that follows it): how many are > 0 (Çallı's activation count), how m
 (APoZ, Hu et al.), mean, variance, minimum, maximum, and a fixed-bin histogram per unit. A channel is
 measured over examples and spatial positions.
 
-The whole pass is one ``tf.data.Dataset.reduce`` inside a ``tf.function``; means and variances are
-merged batch by batch in float64 (Chan et al.'s parallel update), so a million examples lose no
-precision. Histogram edges are fixed before the pass from the first batch's range (widened by a
-quarter); values outside them fall into the first or last bin. Histograms count the first
-``histogram_rows`` rows of every batch (a channel's row is one example at one position); all other
-statistics count every value.
+One ``tf.function`` measures a batch; the first batch fixes each layer's histogram edges (its range,
+widened by a quarter; values outside fall into the first or last bin) and a per-unit shift, and every
+batch is folded into running per-unit state. Per batch, shifted sums and sums of squares
+are reduced in float32 and summed over batches in float64; as the shift is the first batch's mean, a
+million examples lose no precision. Histograms count the first ``histogram_rows`` rows of every batch
+(a channel's row is one example at one position); all other statistics count every value.
+
+The probe model and its traced step are built once per (model, layers, batch, bins, rows) and kept
+while the model lives, with an input signature of any batch length: measuring the same model again,
+on any number of examples, does not trace again, and a new (pruned) model traces once.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import weakref
+from collections.abc import Callable, Sequence
 
 import keras
 import numpy as np
@@ -23,7 +28,25 @@ import tensorflow as tf
 
 from backend.layers import ModelSpec
 from worker.engine.results import LayerStats
-from worker.engine.topology import unit_blocks
+from worker.engine.topology import probe_activation, unit_blocks
+
+LayerState = tuple[tf.Tensor, ...]
+#: Per layer, fixed by the first batch: shift, low edge, bin width (float32), lowest and highest value.
+Fixed = tuple[tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor]
+#: Per layer: the state after the last batch, and (lowest, highest, shift) of the first batch.
+PassResult = tuple[tuple[LayerState, ...], tuple[tuple[tf.Tensor, tf.Tensor, tf.Tensor], ...]]
+_PassKey = tuple[tuple[str, ...], int, int, int]
+_PASSES: weakref.WeakKeyDictionary[keras.Model, dict[_PassKey, Callable[[tf.Tensor], PassResult]]] = (
+    weakref.WeakKeyDictionary()
+)
+_TRACES = [0]
+#: Activations whose outputs are never negative: there, active = values - zeros.
+NONNEGATIVE = frozenset({"relu", "relu6"})
+
+
+def traces() -> int:
+    """How many times a statistics pass has been traced in this process (for tests and benchmarks)."""
+    return _TRACES[0]
 
 
 def probe_model(model: keras.Model, spec: ModelSpec, layers: Sequence[str]) -> keras.Model:
@@ -33,68 +56,172 @@ def probe_model(model: keras.Model, spec: ModelSpec, layers: Sequence[str]) -> k
     return keras.Model(model.input, outputs, name="prunelab_probe")
 
 
-def _bin_edges(first: np.ndarray, bins: int) -> np.ndarray:
-    low, high = float(np.min(first)), float(np.max(first))
+def _bin_range(low: float, high: float) -> tuple[float, float]:
+    """The histogram range a layer's first-batch extremes give (a quarter wider at the top)."""
     if high - low < 1e-6:
-        low, high = low - 0.5, high + 0.5
-    else:
-        high = high + 0.25 * (high - low)
-    return np.linspace(low, high, bins + 1)
+        return low - 0.5, high + 0.5
+    return low, high + 0.25 * (high - low)
 
 
-def _initial_state(widths: Sequence[int], bins: int) -> tuple[tuple[tf.Tensor, ...], ...]:
-    state = []
-    for units in widths:
-        state.append(
-            (
-                tf.zeros([], tf.int64),  # values per unit so far
-                tf.zeros([units], tf.int64),  # active
-                tf.zeros([units], tf.int64),  # zeros
-                tf.zeros([units], tf.float64),  # mean
-                tf.zeros([units], tf.float64),  # sum of squared deviations (M2)
-                tf.fill([units], np.float32(np.inf)),  # minimum
-                tf.fill([units], np.float32(-np.inf)),  # maximum
-                tf.zeros([units * bins], tf.int64),  # histogram, unit-major
-            )
-        )
-    return tuple(state)
+def _bin_edges(low: float, high: float, bins: int) -> np.ndarray:
+    first, last = _bin_range(low, high)
+    return np.linspace(first, last, bins + 1)
+
+
+def _graph_bins(flat: tf.Tensor, bins: int) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor]:
+    """In the graph: the first batch's extremes and the float32 low edge and bin width they give."""
+    low32, high32 = tf.reduce_min(flat), tf.reduce_max(flat)
+    low, high = tf.cast(low32, tf.float64), tf.cast(high32, tf.float64)
+    narrow = high - low < 1e-6
+    first = tf.where(narrow, low - 0.5, low)
+    last = tf.where(narrow, high + 0.5, high + 0.25 * (high - low))
+    width = (last - first) / bins
+    return low32, high32, tf.cast(first, tf.float32), tf.cast(width, tf.float32)
+
+
+def _initial_state(units: int, bins: int) -> LayerState:
+    return (
+        tf.zeros([], tf.int64),  # values per unit so far
+        tf.zeros([units], tf.int64),  # active
+        tf.zeros([units], tf.int64),  # zeros
+        tf.zeros([units], tf.float64),  # sum of (value - shift)
+        tf.zeros([units], tf.float64),  # sum of (value - shift)²
+        tf.fill([units], np.float32(np.inf)),  # minimum
+        tf.fill([units], np.float32(-np.inf)),  # maximum
+        tf.zeros([units * bins], tf.int64),  # histogram, unit-major
+    )
 
 
 def _update(
-    state: tuple[tf.Tensor, ...],
-    values: tf.Tensor,
+    state: LayerState,
+    flat: tf.Tensor,
     shift: tf.Tensor,
-    low: float,
-    width: float,
+    low: tf.Tensor,
+    width: tf.Tensor,
     bins: int,
     histogram_rows: int,
-) -> tuple[tf.Tensor, ...]:
-    count, active, zeros, mean, m2, minimum, maximum, histogram = state
-    units = values.shape[-1]
-    flat = tf.reshape(tf.cast(values, tf.float32), [-1, units])
+    nonnegative: bool,
+) -> LayerState:
+    count, active, zeros, s1, s2, minimum, maximum, histogram = state
+    units = flat.shape[-1]
     rows = tf.shape(flat, out_type=tf.int64)[0]
-    rows64 = tf.cast(rows, tf.float64)
     # Counts per batch are exact in float32 (far below 2**24) and cheaper to reduce than int64.
-    active += tf.cast(tf.reduce_sum(tf.cast(flat > 0, tf.float32), axis=0), tf.int64)
-    zeros += tf.cast(tf.reduce_sum(tf.cast(flat == 0, tf.float32), axis=0), tf.int64)
-    # Sums of values shifted by a per-unit guess of the mean keep float32 accurate; merged in float64.
+    batch_zeros = tf.cast(tf.reduce_sum(tf.cast(flat == 0, tf.float32), axis=0), tf.int64)
+    zeros += batch_zeros
+    if nonnegative:  # after a ReLU every value that is not 0 is > 0: one reduction fewer
+        active += rows - batch_zeros
+    else:
+        active += tf.cast(tf.reduce_sum(tf.cast(flat > 0, tf.float32), axis=0), tf.int64)
+    # Sums of values shifted by the first batch's mean keep float32 accurate within a batch; summed
+    # over batches in float64 (the shift is fixed, so no per-batch merge is needed).
     deviation = flat - shift
-    s1 = tf.cast(tf.reduce_sum(deviation, axis=0), tf.float64)
-    s2 = tf.cast(tf.reduce_sum(tf.square(deviation), axis=0), tf.float64)
-    batch_mean = tf.cast(shift, tf.float64) + s1 / rows64
-    batch_m2 = tf.maximum(s2 - tf.square(s1) / rows64, 0.0)
-    total = count + rows
-    share = rows64 / tf.cast(total, tf.float64)
-    delta = batch_mean - mean
-    mean += delta * share
-    m2 += batch_m2 + tf.square(delta) * tf.cast(count, tf.float64) * share
+    s1 += tf.cast(tf.reduce_sum(deviation, axis=0), tf.float64)
+    s2 += tf.cast(tf.reduce_sum(tf.square(deviation), axis=0), tf.float64)
     minimum = tf.minimum(minimum, tf.reduce_min(flat, axis=0))
     maximum = tf.maximum(maximum, tf.reduce_max(flat, axis=0))
     sample = flat[:histogram_rows]
     index = tf.clip_by_value(tf.cast(tf.floor((sample - low) / width), tf.int32), 0, bins - 1)
     index += tf.range(units, dtype=tf.int32) * bins
     histogram += tf.math.bincount(tf.reshape(index, [-1]), minlength=units * bins, dtype=tf.int64)
-    return (total, active, zeros, mean, m2, minimum, maximum, histogram)
+    return (count + rows, active, zeros, s1, s2, minimum, maximum, histogram)
+
+
+def _flat(values: tf.Tensor) -> tf.Tensor:
+    return tf.reshape(tf.cast(values, tf.float32), [-1, values.shape[-1]])
+
+
+def _first_batch(flat: tf.Tensor, bins: int) -> Fixed:
+    """What the first batch fixes for the whole pass: shift, low edge, bin width, and its extremes."""
+    low32, high32, low, width = _graph_bins(flat, bins)
+    return (tf.reduce_mean(flat, axis=0), low, width, low32, high32)
+
+
+def _compiled_pass(
+    probe: keras.Model, nonnegative: Sequence[bool], batch_size: int, bins: int, histogram_rows: int
+) -> Callable[[tf.Tensor], PassResult]:
+    """The pass over a whole input array for one probe model (``nonnegative`` per output).
+
+    One ``tf.function`` runs a batch: the probe's forward pass and every layer's update (on the first
+    batch it also fixes the shifts and histogram edges). Its input signature admits any batch length,
+    so it is traced once, however many examples and whatever the last batch's size.
+    """
+    input_shape = tuple(probe.input.shape[1:])
+    outputs = probe.outputs if isinstance(probe.outputs, list | tuple) else [probe.outputs]
+    widths = [int(o.shape[-1]) for o in outputs]
+    state_spec = tuple(
+        (
+            tf.TensorSpec([], tf.int64),
+            tf.TensorSpec([units], tf.int64),
+            tf.TensorSpec([units], tf.int64),
+            tf.TensorSpec([units], tf.float64),
+            tf.TensorSpec([units], tf.float64),
+            tf.TensorSpec([units], tf.float32),
+            tf.TensorSpec([units], tf.float32),
+            tf.TensorSpec([units * bins], tf.int64),
+        )
+        for units in widths
+    )
+    fixed_spec = tuple(
+        (tf.TensorSpec([units], tf.float32), *(tf.TensorSpec([], tf.float32) for _ in range(4)))
+        for units in widths
+    )
+
+    @tf.function(
+        input_signature=[
+            state_spec,
+            fixed_spec,
+            tf.TensorSpec([None, *input_shape], tf.float32),
+            tf.TensorSpec([], tf.bool),
+        ]
+    )
+    def step(
+        state: tuple[LayerState, ...], fixed: tuple[Fixed, ...], batch: tf.Tensor, first: tf.Tensor
+    ) -> tuple[tuple[LayerState, ...], tuple[Fixed, ...]]:
+        _TRACES[0] += 1
+        values = probe(batch, training=False)
+        values = values if isinstance(values, list | tuple) else [values]
+        states, fixes = [], []
+        for i, output in enumerate(values):
+            flat = _flat(output)
+            layer_fixed = tf.cond(
+                first, lambda flat=flat: _first_batch(flat, bins), lambda i=i: tuple(fixed[i])
+            )
+            shift, low, width = layer_fixed[:3]
+            states.append(_update(state[i], flat, shift, low, width, bins, histogram_rows, nonnegative[i]))
+            fixes.append(tuple(layer_fixed))
+        return tuple(states), tuple(fixes)
+
+    def run(x: tf.Tensor) -> PassResult:
+        state = tuple(_initial_state(units, bins) for units in widths)
+        fixed = tuple(
+            (tf.zeros([units], tf.float32), *(tf.zeros([], tf.float32) for _ in range(4))) for units in widths
+        )
+        total = int(x.shape[0])
+        for begin in range(0, total, batch_size):
+            state, fixed = step(state, fixed, x[begin : begin + batch_size], tf.constant(begin == 0))
+        return state, tuple((low32, high32, shift) for shift, _, _, low32, high32 in fixed)
+
+    return run
+
+
+def _pass_for(
+    model: keras.Model,
+    spec: ModelSpec,
+    layers: Sequence[str],
+    batch_size: int,
+    bins: int,
+    histogram_rows: int,
+) -> Callable[[tf.Tensor], PassResult]:
+    """The cached traced pass of ``model`` (built on first use, dropped with the model)."""
+    blocks = unit_blocks(spec)
+    probes = tuple(spec.layers[blocks[name].probe].name or name for name in layers)
+    key = (probes, batch_size, bins, histogram_rows)
+    passes = _PASSES.setdefault(model, {})
+    if key not in passes:
+        nonnegative = [probe_activation(spec, blocks[name]) in NONNEGATIVE for name in layers]
+        probe = probe_model(model, spec, layers)
+        passes[key] = _compiled_pass(probe, nonnegative, batch_size, bins, histogram_rows)
+    return passes[key]
 
 
 def measure(
@@ -130,49 +257,24 @@ def measure(
         raise ValueError("measuring activations needs at least one example")
     if not layers:
         return {}
-    probe = probe_model(model, spec, layers)
-    first = probe(x[:batch_size], training=False)
-    first = first if isinstance(first, list | tuple) else [first]
-    edges = [_bin_edges(np.asarray(values), bins) for values in first]
-    widths = [int(values.shape[-1]) for values in first]
-    lows = [float(e[0]) for e in edges]
-    steps = [float(e[1] - e[0]) for e in edges]
-    shifts = [
-        tf.constant(np.asarray(values).reshape(-1, units).mean(axis=0), dtype=tf.float32)
-        for values, units in zip(first, widths, strict=True)
-    ]
-
-    def reduce_batch(
-        state: tuple[tuple[tf.Tensor, ...], ...], batch: tf.Tensor
-    ) -> tuple[tuple[tf.Tensor, ...], ...]:
-        outputs = probe(batch, training=False)
-        outputs = outputs if isinstance(outputs, list | tuple) else [outputs]
-        return tuple(
-            _update(layer_state, values, shifts[i], lows[i], steps[i], bins, histogram_rows)
-            for i, (layer_state, values) in enumerate(zip(state, outputs, strict=True))
-        )
-
-    dataset = tf.data.Dataset.from_tensor_slices(np.asarray(x, dtype=np.float32)).batch(batch_size)
-
-    @tf.function
-    def run() -> tuple[tuple[tf.Tensor, ...], ...]:
-        return dataset.reduce(_initial_state(widths, bins), reduce_batch)
-
-    final = run()
+    run = _pass_for(model, spec, layers, batch_size, bins, histogram_rows)
+    final, extremes = run(tf.convert_to_tensor(np.asarray(x, dtype=np.float32)))
     result: dict[str, LayerStats] = {}
-    for name, layer_state, layer_edges, units in zip(layers, final, edges, widths, strict=True):
-        count, active, zeros, mean, m2, minimum, maximum, histogram = (np.asarray(t) for t in layer_state)
+    for name, layer_state, (low, high, shift) in zip(layers, final, extremes, strict=True):
+        count, active, zeros, s1, s2, minimum, maximum, histogram = (np.asarray(t) for t in layer_state)
         outputs = int(count)
+        offset = s1 / max(outputs, 1)  # mean - shift
+        units = int(active.shape[0])
         result[name] = LayerStats(
             layer=name,
             outputs=outputs,
             active=active.astype(np.int64),
             zeros=zeros.astype(np.int64),
-            mean=mean.astype(np.float64),
-            variance=(m2 / max(outputs, 1)).astype(np.float64),
+            mean=np.asarray(shift, np.float64) + offset,
+            variance=np.maximum(s2 / max(outputs, 1) - np.square(offset), 0.0),
             minimum=minimum.astype(np.float64),
             maximum=maximum.astype(np.float64),
             histogram=histogram.reshape(units, bins).astype(np.int64),
-            bin_edges=layer_edges,
+            bin_edges=_bin_edges(float(low), float(high), bins),
         )
     return result

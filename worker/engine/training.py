@@ -108,6 +108,15 @@ def compile_model(
     model.compile(optimizer=optimizer(training, steps), loss=goal.loss, metrics=[goal.metric_factory()])
 
 
+@dataclass(frozen=True)
+class Validation:
+    """The held-out split a cycle validates on, and the batch it is evaluated at."""
+
+    x: np.ndarray
+    y: np.ndarray
+    batch_size: int
+
+
 class EpochProgress(keras.callbacks.Callback):
     """Sends an EpochRecord after every epoch and stops training when the run is cancelled.
 
@@ -117,6 +126,9 @@ class EpochProgress(keras.callbacks.Callback):
         metric_name: the key of the metric in Keras's logs.
         on_epoch: receives each record.
         cancelled: polled after every epoch; True stops training after that epoch.
+        validation: evaluated after the last epoch when Keras's ``validation_freq`` skipped it, so a
+            cycle's last record always has validation numbers. Default None (``fit`` validates every
+            epoch itself).
     """
 
     def __init__(
@@ -126,6 +138,7 @@ class EpochProgress(keras.callbacks.Callback):
         metric_name: str,
         on_epoch: Callable[[EpochRecord], None],
         cancelled: Callable[[], bool],
+        validation: Validation | None = None,
     ):
         super().__init__()
         self.cycle = cycle
@@ -133,6 +146,7 @@ class EpochProgress(keras.callbacks.Callback):
         self.metric_name = metric_name
         self.on_epoch = on_epoch
         self.cancelled = cancelled
+        self.validation = validation
         self.records: list[EpochRecord] = []
         self.was_cancelled = False
         self._started = 0.0
@@ -141,7 +155,17 @@ class EpochProgress(keras.callbacks.Callback):
         self._started = time.perf_counter()
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
-        logs = logs or {}
+        logs = dict(logs or {})
+        seconds = time.perf_counter() - self._started
+        if self.validation is not None and epoch == self.epochs - 1 and "val_loss" not in logs:
+            held_out = self.model.evaluate(
+                self.validation.x,
+                self.validation.y,
+                batch_size=self.validation.batch_size,
+                verbose=0,
+                return_dict=True,
+            )
+            logs.update({f"val_{key}": value for key, value in held_out.items()})
         val_loss = logs.get("val_loss")
         val_metric = logs.get(f"val_{self.metric_name}")
         record = EpochRecord(
@@ -152,7 +176,7 @@ class EpochProgress(keras.callbacks.Callback):
             metric=float(logs.get(self.metric_name, float("nan"))),
             val_loss=None if val_loss is None else float(val_loss),
             val_metric=None if val_metric is None else float(val_metric),
-            seconds=time.perf_counter() - self._started,
+            seconds=seconds,
         )
         self.records.append(record)
         self.on_epoch(record)
