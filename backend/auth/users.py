@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
@@ -122,6 +122,10 @@ def reset_token(session: Session, name: str) -> str:
     return issue_token(session, _user(session, name))
 
 
+#: How fresh a token's ``last_used_at`` is kept (it is written at most this often).
+LAST_USED_RESOLUTION = timedelta(minutes=1)
+
+
 @dataclass(frozen=True)
 class TokenUse:
     """A recognised token: its user, and whether this is its first use today (audited once a day)."""
@@ -146,7 +150,9 @@ def use_token(session: Session, secret: str, kind: str | None = "api") -> TokenU
         return None
     now = utcnow()
     first_today = token.last_used_at is None or token.last_used_at.date() != now.date()
-    token.last_used_at = now
+    if token.last_used_at is None or now - token.last_used_at >= LAST_USED_RESOLUTION:
+        # at most one write a minute per token: a read-only request then writes nothing
+        token.last_used_at = now
     if token.kind == "signin":
         spent = session.execute(
             update(ApiToken)

@@ -232,8 +232,12 @@ def test_a_live_stream_follows_the_worker_and_ends_when_it_finishes(
 
 
 def test_open_streams_do_not_starve_other_requests(sqlite_app: FastAPI, sqlite_rows: Any, serve: Any) -> None:
-    """Many more open streams than the threadpool has threads (40), and the API still answers at once
-    (a stream holds a thread only while it polls, not while it waits for the next poll)."""
+    """Many more open streams than the threadpool has threads (40), and the API still answers while they
+    are all open (a stream holds a thread only while it polls, not while it waits for the next poll).
+
+    Not timed: the streams stay open until the request has its answer (or for 20 s), so a server whose
+    streams held its threads would time the request out (10 s) instead of answering. How fast it answers
+    with 200 streams open is measured by benchmarks/sse_streams.py."""
     experiment_id = sqlite_rows.experiment(status=Status.running.value)
     streams = 100
     opened = threading.Barrier(streams + 1, timeout=20)
@@ -254,13 +258,12 @@ def test_open_streams_do_not_starve_other_requests(sqlite_app: FastAPI, sqlite_r
             thread.start()
         try:
             opened.wait()
-            started = time.monotonic()
-            response = httpx.get(f"{server.url}/api/experiments/{experiment_id}", timeout=20)
-            elapsed = time.monotonic() - started
+            response = httpx.get(f"{server.url}/api/experiments/{experiment_id}", timeout=10)
+            still_open = sum(thread.is_alive() for thread in threads)
         finally:
             stop.set()
             for thread in threads:
                 thread.join(timeout=10)
 
     assert response.status_code == 200
-    assert elapsed < 1.0
+    assert still_open == streams
