@@ -1,5 +1,6 @@
 // Small pieces every page uses: status badges, progress bars, tag chips, empty states, toasts.
 
+import { api } from "./api.js";
 import { h } from "./dom.js";
 import { relativeTime } from "./format.js";
 
@@ -136,4 +137,28 @@ export function markNav() {
   for (const link of document.querySelectorAll(".nav-links a")) {
     if (link.dataset.nav === current) link.setAttribute("aria-current", "page");
   }
+  if (current !== "signin") showIdentity();
+}
+
+/** Who is signed in (from GET /api/me), an Audit link for admins, and Sign out for a browser session. */
+async function showIdentity() {
+  const user = document.getElementById("nav-user");
+  const signout = document.getElementById("nav-signout");
+  const audit = document.getElementById("nav-audit");
+  if (!user || !signout) return;
+  let me;
+  try {
+    me = await api.get("/api/me");
+  } catch {
+    return;
+  }
+  user.textContent = `${me.name} · ${me.role}`;
+  user.hidden = false;
+  if (audit) audit.hidden = me.role !== "admin";
+  if (me.via !== "session") return;
+  signout.hidden = false;
+  signout.addEventListener("click", async () => {
+    await api.post("/api/signout").catch(() => null);
+    location.assign("/signin");
+  });
 }

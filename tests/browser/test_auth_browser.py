@@ -105,3 +105,30 @@ def test_the_signin_form_takes_an_api_token_and_goes_on_to_next(
         page.wait_for_selector("body[data-state=ready]")
     finally:
         context.close()
+
+
+def test_every_page_names_the_user_and_signs_out_from_the_nav(
+    browser: Any, fresh_server: tuple[str, str, RecordingQueue]
+) -> None:
+    url, link, _queue = fresh_server
+    context = browser.new_context(base_url=url)
+    context.set_default_timeout(15_000)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    try:
+        page.goto(link)
+        expect(page).to_have_url(f"{url}/")
+        for path in ("/", "/compare", "/new"):
+            page.goto(path)
+            page.wait_for_selector("body[data-state=ready]")
+            expect(page.locator("#nav-user")).to_have_text("admin · admin")
+            expect(page.locator("#nav-audit")).to_be_visible()
+
+        page.click("#nav-signout")
+        page.wait_for_url(re.compile(r"/signin$"))
+        page.goto("/")
+        expect(page).to_have_url(re.compile(r"/signin\?next=%2F$"))
+    finally:
+        context.close()
+    assert not errors
