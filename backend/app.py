@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from importlib.metadata import PackageNotFoundError, version
 
 from fastapi import FastAPI
 from starlette.middleware.gzip import DEFAULT_EXCLUDED_CONTENT_TYPES, GZipMiddleware
@@ -30,6 +29,7 @@ from backend.migrate import require_head
 from backend.schemas import API_PREFIX
 from backend.service.ports import Queue
 from backend.settings import Settings, get_settings
+from backend.version import package_version
 
 #: Default seconds between two database reads of an event stream.
 EVENT_POLL_SECONDS = 0.5
@@ -37,13 +37,6 @@ EVENT_POLL_SECONDS = 0.5
 #: model files neither: a .keras file is a zip already, and each keeps its SHA-256 ETag).
 GZIP_MIN_BYTES = 1024
 NOT_GZIPPED = (*DEFAULT_EXCLUDED_CONTENT_TYPES, *ARTIFACT_MEDIA_TYPES)
-
-
-def _version() -> str:
-    try:
-        return version("prunelab")
-    except PackageNotFoundError:  # pragma: no cover - running from a source tree without installing
-        return "0+unknown"
 
 
 def create_app(
@@ -90,7 +83,7 @@ def create_app(
 
     app = FastAPI(
         title="prunelab",
-        version=_version(),
+        version=package_version(),
         summary="Neural-network pruning experiments: submit, follow, compare.",
         lifespan=lifespan,
         docs_url=None,  # install_docs: the explorers with their files served from here, not a CDN

@@ -39,6 +39,7 @@ import yaml
 from backend.client_cli import add_client_commands, connection_options
 from backend.spec import ExperimentSpec, load_spec, written_location
 from backend.spec_yaml import load_yaml
+from backend.version import package_version
 
 #: Exit code for bad input (as argparse uses for a bad command line).
 EXIT_USAGE = 2
@@ -511,16 +512,6 @@ def build_parser() -> argparse.ArgumentParser:
     _add_benchmark_commands(commands)
     add_client_commands(commands, connection)
     return parser
-
-
-def package_version() -> str:
-    """The installed prunelab version (``0+unknown`` in a source tree that was never installed)."""
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("prunelab")
-    except PackageNotFoundError:  # pragma: no cover - running from a source tree without installing
-        return "0+unknown"
 
 
 def main(argv: list[str] | None = None) -> int:

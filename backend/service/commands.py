@@ -40,7 +40,7 @@ from backend.schemas import (
     ExperimentEdit,
     ExperimentSummary,
 )
-from backend.service import catalog, spec_paths
+from backend.service import catalog, runs, spec_paths
 from backend.service.errors import Conflict, InvalidInput, NotFound, QueueUnavailable
 from backend.service.ports import Queue
 from backend.service.queries import get_experiment, get_summary
@@ -65,6 +65,21 @@ class Author:
     name: str
     user_id: int | None
     project_id: int | None
+
+
+def placement(author: Author | None, owner: str) -> dict[str, Any]:
+    """The ``owner``, ``owner_id`` and ``project_id`` columns of a new experiment.
+
+    Args:
+        author: who creates it and where (None: ``owner`` in the default project, no user).
+        owner: the owner text to keep when there is no author (the request's, or a stored row's).
+    """
+    if author is None:
+        return {"owner": owner}
+    columns: dict[str, Any] = {"owner": author.name, "owner_id": author.user_id}
+    if author.project_id is not None:
+        columns["project_id"] = author.project_id
+    return columns
 
 
 def _rowcount(result: Any) -> int:
@@ -118,13 +133,9 @@ def create_experiment(
     if data_dirs is not None:
         catalog.require_dataset_files(spec, data_dirs, ("body", *DATASET_NAME_FIELD))
     cost = model_cost(spec.model)
-    placed: dict[str, Any] = {} if author is None else {"owner_id": author.user_id}
-    if author is not None and author.project_id is not None:
-        placed["project_id"] = author.project_id
     row = Experiment(
         name=spec.name,
-        owner=request.owner if author is None else author.name,
-        **placed,
+        **placement(author, request.owner),
         tags=list(request.tags),
         notes=request.notes,
         spec=spec.model_dump(mode="json"),
@@ -254,25 +265,9 @@ def cancel_experiment(session: Session, experiment_id: int) -> ExperimentSummary
         NotFound: no such experiment.
         Conflict: the experiment has already finished.
     """
-    queued = session.execute(
-        update(Experiment)
-        .where(Experiment.id == experiment_id, Experiment.status == Status.queued.value)
-        .values(
-            status=Status.cancelled.value,
-            cancel_requested=True,
-            stop_reason="cancelled",
-            finished_at=utcnow(),
-        )
-    )
-    if _rowcount(queued) == 0:
-        running = session.execute(
-            update(Experiment)
-            .where(Experiment.id == experiment_id, Experiment.status == Status.running.value)
-            .values(cancel_requested=True)
-        )
-        if _rowcount(running) == 0:
-            status = _status_of(session, experiment_id)
-            raise Conflict(f"experiment {experiment_id} has already finished ({status}); nothing to cancel")
+    if not runs.request_cancel(session, Experiment, experiment_id, stop_reason="cancelled"):
+        status = _status_of(session, experiment_id)
+        raise Conflict(f"experiment {experiment_id} has already finished ({status}); nothing to cancel")
     session.commit()
     return get_summary(session, experiment_id)
 

@@ -253,24 +253,11 @@ def cancel_run(session: Session, run_id: int) -> CrossoverOut:
         NotFound: no such run.
         Conflict: the run has already finished.
     """
-    queued = session.execute(
-        update(CrossoverRun)
-        .where(CrossoverRun.id == run_id, CrossoverRun.status == CrossoverStatus.queued.value)
-        .values(status=CrossoverStatus.cancelled.value, cancel_requested=True, finished_at=utcnow())
-        .execution_options(synchronize_session=False)
-    )
-    if rowcount(queued) == 0:
-        running = session.execute(
-            update(CrossoverRun)
-            .where(CrossoverRun.id == run_id, CrossoverRun.status == CrossoverStatus.running.value)
-            .values(cancel_requested=True)
-            .execution_options(synchronize_session=False)
-        )
-        if rowcount(running) == 0:
-            status = session.scalar(select(CrossoverRun.status).where(CrossoverRun.id == run_id))
-            if status is None:
-                raise NotFound("crossover run", run_id)
-            raise Conflict(f"crossover run {run_id} has already finished ({status}); nothing to cancel")
+    if not runs.request_cancel(session, CrossoverRun, run_id):
+        status = session.scalar(select(CrossoverRun.status).where(CrossoverRun.id == run_id))
+        if status is None:
+            raise NotFound("crossover run", run_id)
+        raise Conflict(f"crossover run {run_id} has already finished ({status}); nothing to cancel")
     session.commit()
     session.expire_all()
     return get_run(session, run_id)

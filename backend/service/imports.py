@@ -14,7 +14,6 @@ from __future__ import annotations
 import base64
 import binascii
 from dataclasses import asdict
-from typing import Any
 
 from sqlalchemy.orm import Session
 
@@ -30,7 +29,7 @@ from backend.schemas import (
     RunResults,
 )
 from backend.service import recording
-from backend.service.commands import Author
+from backend.service.commands import Author, placement
 from backend.service.errors import InvalidInput
 from backend.service.runs import Lease
 
@@ -165,13 +164,9 @@ def import_run(
     initial = model_cost(spec.model)
     now = utcnow()
     marker = {"source": LOCAL_RUN}
-    placed: dict[str, Any] = {} if author is None else {"owner_id": author.user_id}
-    if author is not None and author.project_id is not None:
-        placed["project_id"] = author.project_id
     experiment = Experiment(
         name=spec.name,
-        owner=request.owner if author is None else author.name,
-        **placed,
+        **placement(author, request.owner),
         tags=tags,
         notes=request.notes,
         spec=spec.model_dump(mode="json"),

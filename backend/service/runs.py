@@ -163,6 +163,38 @@ def rowcount(result: Any) -> int:
     return int(cast(CursorResult[Any], result).rowcount)
 
 
+def request_cancel(session: Session, table: LeasedTable, row_id: int, **on_cancel: Any) -> bool:
+    """Cancel a queued row at once, or ask a running one's worker to stop (``cancel_requested``).
+
+    Two conditional UPDATEs, so a worker claiming at the same moment either finds the row cancelled or
+    sees the request; asking twice is harmless. The caller commits.
+
+    Args:
+        session: the caller's session.
+        table: ``Experiment`` or ``CrossoverRun``.
+        row_id: the row.
+        **on_cancel: more columns to set when a queued row is cancelled (e.g. a stop reason).
+
+    Returns:
+        False when the row is neither queued nor running (finished, or missing): nothing changed.
+    """
+    queued = session.execute(
+        update(table)
+        .where(table.id == row_id, table.status == Status.queued.value)
+        .values(status=Status.cancelled.value, cancel_requested=True, finished_at=utcnow(), **on_cancel)
+        .execution_options(synchronize_session=False)
+    )
+    if rowcount(queued) > 0:
+        return True
+    running = session.execute(
+        update(table)
+        .where(table.id == row_id, table.status == Status.running.value)
+        .values(cancel_requested=True)
+        .execution_options(synchronize_session=False)
+    )
+    return rowcount(running) > 0
+
+
 def stale_running(
     now: datetime, lease_seconds: float, table: LeasedTable = Experiment
 ) -> ColumnElement[bool]:

@@ -11,10 +11,11 @@ from typing import Any
 import httpx
 import pytest
 
-from backend.cli import main, package_version
+from backend.cli import main
 from backend.client import EXIT_REFUSED, EXIT_USAGE, ClientError, PrunelabClient, refusal, server_url
 from backend.client_cli import MAX_PUSH_MODEL_BYTES, push_body
 from backend.client_format import outcome_lines
+from backend.version import package_version
 
 
 def test_server_url_reads_prunelab_host_and_port() -> None:
