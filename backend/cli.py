@@ -37,9 +37,9 @@ import pydantic
 import yaml
 
 from backend.client_cli import add_client_commands, connection_options
-from backend.spec import ExperimentSpec, load_spec, written_location
-from backend.spec_yaml import load_yaml
 from backend.version import package_version
+from prunespec.spec import ExperimentSpec, load_spec, written_location
+from prunespec.spec_yaml import load_yaml
 
 #: Exit code for bad input (as argparse uses for a bad command line).
 EXIT_USAGE = 2
@@ -299,7 +299,7 @@ def bench_command(args: argparse.Namespace) -> int:
     Returns:
         0, 1 when a format failed (the table says why), 2 for bad input.
     """
-    from backend.spec import BenchmarkSpec
+    from prunespec.spec import BenchmarkSpec
 
     if (args.model is None) == (args.experiment is None):
         _error("give either MODEL.keras or --experiment ID")
@@ -379,7 +379,7 @@ def crossover_command(args: argparse.Namespace) -> int:
 def _add_benchmark_commands(commands: Any) -> None:
     from typing import get_args
 
-    from backend.spec import TFLiteFormat
+    from prunespec.spec import TFLiteFormat
 
     formats = list(get_args(TFLiteFormat))
     bench = commands.add_parser(

@@ -1,7 +1,7 @@
 """What one submitted experiment may cost this server: parameters, FLOPs per example, training work and
 wall time, each against a setting (``PRUNELAB_MAX_...``).
 
-The estimates come from the spec alone (``backend.costs`` for the model; the dataset's training
+The estimates come from the spec alone (``prunespec.costs`` for the model; the dataset's training
 examples and the planned epochs for the training work), so a spec is refused before anything is queued.
 Training work is counted over all cycles: ``examples × (cycle 0's epochs + (max_cycles − 1) × epochs)``,
 the most a run can train (pruning may stop it earlier, never later). An ``npz`` dataset without
@@ -15,10 +15,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from backend.costs import format_count, model_cost
 from backend.schemas import LimitCheck
 from backend.settings import Settings
-from backend.spec import ExperimentSpec, ImageDataset, NpzDataset, SumDataset
+from prunespec.costs import format_count, model_cost
+from prunespec.spec import ExperimentSpec, ImageDataset, NpzDataset, SumDataset
 
 #: Training examples of a built-in image dataset read whole (MNIST and Fashion-MNIST).
 IMAGE_TRAIN_EXAMPLES = 60_000

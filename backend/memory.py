@@ -4,7 +4,7 @@ A worker killed by the kernel's out-of-memory killer loses its attempt without a
 estimate against the worker's limit before the model is built fails such an experiment at once, with
 a message naming both numbers. Every number is float32 (4 bytes):
 
-* **weights**: the model's parameters (``backend.costs``), twice: the model being trained and the
+* **weights**: the model's parameters (``prunespec.costs``), twice: the model being trained and the
   pruned copy a cycle hands to the next;
 * **gradients**: one value per parameter;
 * **optimizer state**: per parameter, ``adam`` keeps 2 slots (first and second moments),
@@ -27,9 +27,9 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from backend.costs import model_cost
-from backend.layers import infer_shapes
-from backend.spec import ExperimentSpec, ImageDataset, SumDataset, dataset_shapes
+from prunespec.costs import model_cost
+from prunespec.layers import infer_shapes
+from prunespec.spec import ExperimentSpec, ImageDataset, SumDataset, dataset_shapes
 
 #: Bytes per stored value (float32).
 BYTES_PER_VALUE = 4

@@ -24,9 +24,9 @@ from pydantic import (
     model_validator,
 )
 
-from backend.costs import format_count
 from backend.models import Status
-from backend.spec import ExperimentSpec
+from prunespec.costs import format_count
+from prunespec.spec import ExperimentSpec
 
 API_PREFIX = "/api"
 #: Largest id a request may name: the id columns are 32-bit ``integer`` (PostgreSQL refuses more).
@@ -174,7 +174,7 @@ class ExperimentQuery(RequestBody):
         owner: keep experiments of this owner (exact match).
         q: keep experiments whose name contains this text (case-insensitive).
         sort: the column to order by. Default ``created``. ``final_metric`` and ``best_metric`` sort
-            each metric in its own good direction (see ``backend.metrics``), grouped by metric name.
+            each metric in its own good direction (see ``prunespec.metrics``), grouped by metric name.
         order: ``asc`` or ``desc``. Default ``desc``; for the metrics ``desc`` is best first. Missing
             values sort last either way.
         limit: page size, 1 to 500. Default 50.

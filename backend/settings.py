@@ -43,7 +43,7 @@ class Settings(BaseSettings):
             ``host``. Default localhost, 127.0.0.1 and [::1]. Add the server's public name when it
             binds 0.0.0.0; ``*`` turns the check off.
         max_parameters: most parameters a submitted model may have. Default 5e7.
-        max_flops_per_example: most FLOPs per example (inference, ``backend.costs``). Default 2e10.
+        max_flops_per_example: most FLOPs per example (inference, ``prunespec.costs``). Default 2e10.
         max_training_examples_epochs: most training examples × epochs over all cycles of one
             experiment (cycle 0's epochs plus ``max_cycles - 1`` retrainings). Default 5e8.
         max_wall_seconds: a running experiment stops after this many seconds since it started

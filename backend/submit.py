@@ -14,7 +14,7 @@ from typing import Any, TextIO
 import httpx
 
 from backend.client import ClientError, PrunelabClient
-from backend.spec import ExperimentSpec
+from prunespec.spec import ExperimentSpec
 
 FINISHED = {"succeeded", "failed", "cancelled"}
 

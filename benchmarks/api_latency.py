@@ -49,8 +49,8 @@ from backend.arrays import encode
 from backend.db import make_engine
 from backend.migrate import upgrade_to_head
 from backend.models import Cycle, EpochRow, Experiment, LayerStatsRow, Status, utcnow
-from backend.presets import preset
 from backend.settings import Settings
+from prunespec.presets import preset
 
 LAYER_NAMES = ("fc1", "fc2", "fc3")
 BATCH_EXPERIMENTS = 20

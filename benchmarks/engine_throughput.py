@@ -29,7 +29,7 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from backend.spec import ExperimentSpec
+from prunespec.spec import ExperimentSpec
 from worker.engine.build import build_model  # noqa: E402
 from worker.engine.cycle import _Run  # noqa: E402
 from worker.engine.data import Dataset, load_dataset  # noqa: E402

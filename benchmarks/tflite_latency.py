@@ -36,7 +36,7 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from backend.spec import ExperimentSpec, load_spec
+from prunespec.spec import ExperimentSpec, load_spec
 from worker.engine.bits import FORMATS, nominal_bits, stored_bits  # noqa: E402
 from worker.engine.cycle import run_experiment  # noqa: E402
 from worker.engine.data import fit_to_model, load_dataset  # noqa: E402

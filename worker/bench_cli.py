@@ -17,7 +17,7 @@ import httpx
 import pydantic
 
 from backend.schemas import CrossoverCreate
-from backend.spec import ExperimentSpec
+from prunespec.spec import ExperimentSpec
 
 if TYPE_CHECKING:
     import keras
@@ -179,8 +179,8 @@ def bench_model(
         BenchInputError: the file is missing or not a model, the data set does not fit it, or
             ``connections`` is given without a data set.
     """
-    from backend import datapaths
-    from backend.spec import BenchmarkSpec
+    from prunespec import datapaths
+    from prunespec.spec import BenchmarkSpec
     from worker.benchmarking import (
         BenchmarkInputs,
         BenchmarkModel,
@@ -285,12 +285,12 @@ def bench_experiment(
     Raises:
         BenchInputError: the database is not migrated, or the experiment is missing or not succeeded.
     """
-    from backend import datapaths
     from backend.db import make_engine, make_session_factory, session_scope
     from backend.migrate import MigrationRequired, require_head
     from backend.service.errors import NotFound
     from backend.service.queries import get_summary
     from backend.settings import get_settings
+    from prunespec import datapaths
     from worker.experiment_benchmarks import rerun
 
     settings = get_settings()

@@ -21,9 +21,9 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from backend.layers import ModelSpec
 from backend.service.benchmarks import FAILED, OK, BenchmarkRecord
-from backend.spec import BenchmarkSpec, ExperimentSpec
+from prunespec.layers import ModelSpec
+from prunespec.spec import BenchmarkSpec, ExperimentSpec
 from worker.engine.bits import nominal_bits, stored_bits
 from worker.engine.data import Dataset, fit_to_model, load_dataset
 from worker.engine.latency import LatencyStats, benchmark_models, paired_speedup

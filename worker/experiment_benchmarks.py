@@ -20,10 +20,10 @@ import pydantic
 from sqlalchemy.orm import Session, sessionmaker
 
 from backend.db import session_scope
-from backend.layers import ModelSpec
 from backend.models import Experiment, Status
 from backend.service import benchmarks, runs
-from backend.spec import BenchmarkSpec, ExperimentSpec
+from prunespec.layers import ModelSpec
+from prunespec.spec import BenchmarkSpec, ExperimentSpec
 from worker.benchmarking import (
     RECOVERABLE,
     BenchmarkCancelled,

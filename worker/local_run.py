@@ -35,8 +35,8 @@ import tensorflow as tf
 import yaml
 from tqdm import tqdm
 
-from backend import datapaths
-from backend.spec import ExperimentSpec, load_spec
+from prunespec import datapaths
+from prunespec.spec import ExperimentSpec, load_spec
 from worker.engine.cycle import ExperimentCancelled, run_experiment
 from worker.engine.data import DatasetError, load_dataset
 from worker.engine.results import CycleResult, EpochRecord, ExperimentResult
@@ -380,7 +380,7 @@ def run_file(path: str | Path, **options: Any) -> LocalRun:
         **options: passed to ``run_local``.
 
     Raises:
-        FileNotFoundError, ValueError, pydantic.ValidationError: as ``backend.spec.load_spec``.
+        FileNotFoundError, ValueError, pydantic.ValidationError: as ``prunespec.spec.load_spec``.
         DatasetError: as ``run_local``.
     """
     return run_local(load_spec(path), **options)

@@ -28,7 +28,7 @@ from backend import arrays
 from backend.db import session_scope
 from backend.models import Cycle, LayerStatsRow
 from backend.service import recording, runs
-from backend.spec import ExperimentSpec
+from prunespec.spec import ExperimentSpec
 from worker.engine.results import CycleResult, EpochRecord, LayerStats
 
 if TYPE_CHECKING:

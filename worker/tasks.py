@@ -19,7 +19,6 @@ from celery.exceptions import SoftTimeLimitExceeded
 from celery.utils.log import get_task_logger
 from sqlalchemy.orm import Session, sessionmaker
 
-from backend import datapaths
 from backend.db import make_engine, make_session_factory, session_scope
 from backend.memory import MemoryLimitExceeded, check_memory
 from backend.queue import RUN_EXPERIMENT_TASK
@@ -27,7 +26,8 @@ from backend.service import recording, runs
 from backend.service.benchmarks import BENCHMARK_TASK
 from backend.service.crossover import CROSSOVER_TASK
 from backend.settings import Settings, get_settings
-from backend.spec import ExperimentSpec
+from prunespec import datapaths
+from prunespec.spec import ExperimentSpec
 from worker.celery_app import LossRecordingRequest, app
 from worker.engine.data import Dataset, DatasetError
 from worker.recorder import DatabaseRecorder, Heartbeat

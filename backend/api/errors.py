@@ -19,7 +19,7 @@ from starlette.routing import Match
 
 from backend.schemas import ErrorBody, ValidationErrorBody, ValidationIssue
 from backend.service.errors import Conflict, DomainError, InvalidInput, NotFound, QueueUnavailable
-from backend.spec import written_location
+from prunespec.spec import written_location
 
 #: HTTP status of each domain failure (a subclass maps as its nearest listed base).
 STATUS_BY_ERROR: dict[type[DomainError], int] = {

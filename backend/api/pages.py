@@ -41,8 +41,8 @@ from backend.limits import CostLimits, limit_checks
 from backend.schemas import API_PREFIX, ErrorBody, RequestBody, SpecPreview, ValidationErrorBody
 from backend.service import catalog
 from backend.service.errors import InvalidInput
-from backend.spec import ExperimentSpec
-from backend.spec_yaml import SpecTooComplex, load_yaml
+from prunespec.spec import ExperimentSpec
+from prunespec.spec_yaml import SpecTooComplex, load_yaml
 
 #: The dashboard's files (read from the source tree: the package is installed editable).
 FRONTEND_DIR = Path(__file__).resolve().parents[2] / "frontend"

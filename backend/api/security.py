@@ -22,7 +22,7 @@ One ASGI middleware, :class:`RequestGuard`, in front of every route:
   ``/docs`` and ``/redoc`` get :func:`docs_policy`, which lets the API explorers run their start-up
   script; their files come from this server).
 - **Dataset paths.** Specs validated while the request is served confine their ``dataset.path`` to the
-  server's data directories (``backend.datapaths.confined_to``).
+  server's data directories (``prunespec.datapaths.confined_to``).
 
 Refusals are ``ErrorBody`` JSON with a short message; they name nothing about the server.
 """
@@ -42,11 +42,11 @@ from starlette.datastructures import Headers, MutableHeaders
 from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from backend import datapaths
 from backend.api.docs import DOCS_URL, REDOC_URL, swagger_html
 from backend.api.pages import CONTENT_SECURITY_POLICY, YAML_MEDIA_TYPES
 from backend.schemas import API_PREFIX, ErrorBody
 from backend.settings import Settings
+from prunespec import datapaths
 
 #: Methods that may change something; they must come from this server's own pages (or no browser).
 STATE_CHANGING = frozenset({"POST", "PUT", "PATCH", "DELETE"})

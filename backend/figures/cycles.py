@@ -21,7 +21,7 @@ from backend.figures.common import (
 )
 from backend.figures.inputs import CycleRow, cycle_order
 from backend.figures.training import metric_title
-from backend.metrics import higher_is_better
+from prunespec.metrics import higher_is_better
 
 WIDTHS_TITLE = "Units kept per layer"
 COSTS_TITLE = "Parameters and FLOPs per cycle"

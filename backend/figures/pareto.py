@@ -22,7 +22,7 @@ from backend.figures.compare import check_count, experiment_style
 from backend.figures.inputs import ExperimentSeries, cycle_order
 from backend.figures.tflite import formats
 from backend.figures.training import metric_title
-from backend.metrics import HIGHER_IS_BETTER, higher_is_better
+from prunespec.metrics import HIGHER_IS_BETTER, higher_is_better
 
 #: What the latency view says about comparing latencies across experiments.
 LATENCY_NOT_PAIRED = "absolute latencies of different runs are not paired"

@@ -11,7 +11,7 @@ from backend.figures.common import Figure, colour, empty_figure, escape, figure,
 from backend.figures.compare import check_count
 from backend.figures.inputs import ExperimentSeries
 from backend.figures.tables import Cell
-from backend.presets import preset, preset_names
+from prunespec.presets import preset, preset_names
 
 PARCOORDS_TITLE = "Settings vs final metric, FLOPs and parameters"
 

@@ -12,14 +12,14 @@ from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 
-from backend import datapaths
-from backend.costs import model_cost
-from backend.layers import ModelSpec
-from backend.presets import PRESET_DESCRIPTIONS, preset, preset_names
 from backend.schemas import DatasetOut, LayerCostOut, ModelCostOut, PresetOut, RecipeOut, SpecPreview
 from backend.service.errors import InvalidInput
 from backend.settings import Settings
-from backend.spec import ExperimentSpec, load_spec
+from prunespec import datapaths
+from prunespec.costs import model_cost
+from prunespec.layers import ModelSpec
+from prunespec.presets import PRESET_DESCRIPTIONS, preset, preset_names
+from prunespec.spec import ExperimentSpec, load_spec
 
 #: The datasets a spec names without a file of its own, in the order a form should offer them.
 BUILTIN_DATASETS = ("sum", "mnist", "fashion-mnist")
@@ -32,7 +32,7 @@ def model_cost_out(model: ModelSpec) -> ModelCostOut:
         model: a validated model spec.
 
     Returns:
-        The costs as ``backend.costs.model_cost`` counts them, plus widths and prunable layer names.
+        The costs as ``prunespec.costs.model_cost`` counts them, plus widths and prunable layer names.
     """
     cost = model_cost(model)
     layers = [

@@ -21,7 +21,6 @@ import pydantic
 from sqlalchemy import CursorResult, delete, select, update
 from sqlalchemy.orm import Session
 
-from backend.costs import model_cost
 from backend.limits import CostLimits, over_limits
 from backend.models import (
     Artifact,
@@ -44,7 +43,8 @@ from backend.service import catalog, runs, spec_paths
 from backend.service.errors import Conflict, InvalidInput, NotFound, QueueUnavailable
 from backend.service.ports import Queue
 from backend.service.queries import get_experiment, get_summary
-from backend.spec import ExperimentSpec
+from prunespec.costs import model_cost
+from prunespec.spec import ExperimentSpec
 
 #: Longest broker error message kept in an experiment's ``error``.
 MAX_ERROR_CHARS = 2000

@@ -37,13 +37,13 @@ from backend.figures import (
     widths_figure,
 )
 from backend.figures.criterion import CRITERIA
-from backend.layers import ModelSpec
 from backend.models import Cycle, EpochRow, Experiment, LayerStatsRow, TFLiteBenchmark
-from backend.presets import preset
 from backend.schemas import TFLiteBenchmarkOut
 from backend.service.errors import NotFound
 from backend.service.queries import require_experiment
-from backend.spec import Criterion
+from prunespec.layers import ModelSpec
+from prunespec.presets import preset
+from prunespec.spec import Criterion
 
 Stage = Literal["after", "before"]
 FigureName = Literal[

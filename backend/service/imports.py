@@ -17,9 +17,6 @@ from dataclasses import asdict
 
 from sqlalchemy.orm import Session
 
-from backend.costs import model_cost
-from backend.layers import ModelSpec
-from backend.metrics import higher_is_better
 from backend.models import Cycle, Experiment, Status, utcnow
 from backend.schemas import (
     MAX_IMPORT_MODEL_BYTES,
@@ -32,6 +29,9 @@ from backend.service import recording
 from backend.service.commands import Author, placement
 from backend.service.errors import InvalidInput
 from backend.service.runs import Lease
+from prunespec.costs import model_cost
+from prunespec.layers import ModelSpec
+from prunespec.metrics import higher_is_better
 
 #: What marks an imported run (``progress_detail["source"]`` and a tag).
 LOCAL_RUN = "local-run"

@@ -18,7 +18,6 @@ from sqlalchemy.orm import Session, load_only, undefer
 from sqlalchemy.sql.elements import UnaryExpression
 
 from backend.arrays import decode
-from backend.metrics import HIGHER_IS_BETTER
 from backend.models import Artifact, Cycle, EpochRow, Experiment, LayerStatsRow
 from backend.schemas import (
     ArtifactOut,
@@ -34,6 +33,7 @@ from backend.schemas import (
     SortKey,
 )
 from backend.service.errors import NotFound
+from prunespec.metrics import HIGHER_IS_BETTER
 
 #: Summary fields that are not experiments columns (the listing derives them).
 DERIVED_SUMMARY_FIELDS = frozenset({"max_cycles"})
@@ -101,7 +101,7 @@ METRIC_SORTS = frozenset({"final_metric", "best_metric"})
 
 
 def _goodness(value: Any) -> ColumnElement[Any]:
-    """The metric where higher is better, its negation where lower is (``backend.metrics``)."""
+    """The metric where higher is better, its negation where lower is (``prunespec.metrics``)."""
     return case((Experiment.metric_name.in_(sorted(HIGHER_IS_BETTER)), value), else_=-value)
 
 

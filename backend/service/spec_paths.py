@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from backend.datapaths import PathOutsideDataDirs, check_request_path
 from backend.service.errors import InvalidInput
+from prunespec.datapaths import PathOutsideDataDirs, check_request_path
 
 #: Where a spec's dataset path is, as a 422 names it.
 DATASET_PATH_FIELD = ("spec", "dataset", "path")
@@ -21,7 +21,7 @@ def require_inside_data_dirs(spec: Mapping[str, Any]) -> None:
         spec: the spec as stored (plain JSON).
 
     Raises:
-        InvalidInput: on ``spec.dataset.path``, with ``backend.datapaths.OUTSIDE_DATA_DIRS``.
+        InvalidInput: on ``spec.dataset.path``, with ``prunespec.datapaths.OUTSIDE_DATA_DIRS``.
     """
     dataset = spec.get("dataset")
     if not isinstance(dataset, Mapping) or dataset.get("name") != "npz":

@@ -41,7 +41,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 from recipes import CyclePrinter, merged  # noqa: E402
 from report import record, table, write_figure  # noqa: E402
 
-from backend.spec import ExperimentSpec
+from prunespec.spec import ExperimentSpec
 from worker.engine.cycle import run_experiment  # noqa: E402
 from worker.engine.data import Dataset, load_dataset  # noqa: E402
 from worker.engine.results import CycleResult, ExperimentResult  # noqa: E402

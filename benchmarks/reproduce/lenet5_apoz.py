@@ -38,7 +38,7 @@ import numpy as np  # noqa: E402
 from recipes import CyclePrinter, merged  # noqa: E402
 from report import record, table, write_figure  # noqa: E402
 
-from backend.spec import ExperimentSpec
+from prunespec.spec import ExperimentSpec
 from worker.engine.cycle import ResumePoint, run_experiment  # noqa: E402
 from worker.engine.data import Dataset, load_dataset  # noqa: E402
 from worker.engine.results import CycleResult, ExperimentResult  # noqa: E402

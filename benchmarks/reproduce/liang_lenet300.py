@@ -38,7 +38,7 @@ import tensorflow as tf  # noqa: E402
 from report import ROOT, record, table, write_figure  # noqa: E402
 from tflite_latency import KeepTrainedModels, evaluate_cycles  # noqa: E402
 
-from backend.spec import ExperimentSpec
+from prunespec.spec import ExperimentSpec
 from worker.engine.cycle import run_experiment  # noqa: E402
 from worker.engine.data import Dataset, fit_to_model, load_dataset  # noqa: E402
 from worker.engine.tflite import evaluate_keras  # noqa: E402

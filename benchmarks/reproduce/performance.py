@@ -47,7 +47,7 @@ from engine_throughput import measure_overheads, throughput_spec  # noqa: E402
 from report import ROOT, record, table, write_figure  # noqa: E402
 from tflite_latency import trim_and_benchmark  # noqa: E402
 
-from backend.spec import ExperimentSpec, load_spec
+from prunespec.spec import ExperimentSpec, load_spec
 from worker.engine.bits import FORMATS  # noqa: E402
 from worker.engine.build import build_model  # noqa: E402
 from worker.engine.cycle import _Run  # noqa: E402

@@ -145,7 +145,7 @@ def build_spec(recipe: Recipe, seed: int, samples: int, max_cycles: int | None) 
     """The recipe's ExperimentSpec for one seed (spec file + overrides + seed and sample count)."""
     import yaml
 
-    from backend.spec import ExperimentSpec
+    from prunespec.spec import ExperimentSpec
 
     data = yaml.safe_load((EXAMPLES / recipe.base).read_text(encoding="utf-8"))
     data = _merge(data, recipe.overrides)

@@ -9,9 +9,9 @@ import pytest
 from fastapi.testclient import TestClient
 from servers import admin_app as create_app  # signed in as the test admin
 
-from backend.costs import model_cost
-from backend.presets import preset, preset_names
 from backend.settings import Settings
+from prunespec.costs import model_cost
+from prunespec.presets import preset, preset_names
 
 
 def test_presets_carry_their_model_and_costs(sqlite_client: TestClient) -> None:

@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from backend.costs import model_cost
-from backend.spec import ExperimentSpec
+from prunespec.costs import model_cost
+from prunespec.spec import ExperimentSpec
 from tests.api.conftest import SPEC, RowFactory
 
 

@@ -9,10 +9,10 @@ from fastapi.testclient import TestClient
 from servers import TEST_ADMIN
 from sqlalchemy import create_engine, select
 
-from backend.costs import model_cost
 from backend.models import Experiment
-from backend.presets import preset
 from backend.settings import Settings
+from prunespec.costs import model_cost
+from prunespec.presets import preset
 
 
 def test_create_saves_a_queued_experiment_and_enqueues_its_id(

@@ -9,7 +9,7 @@ import pytest
 from fastapi.testclient import TestClient
 from no500_doubles import TasksAndExperiments
 
-from backend.spec_yaml import MAX_SPEC_DEPTH
+from prunespec.spec_yaml import MAX_SPEC_DEPTH
 
 JSON_ROUTES = ["/api/experiments", "/api/specs/preview", "/api/crossover", "/api/experiments/1/benchmarks"]
 UNREADABLE = {

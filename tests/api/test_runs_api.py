@@ -12,7 +12,7 @@ from servers import admin_app as create_app  # signed in as the test admin
 
 from backend.models import Status
 from backend.settings import Settings
-from backend.spec import ExperimentSpec, load_spec
+from prunespec.spec import ExperimentSpec, load_spec
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
-from backend.datapaths import OUTSIDE_DATA_DIRS
 from backend.settings import Settings
+from prunespec.datapaths import OUTSIDE_DATA_DIRS
 
 
 @pytest.fixture

@@ -14,7 +14,6 @@ from servers import RecordingQueue
 from sqlalchemy.orm import Session, sessionmaker
 
 from backend.arrays import encode
-from backend.costs import model_cost
 from backend.db import session_scope
 from backend.models import (
     Artifact,
@@ -26,7 +25,8 @@ from backend.models import (
     TFLiteBenchmark,
     utcnow,
 )
-from backend.spec import ExperimentSpec
+from prunespec.costs import model_cost
+from prunespec.spec import ExperimentSpec
 
 BINS = 24
 

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from backend.cli import main
-from backend.spec import BenchmarkSpec, ExperimentSpec
+from prunespec.spec import BenchmarkSpec, ExperimentSpec
 from worker.benchmarking import (
     BenchmarkCancelled,
     BenchmarkInputs,

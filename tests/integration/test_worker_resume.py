@@ -19,7 +19,7 @@ from backend.db import session_scope
 from backend.models import Artifact, Experiment
 from backend.service import runs
 from backend.settings import Settings
-from backend.spec import ExperimentSpec
+from prunespec.spec import ExperimentSpec
 from worker.recorder import DatabaseRecorder
 
 

@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from backend.cli import field_path, main
-from backend.spec import ExperimentSpec, load_spec
+from prunespec.spec import ExperimentSpec, load_spec
 
 EXAMPLES_DIR = Path(__file__).resolve().parents[2] / "examples"
 EXPECTED_EXAMPLES = {"sum-vanilla.yaml", "sum-distortion.yaml", "mnist-autoencoder.yaml", "lenet5-apoz.yaml"}

@@ -5,7 +5,7 @@ Two counts:
 :func:`nominal_bits` follows a fixed convention from the architecture alone, so it can be computed for
 any cycle and format without converting anything:
 
-- Parameters are the model's, as ``backend.costs`` counts them: every weighted layer's kernel and bias,
+- Parameters are the model's, as ``prunespec.costs`` counts them: every weighted layer's kernel and bias,
   and a batch norm's four per-channel vectors (scale, offset, moving mean, moving variance).
 - ``float32``: 32 bits per parameter. ``float16``: 16 bits per parameter. No side data.
 - ``int8_dynamic``: kernels of at least :data:`DYNAMIC_MIN_ELEMENTS` elements take 8 bits per weight
@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from backend.layers import (
+from prunespec.layers import (
     BatchNormLayer,
     Conv2DLayer,
     Conv2DTransposeLayer,

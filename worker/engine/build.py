@@ -9,7 +9,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from backend.layers import (
+from prunespec.layers import (
     ActivationLayer,
     AvgPoolLayer,
     BatchNormLayer,
@@ -22,7 +22,7 @@ from backend.layers import (
     MaxPoolLayer,
     ModelSpec,
 )
-from backend.spec import TrainingSpec
+from prunespec.spec import TrainingSpec
 
 #: Axis of a kernel that indexes the layer's output units, by layer type.
 UNIT_AXIS = {"dense": 1, "conv2d": 3, "conv2d_transpose": 2}

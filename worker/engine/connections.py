@@ -19,7 +19,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from backend.spec import TrainingSpec
+from prunespec.spec import TrainingSpec
 from worker.engine.training import compile_model, freeze_kernels, objective
 
 WEIGHTED_LAYERS = (keras.layers.Dense, keras.layers.Conv2D, keras.layers.Conv2DTranspose)

@@ -21,7 +21,7 @@ from typing import NamedTuple
 import numpy as np
 import numpy.typing as npt
 
-from backend.spec import (
+from prunespec.spec import (
     ActivationCountCriterion,
     ApozCriterion,
     CountBandCriterion,
@@ -231,7 +231,7 @@ def evaluate(stats: LayerStats, criterion: AnyCriterion) -> Verdict:
 
     Args:
         stats: the layer's statistics.
-        criterion: one of the criterion specs of ``backend.spec``.
+        criterion: one of the criterion specs of ``prunespec.spec``.
 
     Returns:
         the criterion's Verdict.

@@ -20,9 +20,9 @@ from dataclasses import dataclass
 import keras
 import numpy as np
 
-from backend.costs import model_cost
-from backend.layers import ModelSpec
-from backend.spec import ExperimentSpec
+from prunespec.costs import model_cost
+from prunespec.layers import ModelSpec
+from prunespec.spec import ExperimentSpec
 from worker.engine import criteria
 from worker.engine.build import build_model
 from worker.engine.data import Dataset, fit_to_model

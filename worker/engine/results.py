@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
-from backend.costs import LayerCost
-from backend.layers import ModelSpec
+from prunespec.costs import LayerCost
+from prunespec.layers import ModelSpec
 
 if TYPE_CHECKING:
     import keras

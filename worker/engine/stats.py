@@ -26,7 +26,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from backend.layers import ModelSpec
+from prunespec.layers import ModelSpec
 from worker.engine.results import LayerStats
 from worker.engine.topology import probe_activation, unit_blocks
 

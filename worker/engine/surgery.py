@@ -28,7 +28,7 @@ from dataclasses import dataclass
 import keras
 import numpy as np
 
-from backend.layers import (
+from prunespec.layers import (
     ActivationLayer,
     BatchNormLayer,
     Conv2DTransposeLayer,
@@ -37,7 +37,7 @@ from backend.layers import (
     FlattenLayer,
     ModelSpec,
 )
-from backend.spec import TrainingSpec
+from prunespec.spec import TrainingSpec
 from worker.engine.build import INPUT_AXIS, UNIT_AXIS, build_model, layer_weights, set_layer_weights
 from worker.engine.topology import UnitBlock, probe_activation, unit_blocks
 

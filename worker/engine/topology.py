@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from backend.layers import ActivationLayer, BatchNormLayer, DropoutLayer, ModelSpec
+from prunespec.layers import ActivationLayer, BatchNormLayer, DropoutLayer, ModelSpec
 
 #: Layers that act on every unit separately and keep the shape: they belong to the unit they follow.
 ELEMENTWISE = (BatchNormLayer, ActivationLayer, DropoutLayer)

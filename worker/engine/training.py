@@ -11,7 +11,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from backend.spec import TrainingSpec
+from prunespec.spec import TrainingSpec
 from worker.engine.results import EpochRecord
 
 

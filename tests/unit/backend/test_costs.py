@@ -1,4 +1,4 @@
-"""Parameter and FLOP counts of backend.costs against Keras, TensorFlow's profiler and naive loops."""
+"""Parameter and FLOP counts of prunespec.costs against Keras, TensorFlow's profiler and naive loops."""
 
 from __future__ import annotations
 
@@ -15,9 +15,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from backend.costs import LayerCost, ModelCost, layer_cost, layer_costs, model_cost
-from backend.layers import Conv2DLayer, Conv2DTransposeLayer, DenseLayer, ModelSpec, layer_output_shape
-from backend.presets import preset, preset_names
+from prunespec.costs import LayerCost, ModelCost, layer_cost, layer_costs, model_cost
+from prunespec.layers import Conv2DLayer, Conv2DTransposeLayer, DenseLayer, ModelSpec, layer_output_shape
+from prunespec.presets import preset, preset_names
 from worker.engine.build import build_model
 
 #: Activations TensorFlow's profiler registers no FLOPs for; the costs module counts 1 per element.
@@ -448,7 +448,7 @@ def test_layer_cost_rejects_unknown_layers() -> None:
 
 def test_costs_module_does_not_import_tensorflow() -> None:
     code = (
-        "import sys, backend.costs; "
+        "import sys, prunespec.costs; "
         "bad = [m for m in ('tensorflow', 'keras') if m in sys.modules]; "
         "sys.exit(f'imported {bad}' if bad else 0)"
     )

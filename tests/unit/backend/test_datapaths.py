@@ -1,4 +1,4 @@
-"""The data directories and the confinement of a request's dataset path (backend.datapaths)."""
+"""The data directories and the confinement of a request's dataset path (prunespec.datapaths)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from backend.datapaths import (
+from prunespec.datapaths import (
     OUTSIDE_DATA_DIRS,
     PathOutsideDataDirs,
     check_request_path,
@@ -126,7 +126,7 @@ def test_data_dirs_put_the_given_directories_first_then_the_environment_then_ker
 
 def test_the_web_side_can_confine_paths_without_numpy_or_tensorflow() -> None:
     code = (
-        "import sys, backend.datapaths, backend.spec;"
+        "import sys, prunespec.datapaths, prunespec.spec;"
         "print(sorted(m for m in ('numpy', 'tensorflow', 'keras') if m in sys.modules))"
     )
     out = subprocess.run(

@@ -32,8 +32,8 @@ from backend.figures import (
 from backend.figures.common import spans_decades
 from backend.figures.inputs import LayerHistogram
 from backend.figures.tflite import FIDELITY_MIN_RANGE, fidelity_range
-from backend.metrics import higher_is_better
 from backend.service.figures import prunable_layers
+from prunespec.metrics import higher_is_better
 
 
 def strict(fig: Figure) -> dict[str, Any]:

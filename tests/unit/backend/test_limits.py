@@ -6,9 +6,9 @@ from typing import Any
 
 import pytest
 
-from backend.costs import format_count, model_cost
 from backend.limits import CostLimits, limit_checks, over_limits, training_examples_epochs
-from backend.spec import ExperimentSpec
+from prunespec.costs import format_count, model_cost
+from prunespec.spec import ExperimentSpec
 
 DENSE_8 = {"type": "dense", "units": 8}
 LIMITS = CostLimits(parameters=1000, flops_per_example=2000, training_examples_epochs=10_000, wall_seconds=60)

@@ -9,7 +9,7 @@ import pytest
 
 from backend import memory
 from backend.memory import MIB, RUNTIME_BYTES, MemoryLimitExceeded, check_memory, training_memory
-from backend.spec import ExperimentSpec
+from prunespec.spec import ExperimentSpec
 
 
 def experiment(**training: Any) -> ExperimentSpec:

@@ -10,8 +10,8 @@ import pytest
 from backend.figures.compare import speedup_rows
 from backend.figures.inputs import CycleRow, ExperimentSeries
 from backend.figures.settings import flatten, model_label, parcoords_figure, settings_table
-from backend.presets import preset
 from backend.service.catalog import first_sentence, leading_comment
+from prunespec.presets import preset
 
 
 def _cycle(index: int, flops: int, val_metric: float = 0.5) -> CycleRow:

@@ -7,9 +7,9 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from backend.layers import MaxPoolLayer, ModelSpec, SpecShapeError, infer_shapes
-from backend.presets import preset, preset_names
-from backend.spec import ApozCriterion, ExperimentSpec, TrainingSpec, VarianceCriterion
+from prunespec.layers import MaxPoolLayer, ModelSpec, SpecShapeError, infer_shapes
+from prunespec.presets import preset, preset_names
+from prunespec.spec import ApozCriterion, ExperimentSpec, TrainingSpec, VarianceCriterion
 from worker.engine.build import build_model
 
 

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from backend.spec import load_spec
-from backend.spec_yaml import MAX_SPEC_DEPTH, MAX_SPEC_NODES, SpecTooComplex, load_yaml
+from prunespec.spec import load_spec
+from prunespec.spec_yaml import MAX_SPEC_DEPTH, MAX_SPEC_NODES, SpecTooComplex, load_yaml
 
 #: 10 aliases of 10 aliases ... five levels deep: 100,000 values from a few lines of YAML.
 ALIAS_BOMB = "a: &a [1,1,1,1,1,1,1,1,1,1]\n" + "".join(

@@ -8,9 +8,9 @@ import keras
 import numpy as np
 import pytest
 
-from backend.costs import model_cost
-from backend.layers import ModelSpec
-from backend.presets import preset, preset_names
+from prunespec.costs import model_cost
+from prunespec.layers import ModelSpec
+from prunespec.presets import preset, preset_names
 from worker.engine.bits import (
     DYNAMIC_MIN_ELEMENTS,
     FORMATS,

@@ -6,7 +6,7 @@ import keras
 import numpy as np
 import pytest
 
-from backend.spec import TrainingSpec
+from prunespec.spec import TrainingSpec
 from worker.engine.connections import (
     apply_masks,
     kernel_sparsity,

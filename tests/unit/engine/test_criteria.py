@@ -9,7 +9,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import pytest
 
-from backend.spec import (
+from prunespec.spec import (
     ActivationCountCriterion,
     ApozCriterion,
     CountBandCriterion,

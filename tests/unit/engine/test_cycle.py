@@ -8,7 +8,7 @@ import keras
 import numpy as np
 import pytest
 
-from backend.spec import ExperimentSpec
+from prunespec.spec import ExperimentSpec
 from worker.engine.cycle import ExperimentCancelled, ResumePoint, run_experiment
 from worker.engine.data import Dataset, load_dataset
 from worker.engine.results import CycleResult, EpochRecord

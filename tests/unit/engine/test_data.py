@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from backend.layers import ModelSpec
-from backend.presets import preset
-from backend.spec import ImageDataset, NpzDataset, SumDataset
+from prunespec.layers import ModelSpec
+from prunespec.presets import preset
+from prunespec.spec import ImageDataset, NpzDataset, SumDataset
 from worker.engine.data import (
     Dataset,
     DatasetError,

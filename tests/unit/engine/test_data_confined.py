@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from backend.datapaths import OUTSIDE_DATA_DIRS
-from backend.spec import ImageDataset, NpzDataset
+from prunespec.datapaths import OUTSIDE_DATA_DIRS
+from prunespec.spec import ImageDataset, NpzDataset
 from worker.engine.data import DatasetError, load_dataset
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from backend.spec import NpzDataset, SumDataset
+from prunespec.spec import NpzDataset, SumDataset
 from worker.engine.data import DatasetError
 from worker.engine.data.cache import MAX_ENTRIES, cached_dataset, clear_cache
 

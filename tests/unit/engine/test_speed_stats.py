@@ -8,7 +8,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from backend.presets import preset
+from prunespec.presets import preset
 from worker.engine import stats as stats_module
 from worker.engine.build import build_model
 from worker.engine.stats import measure

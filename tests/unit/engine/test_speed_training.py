@@ -8,7 +8,7 @@ import keras
 import numpy as np
 import pytest
 
-from backend.spec import ExperimentSpec, TrainingSpec
+from prunespec.spec import ExperimentSpec, TrainingSpec
 from worker.engine.build import build_model
 from worker.engine.cycle import _Run
 from worker.engine.data import load_dataset

@@ -6,8 +6,8 @@ import keras
 import numpy as np
 import pytest
 
-from backend.layers import ModelSpec
-from backend.presets import preset
+from prunespec.layers import ModelSpec
+from prunespec.presets import preset
 from worker.engine.build import build_model
 from worker.engine.stats import measure, probe_model
 

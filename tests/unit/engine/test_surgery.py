@@ -6,7 +6,7 @@ import keras
 import numpy as np
 import pytest
 
-from backend.layers import ModelSpec
+from prunespec.layers import ModelSpec
 from worker.engine.build import build_model, layer_weights
 from worker.engine.stats import measure
 from worker.engine.surgery import LayerPlan, prune
@@ -245,7 +245,7 @@ def test_plans_are_checked() -> None:
 
 
 def test_unit_blocks_find_probe_and_next_layer() -> None:
-    from backend.presets import preset
+    from prunespec.presets import preset
 
     blocks = unit_blocks(preset("mnist-autoencoder"))
     assert list(blocks) == ["enc1", "enc2", "dec1"]

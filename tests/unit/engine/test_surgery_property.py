@@ -7,7 +7,7 @@ import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from backend.layers import ModelSpec
+from prunespec.layers import ModelSpec
 from worker.engine.build import build_model
 from worker.engine.stats import measure
 from worker.engine.surgery import LayerPlan, prune

@@ -20,8 +20,8 @@ import keras
 import numpy as np
 import pytest
 
-from backend.presets import preset, preset_names
-from backend.spec import TrainingSpec
+from prunespec.presets import preset, preset_names
+from prunespec.spec import TrainingSpec
 from worker.engine import latency
 from worker.engine.build import build_model
 from worker.engine.latency import LatencyStats, benchmark_models, paired_speedup, time_interpreter

@@ -13,7 +13,7 @@ from collections import OrderedDict
 from collections.abc import Sequence
 from pathlib import Path
 
-from backend.spec import ImageDataset, NpzDataset, SumDataset
+from prunespec.spec import ImageDataset, NpzDataset, SumDataset
 from worker.engine.data.images import IDX_FILES, _locate_images
 from worker.engine.data.load import load_dataset
 from worker.engine.data.npz import _locate_npz

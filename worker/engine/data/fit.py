@@ -7,7 +7,7 @@ import math
 
 import numpy as np
 
-from backend.layers import ModelSpec, Shape
+from prunespec.layers import ModelSpec, Shape
 from worker.engine.data.types import Dataset, DatasetError
 
 

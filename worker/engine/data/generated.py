@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from backend.spec import SumDataset
+from prunespec.spec import SumDataset
 from worker.engine.data.types import Dataset
 
 

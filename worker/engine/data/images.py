@@ -16,7 +16,7 @@ from typing import Literal
 
 import numpy as np
 
-from backend.spec import ImageDataset
+from prunespec.spec import ImageDataset
 from worker.engine.data.idx import IMAGE_CLASSES, IMAGE_SIZE, _check_image_labels, _idx_pair
 from worker.engine.data.npz import NPZ_KEYS, _read_npz
 from worker.engine.data.types import ENV_DATA_DIR, Dataset, DatasetError, _dir_label, _take

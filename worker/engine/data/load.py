@@ -7,8 +7,8 @@ import logging
 from collections.abc import Sequence
 from pathlib import Path
 
-from backend.datapaths import redact_dirs
-from backend.spec import ImageDataset, NpzDataset, SumDataset
+from prunespec.datapaths import redact_dirs
+from prunespec.spec import ImageDataset, NpzDataset, SumDataset
 from worker.engine.data.generated import _sum_dataset
 from worker.engine.data.images import _image_dataset, _locate_images
 from worker.engine.data.npz import _npz_dataset
@@ -34,7 +34,7 @@ def load_dataset(
         local_paths: the caller's own files (``prunelab run``): an ``npz`` path may be absolute or
             start with ``~`` (a relative one resolves against the first data directory), and messages
             name directories in full. Default False (the service's worker): the ``npz`` path must stay
-            inside the data directories (``backend.datapaths.confine``; a stored spec is not trusted),
+            inside the data directories (``prunespec.datapaths.confine``; a stored spec is not trusted),
             and messages and the description name no directory (``<data directory N>``; the full
             message is logged).
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
-from backend.datapaths import PathOutsideDataDirs, confine
-from backend.spec import NpzDataset
+from prunespec.datapaths import PathOutsideDataDirs, confine
+from prunespec.spec import NpzDataset
 from worker.engine.data.types import Dataset, DatasetError, _take
 
 NPZ_KEYS = ("x_train", "y_train", "x_test", "y_test")

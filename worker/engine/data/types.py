@@ -1,6 +1,6 @@
 """The dataset container, its error, and the sample-count cut shared by the loaders.
 
-The data directories are defined once, in ``backend.datapaths`` (re-exported here).
+The data directories are defined once, in ``prunespec.datapaths`` (re-exported here).
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from backend.datapaths import ENV_DATA_DIR, default_data_dirs
+from prunespec.datapaths import ENV_DATA_DIR, default_data_dirs
 
 __all__ = ["ENV_DATA_DIR", "Dataset", "DatasetError", "default_data_dirs"]
 

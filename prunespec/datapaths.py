@@ -1,7 +1,7 @@
 """The data directories, and keeping a dataset path that a request names inside them.
 
 One definition for both sides: the web side checks a spec's ``dataset.path`` when a request names it
-(:func:`confined_to` and :func:`check_request_path`, used by ``backend.spec.NpzDataset``), and the worker
+(:func:`confined_to` and :func:`check_request_path`, used by ``prunespec.spec.NpzDataset``), and the worker
 checks it again with :func:`confine` when it opens the file, because a stored spec is not trusted.
 ``prunelab run`` reads the user's own files and does not confine them.
 

@@ -31,7 +31,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from backend.layers import (
+from prunespec.layers import (
     ActivationLayer,
     AvgPoolLayer,
     BatchNormLayer,
@@ -104,7 +104,7 @@ def layer_cost(layer: Layer, input_shape: Shape, output_shape: Shape) -> LayerCo
     Args:
         layer: a layer of the layer language.
         input_shape: the shape the layer receives.
-        output_shape: the shape the layer yields (as ``backend.layers.layer_output_shape`` computes it).
+        output_shape: the shape the layer yields (as ``prunespec.layers.layer_output_shape`` computes it).
 
     Returns:
         The layer's cost; its name is the layer's name, or its type where it has none.

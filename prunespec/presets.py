@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from backend.layers import ModelSpec
+from prunespec.layers import ModelSpec
 
 
 def _preset_layers() -> dict[str, dict[str, Any]]:

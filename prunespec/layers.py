@@ -3,8 +3,8 @@
 Every model spec is validated when it is constructed: unknown fields are rejected, numbers are
 bounded, and a shape-inference pass names the layer index whose shape does not fit. Specs round-trip
 through plain dicts (``model_dump`` / ``model_validate``), so the same text serves YAML files, the
-REST API and the database. Experiments around a model are in ``backend.spec``; the named models in
-``backend.presets``.
+REST API and the database. Experiments around a model are in ``prunespec.spec``; the named models in
+``prunespec.presets``.
 
 This module never imports TensorFlow.
 """

@@ -1,4 +1,4 @@
-"""Experiment specs: a model (see ``backend.layers``), a dataset, and the training, pruning and
+"""Experiment specs: a model (see ``prunespec.layers``), a dataset, and the training, pruning and
 benchmark recipes; and reading them from YAML or JSON files.
 
 Every spec is validated when it is constructed: unknown fields are rejected, numbers are bounded, and
@@ -17,10 +17,10 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from backend.datapaths import check_request_path
-from backend.layers import DropoutLayer, ModelSpec, Shape, StrictModel
-from backend.presets import preset
-from backend.spec_yaml import SpecTooComplex, load_yaml
+from prunespec.datapaths import check_request_path
+from prunespec.layers import DropoutLayer, ModelSpec, Shape, StrictModel
+from prunespec.presets import preset
+from prunespec.spec_yaml import SpecTooComplex, load_yaml
 
 # --------------------------------------------------------------------------------------------- datasets
 
@@ -66,7 +66,7 @@ class NpzDataset(StrictModel):
     @field_validator("path", mode="after")
     @classmethod
     def _inside_data_dirs(cls, value: str) -> str:
-        """In a request, the path stays inside the server's data directories (``backend.datapaths``)."""
+        """In a request, the path stays inside the server's data directories (``prunespec.datapaths``)."""
         return check_request_path(value)
 
 
