@@ -34,6 +34,7 @@ SECTIONS: tuple[tuple[str, str], ...] = (
     ("lenet5_apoz", "3. Hu et al.: APoZ network trimming of LeNet-5"),
     ("liang_lenet300", "4. Liang et al.: LeNet-300-100, heads, snapshot fine-tuning and bits"),
     ("performance", "5. Performance: engine overheads and TFLite latency"),
+    ("graphs", "6. Graph pruning: MobileNet- and ResNet-style groups, filter norms, Network Slimming"),
 )
 PACKAGES = ("tensorflow", "keras", "ai-edge-litert", "numpy", "plotly")
 
