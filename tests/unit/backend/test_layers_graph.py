@@ -119,11 +119,11 @@ def test_bad_wiring_names_the_layer(layers: list[dict[str, Any]], message: str) 
 
 
 def test_concatenate_joins_channels_and_refuses_other_axes() -> None:
-    branches = [
+    branches: list[dict[str, Any]] = [
         {"type": "conv2d", "name": "a", "filters": 2, "kernel_size": 1},
         {"type": "conv2d", "name": "b", "filters": 3, "kernel_size": 1, "inputs": "input"},
     ]
-    head = [{"type": "flatten"}, {"type": "dense", "units": 1}]
+    head: list[dict[str, Any]] = [{"type": "flatten"}, {"type": "dense", "units": 1}]
     spec = _spec([4, 4, 1], *branches, {"type": "concatenate", "name": "cat", "inputs": ["a", "b"]}, *head)
     assert spec.shapes[2] == (4, 4, 5)
     assert _spec([4, 4, 1], *branches, {"type": "concatenate", "axis": 3, "inputs": ["a", "b"]}, *head)
