@@ -18,10 +18,16 @@ This module never imports TensorFlow.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from functools import cached_property
 from typing import Annotated, Any
 
-from pydantic import Field, SerializerFunctionWrapHandler, ValidationInfo, field_serializer, field_validator
+from pydantic import (
+    Field,
+    PrivateAttr,
+    SerializerFunctionWrapHandler,
+    ValidationInfo,
+    field_serializer,
+    field_validator,
+)
 
 from prunespec.graph import (
     MODEL_INPUT,
@@ -137,6 +143,10 @@ class ModelSpec(StrictModel):
     input_shape: tuple[Annotated[int, Field(ge=1, le=100_000)], ...] = Field(min_length=1, max_length=3)
     layers: list[Layer] = Field(min_length=1, max_length=256)
 
+    _graph_cache: tuple[list[Layer], tuple[int, ...], tuple[list[tuple[Shape, ...]], list[Shape]]] | None = (
+        PrivateAttr(default=None)
+    )
+
     @field_validator("layers")
     @classmethod
     def _names_and_shapes(cls, layers: list[Layer], info: ValidationInfo) -> list[Layer]:
@@ -166,9 +176,19 @@ class ModelSpec(StrictModel):
                 previous = row.get("name") or previous
         return dumped
 
-    @cached_property
+    @property
     def _graph(self) -> tuple[list[tuple[Shape, ...]], list[Shape]]:
-        return infer_graph(self.input_shape, self.layers)
+        """Input and output shapes of every layer, computed once for these layers and input shape.
+
+        The cache remembers which list and input shape it was computed for, so a copy made with
+        ``model_copy(update=...)`` computes its own.
+        """
+        cached = self._graph_cache
+        if cached is not None and cached[0] is self.layers and cached[1] == self.input_shape:
+            return cached[2]
+        graph = infer_graph(self.input_shape, self.layers)
+        self._graph_cache = (self.layers, self.input_shape, graph)
+        return graph
 
     @property
     def shapes(self) -> list[Shape]:
