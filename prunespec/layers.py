@@ -22,7 +22,6 @@ from typing import Annotated, Any
 
 from pydantic import (
     Field,
-    PrivateAttr,
     SerializerFunctionWrapHandler,
     ValidationInfo,
     field_serializer,
@@ -143,10 +142,6 @@ class ModelSpec(StrictModel):
     input_shape: tuple[Annotated[int, Field(ge=1, le=100_000)], ...] = Field(min_length=1, max_length=3)
     layers: list[Layer] = Field(min_length=1, max_length=256)
 
-    _graph_cache: tuple[list[Layer], tuple[int, ...], tuple[list[tuple[Shape, ...]], list[Shape]]] | None = (
-        PrivateAttr(default=None)
-    )
-
     @field_validator("layers")
     @classmethod
     def _names_and_shapes(cls, layers: list[Layer], info: ValidationInfo) -> list[Layer]:
@@ -180,14 +175,16 @@ class ModelSpec(StrictModel):
     def _graph(self) -> tuple[list[tuple[Shape, ...]], list[Shape]]:
         """Input and output shapes of every layer, computed once for these layers and input shape.
 
-        The cache remembers which list and input shape it was computed for, so a copy made with
-        ``model_copy(update=...)`` computes its own.
+        The cache sits in the instance's ``__dict__`` beside the fields (as a ``cached_property``
+        would; equality and dumps see only fields) and remembers which list and input shape it was
+        computed for, so a copy made with ``model_copy(update=...)`` computes its own.
         """
-        cached = self._graph_cache
+        cached = self.__dict__.get("_graph_cache")
         if cached is not None and cached[0] is self.layers and cached[1] == self.input_shape:
-            return cached[2]
+            graph: tuple[list[tuple[Shape, ...]], list[Shape]] = cached[2]
+            return graph
         graph = infer_graph(self.input_shape, self.layers)
-        self._graph_cache = (self.layers, self.input_shape, graph)
+        self.__dict__["_graph_cache"] = (self.layers, self.input_shape, graph)
         return graph
 
     @property
