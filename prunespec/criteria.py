@@ -28,7 +28,7 @@ from typing import Annotated, Any, ClassVar, Literal
 
 import numpy as np
 import numpy.typing as npt
-from pydantic import Field
+from pydantic import ConfigDict, Field
 
 from prunespec.layers import ModelSpec, StrictModel
 
@@ -85,6 +85,13 @@ def normalised(values: npt.ArrayLike) -> FloatArray:
     return array / centre
 
 
+def _label_as_title(schema: dict[str, Any], cls: type[Any]) -> None:
+    """JSON schema (and OpenAPI) title of a criterion = its label, so forms read labels from the API."""
+    label = getattr(cls, "label", "")
+    if label:
+        schema["title"] = label
+
+
 class CriterionBase(StrictModel):
     """What every criterion defines; subclasses set the class variables and the rule.
 
@@ -96,6 +103,8 @@ class CriterionBase(StrictModel):
         measure_short: the measure's short name in hover texts.
         source: "activations" or "weights".
     """
+
+    model_config = ConfigDict(**StrictModel.model_config, json_schema_extra=_label_as_title)
 
     label: ClassVar[str] = ""
     measure: ClassVar[str] = "apoz"
@@ -130,7 +139,7 @@ class ActivationCountCriterion(CriterionBase):
     Score ``-active`` (least active first).
     """
 
-    label: ClassVar[str] = "Activation count ≤ threshold (Çallı)"
+    label: ClassVar[str] = "Activation count (Çallı)"
     measure: ClassVar[str] = "active"
     measure_title: ClassVar[str] = "activation count (outputs above 0)"
     measure_short: ClassVar[str] = "active"
@@ -152,7 +161,7 @@ class CountBandCriterion(CriterionBase):
     The band is closed (a count on its edge stays). Score ``|active − mean| − k·std``.
     """
 
-    label: ClassVar[str] = "Activation count outside mean ± k·std (Çallı)"
+    label: ClassVar[str] = "Activation-count band (Çallı)"
     measure: ClassVar[str] = "active"
     measure_title: ClassVar[str] = "activation count (outputs above 0)"
     measure_short: ClassVar[str] = "active"
@@ -180,7 +189,7 @@ class ApozCriterion(CriterionBase):
     Strict: when every unit has the same APoZ nothing is removed. Score ``apoz``; importance ``1 − apoz``.
     """
 
-    label: ClassVar[str] = "APoZ above mean + k·std (Hu et al.)"
+    label: ClassVar[str] = "APoZ (Hu et al.)"
 
     type: Literal["apoz"] = "apoz"
     k: float = Field(default=1.0, ge=0.0, le=100.0)
@@ -205,7 +214,7 @@ class ApozCriterion(CriterionBase):
 class VarianceCriterion(CriterionBase):
     """Çallı: remove units whose output variance is at most ``threshold``. Score ``-variance``."""
 
-    label: ClassVar[str] = "Variance ≤ threshold (Çallı)"
+    label: ClassVar[str] = "Variance (Çallı)"
     measure: ClassVar[str] = "variance"
     measure_title: ClassVar[str] = "output variance (activation units²)"
     measure_short: ClassVar[str] = "variance"
@@ -228,7 +237,7 @@ class VarianceBandCriterion(CriterionBase):
     so when all variances are equal nothing is removed. Score ``−|v − mean(v)|``.
     """
 
-    label: ClassVar[str] = "Variance inside mean ± k·var (Çallı)"
+    label: ClassVar[str] = "Variance band (Çallı)"
     measure: ClassVar[str] = "variance"
     measure_title: ClassVar[str] = "output variance (activation units²)"
     measure_short: ClassVar[str] = "variance"
@@ -299,7 +308,7 @@ class BnScaleCriterion(_MagnitudeRule):
     needs a batch norm after it (checked when the spec is validated).
     """
 
-    label: ClassVar[str] = "BN scale |γ| (Liu et al., Network Slimming)"
+    label: ClassVar[str] = "BN scale |γ| (Liu et al.)"
     measure: ClassVar[str] = "bn_scale"
     measure_title: ClassVar[str] = "batch-norm scale |γ|"
     measure_short: ClassVar[str] = "|γ|"
@@ -326,7 +335,7 @@ class WeightNormCriterion(_MagnitudeRule):
 class NoCriterion(CriterionBase):
     """Remove nothing by criterion (exact reductions such as constant folding still apply)."""
 
-    label: ClassVar[str] = "None (only exact reductions)"
+    label: ClassVar[str] = "None (exact reductions only)"
 
     type: Literal["none"] = "none"
 

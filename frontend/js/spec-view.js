@@ -2,15 +2,8 @@
 
 import { h } from "./dom.js";
 import * as fmt from "./format.js";
+import { criterionLabel } from "./criteria.js";
 
-const CRITERIA = {
-  apoz: "APoZ (Hu et al.)",
-  activation_count: "Activation count (Çallı)",
-  count_band: "Activation-count band (Çallı)",
-  variance: "Variance (Çallı)",
-  variance_band: "Variance band (Çallı)",
-  none: "None (exact reductions only)",
-};
 
 function show(value) {
   if (value === null || value === undefined) return "–";
@@ -117,7 +110,7 @@ export function layersTable(model, cost = null) {
 function criterionText(criterion) {
   if (!criterion) return "–";
   const type = typeof criterion === "string" ? criterion : criterion.type;
-  const name = CRITERIA[type] || type;
+  const name = criterionLabel(type);
   if (criterion.k !== undefined) return `${name}, k = ${criterion.k}`;
   if (criterion.threshold !== undefined) return `${name}, threshold = ${criterion.threshold}`;
   return name;
