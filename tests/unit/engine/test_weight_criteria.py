@@ -257,3 +257,31 @@ def test_weight_norm_prunes_a_linear_conv_that_apoz_cannot_see() -> None:
     assert [c.widths["conv1"] for c in result.cycles] == [4, 4, 4]
     first, conv2_norms = norms.cycles[0]
     assert first.removed["conv2"] == sorted(np.argsort(conv2_norms, kind="stable")[:2].tolist())
+
+
+def test_a_run_with_a_params_target_ends_at_that_fraction_of_cycle_0() -> None:
+    rng = np.random.default_rng(6)
+    x = rng.uniform(size=(400, 2)).astype("float32")
+    y = x.sum(axis=1, keepdims=True)
+    data = Dataset(x[:300], y[:300], x[300:], y[300:], num_classes=None, description="sum")
+    spec = ExperimentSpec.model_validate(
+        {
+            "name": "sum-target",
+            "model": {
+                "input_shape": [2],
+                "layers": [
+                    {"type": "dense", "name": "h1", "units": 12, "activation": "relu"},
+                    {"type": "dense", "name": "h2", "units": 12, "activation": "relu"},
+                    {"type": "dense", "name": "out", "units": 1},
+                ],
+            },
+            "dataset": {"name": "npz", "path": "unused.npz", "target": "values"},
+            "training": {"epochs": 1, "batch_size": 100},
+            "pruning": {"criterion": "weight_norm", "target": {"params": 0.5}, "max_cycles": 3},
+        }
+    )
+    result = run_experiment(spec, data)
+    params = [c.params for c in result.cycles]
+    assert len(params) == 3
+    assert params[1] <= params[0] * 0.5**0.5  # the first step of two, evenly spread
+    assert params[2] <= 0.5 * params[0]
