@@ -85,6 +85,16 @@ def normalised(values: npt.ArrayLike) -> FloatArray:
     return array / centre
 
 
+def _at_most(values: npt.ArrayLike, threshold: float) -> tuple[BoolArray, FloatArray]:
+    """A fixed-threshold rule: remove values at most ``threshold``; the smallest go first."""
+    array = _floats(values)
+    return array <= threshold, -array
+
+
+def _fixed(threshold: float) -> Threshold:
+    return Threshold(float(threshold), f"threshold = {fmt(threshold)}")
+
+
 def _label_as_title(schema: dict[str, Any], cls: type[Any]) -> None:
     """JSON schema (and OpenAPI) title of a criterion = its label, so forms read labels from the API."""
     label = getattr(cls, "label", "")
@@ -133,38 +143,47 @@ class CriterionBase(StrictModel):
         return normalised(values)
 
 
-class ActivationCountCriterion(CriterionBase):
+class _ReadsActivationCount(CriterionBase):
+    """A criterion on the activation count (outputs > 0 per unit)."""
+
+    measure: ClassVar[str] = "active"
+    measure_title: ClassVar[str] = "activation count (outputs above 0)"
+    measure_short: ClassVar[str] = "active"
+
+
+class _ReadsVariance(CriterionBase):
+    """A criterion on the output variance per unit."""
+
+    measure: ClassVar[str] = "variance"
+    measure_title: ClassVar[str] = "output variance (activation units²)"
+    measure_short: ClassVar[str] = "variance"
+
+
+class ActivationCountCriterion(_ReadsActivationCount):
     """Çallı: remove units active (output > 0) on at most ``threshold`` measured outputs.
 
     Score ``-active`` (least active first).
     """
 
     label: ClassVar[str] = "Activation count (Çallı)"
-    measure: ClassVar[str] = "active"
-    measure_title: ClassVar[str] = "activation count (outputs above 0)"
-    measure_short: ClassVar[str] = "active"
 
     type: Literal["activation_count"] = "activation_count"
     threshold: int = Field(default=0, ge=0)
 
     def verdict(self, values: npt.ArrayLike) -> tuple[BoolArray, FloatArray]:
-        active = _floats(values)
-        return active <= self.threshold, -active
+        return _at_most(values, self.threshold)
 
     def thresholds(self, values: npt.ArrayLike) -> list[Threshold]:
-        return [Threshold(float(self.threshold), f"threshold = {fmt(self.threshold)}")]
+        return [_fixed(self.threshold)]
 
 
-class CountBandCriterion(CriterionBase):
+class CountBandCriterion(_ReadsActivationCount):
     """Çallı: remove units whose activation count lies outside mean ± k·std of the layer's counts.
 
     The band is closed (a count on its edge stays). Score ``|active − mean| − k·std``.
     """
 
     label: ClassVar[str] = "Activation-count band (Çallı)"
-    measure: ClassVar[str] = "active"
-    measure_title: ClassVar[str] = "activation count (outputs above 0)"
-    measure_short: ClassVar[str] = "active"
 
     type: Literal["count_band"] = "count_band"
     k: float = Field(default=2.0, gt=0.0, le=100.0)
@@ -211,26 +230,22 @@ class ApozCriterion(CriterionBase):
         return normalised(1.0 - _floats(values))
 
 
-class VarianceCriterion(CriterionBase):
+class VarianceCriterion(_ReadsVariance):
     """Çallı: remove units whose output variance is at most ``threshold``. Score ``-variance``."""
 
     label: ClassVar[str] = "Variance (Çallı)"
-    measure: ClassVar[str] = "variance"
-    measure_title: ClassVar[str] = "output variance (activation units²)"
-    measure_short: ClassVar[str] = "variance"
 
     type: Literal["variance"] = "variance"
     threshold: float = Field(default=1e-6, ge=0.0)
 
     def verdict(self, values: npt.ArrayLike) -> tuple[BoolArray, FloatArray]:
-        variance = _floats(values)
-        return variance <= self.threshold, -variance
+        return _at_most(values, self.threshold)
 
     def thresholds(self, values: npt.ArrayLike) -> list[Threshold]:
-        return [Threshold(float(self.threshold), f"threshold = {fmt(self.threshold)}")]
+        return [_fixed(self.threshold)]
 
 
-class VarianceBandCriterion(CriterionBase):
+class VarianceBandCriterion(_ReadsVariance):
     """Çallı's autoencoder rule: remove units with mean(v) − k·var(v) < v < mean(v) + k·var(v).
 
     ``v`` are the layer's unit variances and ``var(v)`` the variance of those variances; the band is open,
@@ -238,9 +253,6 @@ class VarianceBandCriterion(CriterionBase):
     """
 
     label: ClassVar[str] = "Variance band (Çallı)"
-    measure: ClassVar[str] = "variance"
-    measure_title: ClassVar[str] = "output variance (activation units²)"
-    measure_short: ClassVar[str] = "variance"
 
     type: Literal["variance_band"] = "variance_band"
     k: float = Field(default=2.0, gt=0.0, le=100.0)
