@@ -17,23 +17,26 @@ layer whose values are all equal selects nothing by a band rule.
 
 Adding a criterion = one class here (added to :data:`CRITERION_TYPES`) plus its tests.
 
-Pure Python + NumPy: this module never imports TensorFlow.
+Pure Python; the rules import NumPy when they run, so validating a spec (the web side) loads no NumPy.
+This module never imports TensorFlow.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Annotated, Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
 
-import numpy as np
-import numpy.typing as npt
 from pydantic import ConfigDict, Field
 
 from prunespec.layers import ModelSpec, StrictModel
 
-FloatArray = npt.NDArray[np.float64]
-BoolArray = npt.NDArray[np.bool_]
+if TYPE_CHECKING:  # NumPy loads only when a rule runs: the web side validates specs without it
+    import numpy as np
+    import numpy.typing as npt
+
+    FloatArray = npt.NDArray[np.float64]
+    BoolArray = npt.NDArray[np.bool_]
 
 #: Where a criterion's measure comes from.
 Source = Literal["activations", "weights"]
@@ -62,10 +65,14 @@ def fmt(value: float, digits: int = 6) -> str:
 
 
 def _floats(values: npt.ArrayLike) -> FloatArray:
+    import numpy as np
+
     return np.asarray(values, dtype=np.float64)
 
 
 def _none(values: FloatArray) -> BoolArray:
+    import numpy as np
+
     return np.zeros(values.shape, dtype=np.bool_)
 
 
@@ -78,6 +85,8 @@ def normalised(values: npt.ArrayLike) -> FloatArray:
     Returns:
         float64 array, mean 1 unless every value is 0.
     """
+    import numpy as np
+
     array = _floats(values)
     centre = float(array.mean()) if array.size else 0.0
     if centre <= 0 or not math.isfinite(centre):
@@ -131,6 +140,8 @@ class CriterionBase(StrictModel):
         Returns:
             (mask, score): True for the units it removes; higher score = remove first.
         """
+        import numpy as np
+
         array = _floats(values)
         return _none(array), np.zeros(array.shape, dtype=np.float64)
 
@@ -189,6 +200,8 @@ class CountBandCriterion(_ReadsActivationCount):
     k: float = Field(default=2.0, gt=0.0, le=100.0)
 
     def verdict(self, values: npt.ArrayLike) -> tuple[BoolArray, FloatArray]:
+        import numpy as np
+
         counts = _floats(values)
         if counts.size == 0:
             return _none(counts), counts
@@ -214,6 +227,8 @@ class ApozCriterion(CriterionBase):
     k: float = Field(default=1.0, ge=0.0, le=100.0)
 
     def verdict(self, values: npt.ArrayLike) -> tuple[BoolArray, FloatArray]:
+        import numpy as np
+
         apoz = _floats(values)
         if apoz.size == 0 or np.ptp(apoz) == 0:
             return _none(apoz), apoz
@@ -258,6 +273,8 @@ class VarianceBandCriterion(_ReadsVariance):
     k: float = Field(default=2.0, gt=0.0, le=100.0)
 
     def verdict(self, values: npt.ArrayLike) -> tuple[BoolArray, FloatArray]:
+        import numpy as np
+
         variance = _floats(values)
         if variance.size == 0 or np.ptp(variance) == 0:
             return _none(variance), np.zeros(variance.shape, dtype=np.float64)
@@ -288,6 +305,8 @@ class _MagnitudeRule(CriterionBase):
     )
 
     def verdict(self, values: npt.ArrayLike) -> tuple[BoolArray, FloatArray]:
+        import numpy as np
+
         magnitude = np.abs(_floats(values))
         if magnitude.size == 0:
             return _none(magnitude), magnitude
@@ -300,6 +319,8 @@ class _MagnitudeRule(CriterionBase):
         return mask, -score
 
     def thresholds(self, values: npt.ArrayLike) -> list[Threshold]:
+        import numpy as np
+
         magnitude = np.abs(_floats(values))
         if magnitude.size == 0:
             return []
@@ -308,6 +329,8 @@ class _MagnitudeRule(CriterionBase):
         return [Threshold(value, f"{fmt(self.threshold)}·mean = {fmt(value, 4)}")]
 
     def importance(self, values: npt.ArrayLike) -> FloatArray:
+        import numpy as np
+
         return normalised(np.abs(_floats(values)))
 
 
