@@ -111,9 +111,23 @@ function criterionText(criterion) {
   if (!criterion) return "–";
   const type = typeof criterion === "string" ? criterion : criterion.type;
   const name = criterionLabel(type);
-  if (criterion.k !== undefined) return `${name}, k = ${criterion.k}`;
-  if (criterion.threshold !== undefined) return `${name}, threshold = ${criterion.threshold}`;
-  return name;
+  const parameters = typeof criterion === "object" ? Object.entries(criterion).filter(([key]) => key !== "type") : [];
+  return [name, ...parameters.map(([key, value]) => `${key} = ${value}`)].join(", ");
+}
+
+function rulesText(rules) {
+  if (!rules?.length) return undefined;
+  return rules
+    .map((rule) => `${(rule.layers || []).join(", ")}: ${rule.criterion ? criterionText(rule.criterion) : "default criterion"}${rule.max_fraction != null ? `, max fraction ${rule.max_fraction}` : ""}`)
+    .join("; ");
+}
+
+function targetText(target) {
+  if (!target) return undefined;
+  return Object.entries(target)
+    .filter(([, value]) => value != null)
+    .map(([kind, value]) => `${show(value * 100)} % of cycle 0's ${kind === "flops" ? "FLOPs" : "parameters"}`)
+    .join(", ");
 }
 
 /** The whole spec: model table, dataset, training, pruning and benchmark, with the raw JSON below. */
@@ -146,12 +160,16 @@ export function specView(spec) {
           ["L1 / L2", `${show(training.l1)} / ${show(training.l2)}`],
           ["activity L1 / L2", `${show(training.activity_l1)} / ${show(training.activity_l2)}`],
           ["group lasso", training.group_lasso],
+          ["L1 on BN γ", training.bn_l1],
         ]),
       ),
       block(
         "Pruning",
         kv([
           ["criterion", criterionText(pruning.criterion)],
+          ["rules", rulesText(pruning.rules)],
+          ["cost target", targetText(pruning.target)],
+          ["group score", pruning.group_score],
           ["layers", pruning.layers ?? "all prunable"],
           ["layers per cycle", pruning.layers_per_cycle ?? "all"],
           ["max fraction", pruning.max_fraction],
