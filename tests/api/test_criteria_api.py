@@ -65,3 +65,26 @@ def test_a_target_outside_zero_to_one_is_a_422_naming_the_field(sqlite_client: T
     assert ["body", "spec", "pruning", "target", "flops"] in [
         issue["loc"] for issue in response.json()["detail"]
     ]
+
+
+def test_the_criterion_figure_of_a_layer_with_a_rule_draws_that_rules_criterion(
+    sqlite_client: TestClient, sqlite_rows: Any
+) -> None:
+    spec = {
+        "name": "ruled",
+        "model": {"preset": "sum-mlp"},
+        "dataset": {"name": "sum"},
+        "pruning": {
+            "criterion": "activation_count",
+            "rules": [{"layers": ["hidden"], "criterion": {"type": "variance", "threshold": 0.5}}],
+        },
+    }
+    experiment_id = sqlite_rows.experiment(status="running", spec=spec)
+    sqlite_rows.cycle(experiment_id, 0, {"hidden": 8, "out": 1}, layers={"hidden": 8}, bins=6)
+    response = sqlite_client.get(f"/api/experiments/{experiment_id}/figures/criterion?layer=hidden&cycle=0")
+    assert response.status_code == 200, response.text
+    layout = response.json()["layout"]
+    assert layout["xaxis"]["title"]["text"].startswith("output variance")
+    assert [shape["x0"] for shape in layout["shapes"]] == [0.5]
+    index = sqlite_client.get(f"/api/experiments/{experiment_id}/figures").json()
+    assert index["criterion"] == {"type": "activation_count", "threshold": 0}  # the default, as before
