@@ -202,8 +202,9 @@ def measure_values(
     Args:
         stats: the layer's statistics (``stats.layer`` names it).
         criterion: the criterion.
-        scores: weight measures by layer name (``worker.engine.weight_scores``), for criteria whose
-            ``source`` is "weights".
+        scores: measures by layer name that replace the statistics' own: weight measures
+            (``worker.engine.weight_scores``, required by criteria whose ``source`` is "weights") and
+            group-aggregated activation measures (:func:`group_measures`).
 
     Returns:
         (units,) float64.
@@ -211,7 +212,7 @@ def measure_values(
     Raises:
         ValueError: a weight criterion without a score for this layer, or a score of the wrong width.
     """
-    if criterion.source == "activations":
+    if (scores is None or stats.layer not in scores) and criterion.source == "activations":
         return _floats(getattr(stats, criterion.measure))
     if scores is None or stats.layer not in scores:
         raise ValueError(f"layer '{stats.layer}': criterion {criterion.measure} needs its weight scores")
@@ -245,6 +246,32 @@ def evaluate(
         raise TypeError(f"unknown pruning criterion {type(criterion).__name__}")
     mask, score = criterion.verdict(measure_values(stats, criterion, scores))
     return Verdict(np.asarray(mask, dtype=np.bool_), _floats(score))
+
+
+def group_measures(
+    member_stats: Mapping[str, Sequence[LayerStats]], pruning: PruningSpec
+) -> dict[str, FloatArray]:
+    """Activation measures of dependency groups with several measured members, aggregated per channel.
+
+    For each group whose criterion reads activations, the criterion's measure (e.g. APoZ) of every
+    member is combined by ``pruning.group_score``; pass the result to :func:`select_units` as ``scores``
+    (together with the weight scores). A group with one member needs nothing: its statistics are used.
+
+    Args:
+        member_stats: the statistics of each group's members (probes), by group name.
+        pruning: the recipe (its rules choose each group's criterion).
+
+    Returns:
+        (units,) measures by group name, for groups with at least two members.
+    """
+    out: dict[str, FloatArray] = {}
+    for name, members in member_stats.items():
+        criterion, _ = pruning.rule_for(name)
+        if criterion.source == "activations" and len(members) > 1:
+            out[name] = aggregate(
+                [getattr(member, criterion.measure) for member in members], pruning.group_score
+            )
+    return out
 
 
 def aggregate(values: Sequence[npt.ArrayLike], how: str) -> FloatArray:
@@ -344,8 +371,9 @@ def select_units(
         pruning: the pruning recipe.
         widths: current width of every layer in ``layers``.
         layers: the prunable layers to consider (``pruning.layers`` already applied by the caller).
-        scores: weight measures by layer name (``worker.engine.weight_scores``), needed by the layers
-            whose criterion reads weights. Default none.
+        scores: measures by layer name replacing the statistics' own: weight measures
+            (``worker.engine.weight_scores``), needed by the layers whose criterion reads weights, and
+            group-aggregated activation measures (:func:`group_measures`). Default none.
         spec: the current architecture; needed with ``pruning.target``.
         baseline: cycle 0's architecture; needed with ``pruning.target``.
 

@@ -14,7 +14,7 @@ from prunespec.criteria import normalised
 from prunespec.layers import ModelSpec
 from prunespec.spec import ExperimentSpec, PruningSpec, TrainingSpec
 from worker.engine.build import build_model
-from worker.engine.criteria import aggregate, select_units
+from worker.engine.criteria import aggregate, group_measures, select_units
 from worker.engine.cycle import run_experiment
 from worker.engine.data import Dataset
 from worker.engine.results import CycleResult, EpochRecord, LayerStats
@@ -285,3 +285,21 @@ def test_a_run_with_a_params_target_ends_at_that_fraction_of_cycle_0() -> None:
     assert len(params) == 3
     assert params[1] <= params[0] * 0.5**0.5  # the first step of two, evenly spread
     assert params[2] <= 0.5 * params[0]
+
+
+def test_a_groups_activation_measure_aggregates_its_members_by_group_score() -> None:
+    first = _stats("g", 4, active=[100, 90, 10, 100])  # APoZ 0, 0.1, 0.9, 0
+    second = _stats("g_add", 4, active=[100, 10, 100, 100])  # APoZ 0, 0.9, 0, 0
+    for how, expected, removed in (
+        ("max", [0.0, 0.9, 0.9, 0.0], []),  # mean + std = 0.9 exactly: nothing above it
+        ("mean", [0.0, 0.5, 0.45, 0.0], [1]),  # mean + std = 0.4753
+        ("sum", [0.0, 1.0, 0.9, 0.0], [1]),
+    ):
+        pruning = PruningSpec.model_validate(
+            {"criterion": {"type": "apoz", "k": 1.0}, "group_score": how, "fold_constant": False}
+        )
+        scores = group_measures({"g": [first, second]}, pruning)
+        np.testing.assert_allclose(scores["g"], expected)
+        chosen = select_units({"g": first}, pruning, {"g": 4}, ["g"], scores=scores)
+        assert chosen["g"].remove.tolist() == removed, how
+    assert group_measures({"g": [first]}, PruningSpec()) == {}
