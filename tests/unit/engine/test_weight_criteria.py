@@ -303,3 +303,56 @@ def test_a_groups_activation_measure_aggregates_its_members_by_group_score() -> 
         chosen = select_units({"g": first}, pruning, {"g": 4}, ["g"], scores=scores)
         assert chosen["g"].remove.tolist() == removed, how
     assert group_measures({"g": [first]}, PruningSpec()) == {}
+
+
+class _Gammas(_Norms):
+    """Records each cycle's |γ| of ``bn`` in the trained model and the model's regularisation losses."""
+
+    def on_cycle(self, result: CycleResult, trained: keras.Model, pruned: keras.Model | None) -> None:
+        gamma = np.abs(np.asarray(trained.get_layer("bn").gamma))
+        self.cycles.append((result, gamma))
+        self.penalties = [float(loss) for loss in trained.losses]
+
+
+def test_network_slimming_removes_the_channels_of_smallest_gamma_every_cycle() -> None:
+    rng = np.random.default_rng(7)
+    labels = rng.integers(0, 2, 200)
+    x = (rng.normal(size=(200, 6, 6, 1)) + labels[:, None, None, None]).astype("float32")
+    data = Dataset(x[:160], labels[:160], x[160:], labels[160:], num_classes=2, description="tiny images")
+    spec = ExperimentSpec.model_validate(
+        {
+            "name": "slimming-tiny",
+            "model": {
+                "input_shape": [6, 6, 1],
+                "layers": [
+                    {
+                        "type": "conv2d",
+                        "name": "conv",
+                        "filters": 8,
+                        "kernel_size": 3,
+                        "activation": "linear",
+                    },
+                    {"type": "batch_norm", "name": "bn"},
+                    {"type": "activation", "name": "relu", "activation": "relu"},
+                    {"type": "flatten", "name": "flat"},
+                    {"type": "dense", "name": "out", "units": 2},
+                ],
+            },
+            "dataset": {"name": "npz", "path": "unused.npz"},
+            "training": {"loss": "crossentropy", "epochs": 1, "batch_size": 40, "bn_l1": 0.01},
+            "pruning": {
+                "criterion": {"type": "bn_scale", "threshold": 0, "fraction": 0.25},
+                "fold_constant": False,
+                "max_cycles": 3,
+            },
+        }
+    )
+    gammas = _Gammas()
+    result = run_experiment(spec, data, gammas)
+    assert [c.widths["conv"] for c in result.cycles] == [8, 6, 5]
+    for cycle, gamma in gammas.cycles[:2]:
+        lowest = np.argsort(gamma, kind="stable")[: len(cycle.removed["conv"])]
+        assert cycle.removed["conv"] == sorted(lowest.tolist())
+    assert gammas.penalties and sum(gammas.penalties) == pytest.approx(
+        0.01 * gammas.cycles[-1][1].sum(), rel=1e-5
+    )
