@@ -17,6 +17,22 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from prunespec.criteria import (  # the criterion models live there; re-exported for existing imports
+    ActivationCountCriterion as ActivationCountCriterion,
+)
+from prunespec.criteria import (
+    AnyCriterion,
+    ApozCriterion,
+    BnScaleCriterion,
+    Criterion,
+    NoCriterion,
+    bn_after,
+    criterion_shorthand,
+)
+from prunespec.criteria import CountBandCriterion as CountBandCriterion
+from prunespec.criteria import VarianceBandCriterion as VarianceBandCriterion
+from prunespec.criteria import VarianceCriterion as VarianceCriterion
+from prunespec.criteria import WeightNormCriterion as WeightNormCriterion
 from prunespec.datapaths import check_request_path
 from prunespec.layers import DropoutLayer, ModelSpec, Shape, StrictModel
 from prunespec.presets import preset
@@ -102,6 +118,12 @@ class TrainingSpec(StrictModel):
         description="crossentropy only: softmax over classes, or independent per-class sigmoid logits (LLR)",
     )
     l1: float = Field(default=0.0, ge=0.0, le=10.0, description="L1 penalty on kernels")
+    bn_l1: float = Field(
+        default=0.0,
+        ge=0.0,
+        le=10.0,
+        description="L1 penalty on the batch-norm scale γ after every pruned layer (Network Slimming)",
+    )
     l2: float = Field(default=0.0, ge=0.0, le=10.0, description="L2 penalty on kernels")
     activity_l1: float = Field(default=0.0, ge=0.0, le=10.0, description="L1 penalty on prunable outputs")
     activity_l2: float = Field(default=0.0, ge=0.0, le=10.0, description="L2 penalty on prunable outputs")
@@ -133,62 +155,64 @@ class TrainingSpec(StrictModel):
 # --------------------------------------------------------------------------------------------- pruning
 
 
-class ActivationCountCriterion(StrictModel):
-    """Çallı: remove units active (output > 0) on at most ``threshold`` measured outputs."""
+class PruningRule(StrictModel):
+    """A criterion and cap for some layers, overriding the pruning spec's defaults there."""
 
-    type: Literal["activation_count"] = "activation_count"
-    threshold: int = Field(default=0, ge=0)
+    layers: list[str] = Field(min_length=1, max_length=1000, description="prunable layers (groups) by name")
+    criterion: Criterion | None = Field(default=None, description="default: pruning.criterion")
+    max_fraction: float | None = Field(
+        default=None, gt=0.0, le=1.0, description="cap on units removed per layer a cycle; default: pruning's"
+    )
 
-
-class CountBandCriterion(StrictModel):
-    """Çallı: remove units whose activation count lies outside mean ± k·std of the layer's counts."""
-
-    type: Literal["count_band"] = "count_band"
-    k: float = Field(default=2.0, gt=0.0, le=100.0)
-
-
-class ApozCriterion(StrictModel):
-    """Hu et al.: remove units whose APoZ exceeds the layer's mean APoZ by more than k standard deviations."""
-
-    type: Literal["apoz"] = "apoz"
-    k: float = Field(default=1.0, ge=0.0, le=100.0)
+    @field_validator("criterion", mode="before")
+    @classmethod
+    def _criterion_shorthand(cls, value: Any) -> Any:
+        return criterion_shorthand(value)
 
 
-class VarianceCriterion(StrictModel):
-    """Çallı: remove units whose output variance is at most ``threshold``."""
+class PruningTarget(StrictModel):
+    """A cost budget: the fraction of cycle 0's FLOPs or parameters the pruned model should keep.
 
-    type: Literal["variance"] = "variance"
-    threshold: float = Field(default=1e-6, ge=0.0)
+    Each cycle removes the units of lowest normalised importance (each layer's criterion, normalised per
+    layer so layers compare) across every pruned layer until the model costs at most
+    ``max(fraction · cost₀, cost · fraction^(1/(max_cycles − 1)))``: the reduction is spread evenly (as a
+    ratio) over the cycles, and never goes below the target.
+    """
 
+    flops: float | None = Field(default=None, gt=0.0, lt=1.0, description="keep this fraction of FLOPs")
+    params: float | None = Field(default=None, gt=0.0, lt=1.0, description="keep this fraction of parameters")
 
-class VarianceBandCriterion(StrictModel):
-    """Çallı's autoencoder rule: remove units with mean(v) − k·var(v) < v < mean(v) + k·var(v)."""
+    @model_validator(mode="after")
+    def _exactly_one(self) -> PruningTarget:
+        if (self.flops is None) == (self.params is None):
+            raise ValueError("give exactly one of 'flops' or 'params'")
+        return self
 
-    type: Literal["variance_band"] = "variance_band"
-    k: float = Field(default=2.0, gt=0.0, le=100.0)
+    @property
+    def kind(self) -> Literal["flops", "params"]:
+        return "flops" if self.flops is not None else "params"
 
-
-class NoCriterion(StrictModel):
-    """Remove nothing by criterion (exact reductions such as constant folding still apply)."""
-
-    type: Literal["none"] = "none"
-
-
-Criterion = Annotated[
-    ActivationCountCriterion
-    | CountBandCriterion
-    | ApozCriterion
-    | VarianceCriterion
-    | VarianceBandCriterion
-    | NoCriterion,
-    Field(discriminator="type"),
-]
+    @property
+    def fraction(self) -> float:
+        return float(self.flops if self.flops is not None else self.params or 0.0)
 
 
 class PruningSpec(StrictModel):
     """Which units each cycle removes, and when the cycles stop."""
 
     criterion: Criterion = Field(default_factory=ApozCriterion)
+    group_score: Literal["mean", "max", "sum"] = Field(
+        default="mean", description="how a channel's score aggregates over its dependency group's members"
+    )
+    rules: list[PruningRule] = Field(
+        default_factory=list,
+        max_length=1000,
+        description="per-layer criteria and caps overriding the defaults",
+    )
+    target: PruningTarget | None = Field(
+        default=None,
+        description="remove the least important units across layers until the model keeps this cost fraction",
+    )
     layers: list[str] | None = Field(default=None, description="prunable layers by name; default all")
     layers_per_cycle: int | None = Field(
         default=None,
@@ -235,7 +259,71 @@ class PruningSpec(StrictModel):
     @field_validator("criterion", mode="before")
     @classmethod
     def _criterion_shorthand(cls, value: Any) -> Any:
-        return {"type": value} if isinstance(value, str) else value
+        return criterion_shorthand(value)
+
+    @model_validator(mode="after")
+    def _rules_and_target(self) -> PruningSpec:
+        seen: dict[str, int] = {}
+        for position, rule in enumerate(self.rules):
+            for name in rule.layers:
+                if name in seen:
+                    raise ValueError(
+                        f"rules: layer '{name}' is in rule {seen[name]} and rule {position}; "
+                        "a layer may be in one rule only"
+                    )
+                seen[name] = position
+        if self.target is not None:
+            if self.layers_per_cycle is not None:
+                raise ValueError("target: cannot be combined with layers_per_cycle")
+            if isinstance(self.criterion, NoCriterion) and not self.rules:
+                raise ValueError("target: ranks units by a criterion, but criterion is 'none'")
+        return self
+
+    def rule_for(self, layer: str) -> tuple[AnyCriterion, float]:
+        """The criterion and per-cycle cap that apply to one layer (its rule's, else the defaults).
+
+        Args:
+            layer: a pruned layer's (group's) name.
+
+        Returns:
+            (criterion, max_fraction).
+        """
+        for rule in self.rules:
+            if layer in rule.layers:
+                criterion = rule.criterion if rule.criterion is not None else self.criterion
+                return criterion, rule.max_fraction if rule.max_fraction is not None else self.max_fraction
+        return self.criterion, self.max_fraction
+
+
+def check_pruning_fits(model: ModelSpec, pruning: PruningSpec) -> None:
+    """Raise ValueError when the pruning recipe names layers the model cannot prune this way.
+
+    Every layer in ``pruning.rules`` must be pruned (prunable, and in ``pruning.layers`` when given);
+    every pruned layer whose criterion is ``bn_scale`` needs a batch norm after it.
+
+    Args:
+        model: the architecture.
+        pruning: the recipe.
+
+    Raises:
+        ValueError: naming the field and the layer.
+    """
+    prunable = model.prunable_names()
+    pruned = list(pruning.layers) if pruning.layers is not None else prunable
+    for position, rule in enumerate(pruning.rules):
+        for name in rule.layers:
+            if name not in pruned:
+                where = "pruning.layers" if pruning.layers is not None else "the prunable layers"
+                raise ValueError(
+                    f"pruning.rules.{position}.layers: '{name}' is not among {where}; prunable: {prunable}"
+                )
+    for name in pruned:
+        criterion, _ = pruning.rule_for(name)
+        if isinstance(criterion, BnScaleCriterion) and bn_after(model, name) is None:
+            raise ValueError(
+                f"pruning: criterion bn_scale needs a batch_norm right after layer '{name}', which has none "
+                "(add one, or give that layer another criterion in pruning.rules)"
+            )
 
 
 # --------------------------------------------------------------------------------------------- benchmark
@@ -311,6 +399,7 @@ class ExperimentSpec(StrictModel):
             unknown = [name for name in self.pruning.layers if name not in prunable]
             if unknown:
                 raise ValueError(f"pruning.layers: {unknown} are not prunable layers; prunable: {prunable}")
+        check_pruning_fits(self.model, self.pruning)  # rules and bn_scale (helper criteria)
         output = self.model.layers[self.model.weighted_indices()[-1]]
         if self.training.loss == "crossentropy" and getattr(output, "activation", "linear") != "linear":
             raise ValueError(

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import pydantic
 
 from backend.figures.common import (
     FOLDED_COLOUR,
@@ -24,70 +24,55 @@ from backend.figures.common import (
     vertical_line,
 )
 from backend.figures.inputs import UnitStats
+from prunespec.criteria import CRITERIA as CRITERION_CLASSES
+from prunespec.criteria import CriterionBase, Threshold
 
-#: Each criterion's measure: (UnitStats attribute, axis title with unit, hover name).
-MEASURES: dict[str, tuple[str, str, str]] = {
-    "apoz": ("apoz", "APoZ (fraction of outputs that are zero)", "APoZ"),
-    "active": ("active", "activation count (outputs above 0)", "active"),
-    "variance": ("variance", "output variance (activation units²)", "variance"),
-}
-#: Criterion type → (measure, parameter name, the spec's default parameter).
-CRITERIA: dict[str, tuple[str, str | None, float | None]] = {
-    "apoz": ("apoz", "k", 1.0),
-    "count_band": ("active", "k", 2.0),
-    "activation_count": ("active", "threshold", 0.0),
-    "variance": ("variance", "threshold", 1e-6),
-    "variance_band": ("variance", "k", 2.0),
-    "none": ("apoz", None, None),
-}
+__all__ = ["CRITERIA", "Threshold", "criterion_figure", "criterion_measure", "criterion_thresholds"]
+
+#: Criterion class by type (the one definition, from the spec package).
+CRITERIA = CRITERION_CLASSES
 
 
-@dataclass(frozen=True)
-class Threshold:
-    """One threshold of a criterion, where the figure draws its vertical line.
+def _criterion(criterion: Mapping[str, Any] | str) -> CriterionBase:
+    """The criterion's definition with its parameters (defaults filled in; ValueError for an unknown type).
 
-    Attributes:
-        value: the threshold on the criterion's measure.
-        text: how it was computed, e.g. "mean + 1·std = 0.6312".
+    Parameters a stored spec holds outside today's bounds are kept as written, so an old experiment's
+    figure still draws the threshold it ran with.
     """
-
-    value: float
-    text: str
-
-
-def _criterion(criterion: Mapping[str, Any] | str) -> tuple[str, dict[str, Any]]:
-    """The criterion's type and parameters (ValueError for an unknown type)."""
-    spec = {"type": criterion} if isinstance(criterion, str) else dict(criterion)
-    kind = str(spec.get("type", "apoz"))
+    written = {"type": criterion} if isinstance(criterion, str) else dict(criterion)
+    kind = str(written.get("type", "apoz"))
     if kind not in CRITERIA:
         raise ValueError(f"unknown criterion '{kind}'; known: {sorted(CRITERIA)}")
-    return kind, spec
+    cls = CRITERIA[kind]
+    try:
+        return cls.model_validate({**written, "type": kind})
+    except pydantic.ValidationError:
+        fields = {key: value for key, value in written.items() if key in cls.model_fields}
+        return cls.model_construct(**{**cls().model_dump(), **fields})
 
 
 def criterion_measure(criterion: Mapping[str, Any] | str) -> str:
-    """The measure a criterion reads: "apoz", "active" or "variance".
+    """The measure a criterion reads: "apoz", "active", "variance", "bn_scale" or "weight_norm".
 
     Args:
         criterion: the spec's criterion or just its type.
 
     Returns:
-        the measure's name (a key of :data:`MEASURES`).
+        the measure's name (``prunespec.criteria.CriterionBase.measure``).
 
     Raises:
         ValueError: an unknown criterion type.
     """
-    return CRITERIA[_criterion(criterion)[0]][0]
+    return _criterion(criterion).measure
 
 
 def criterion_thresholds(
     criterion: Mapping[str, Any] | str, values: Sequence[float | None]
 ) -> tuple[str, list[Threshold]]:
-    """The measure a criterion reads and its threshold(s) on a layer's values, as the engine computes them.
+    """The measure a criterion reads and its threshold(s) on a layer's values, as the engine's rule has them.
 
-    Standard deviations and variances are the population ones (ddof 0) over the layer's units, as in
-    ``worker.engine.criteria``: APoZ removes above mean + k·std; count band removes outside
-    mean ± k·std; variance band removes inside mean ± k·var; activation count and variance remove at
-    or below their fixed threshold; "none" shows APoZ without a threshold.
+    The rule and its thresholds are the criterion's one definition (``prunespec.criteria``); "none"
+    shows APoZ without a threshold.
 
     Args:
         criterion: the spec's criterion (``{"type": "apoz", "k": 1.5}``) or just its type; missing
@@ -95,31 +80,14 @@ def criterion_thresholds(
         values: the layer's per-unit values of the criterion's measure (None = not finite, skipped).
 
     Returns:
-        the measure ("apoz", "active" or "variance") and its thresholds (none without finite values).
+        the measure and its thresholds (none without finite values).
 
     Raises:
         ValueError: an unknown criterion type.
     """
-    kind, spec = _criterion(criterion)
-    measure, parameter, default = CRITERIA[kind]
+    definition = _criterion(criterion)
     finite = np.array([value for value in (number(v) for v in values) if value is not None], dtype=float)
-    if parameter is None:
-        return measure, []
-    amount = float(spec.get(parameter, default) or 0.0)
-    if kind in ("activation_count", "variance"):
-        return measure, [Threshold(amount, f"threshold = {fmt(amount)}")]
-    if finite.size == 0:
-        return measure, []
-    centre = float(finite.mean())
-    if kind == "apoz":
-        value = centre + amount * float(finite.std())
-        return measure, [Threshold(value, f"mean + {fmt(amount)}·std = {fmt(value, 4)}")]
-    spread, word = (float(finite.std()), "std") if kind == "count_band" else (float(finite.var()), "var")
-    low, high = centre - amount * spread, centre + amount * spread
-    return measure, [
-        Threshold(low, f"mean − {fmt(amount)}·{word} = {fmt(low, 4)}"),
-        Threshold(high, f"mean + {fmt(amount)}·{word} = {fmt(high, 4)}"),
-    ]
+    return definition.measure, definition.thresholds(finite)
 
 
 def criterion_title(stats: UnitStats) -> str:
@@ -133,6 +101,7 @@ def criterion_figure(
     removed: Sequence[int],
     *,
     folded: Sequence[int] = (),
+    scores: Sequence[float | None] | None = None,
     bins: int = 30,
     uirevision: str | int = "criterion",
 ) -> Figure:
@@ -147,6 +116,8 @@ def criterion_figure(
         criterion: the spec's criterion or its type (see :func:`criterion_thresholds`).
         removed: indices of the units the cycle removed from this layer (folded ones included).
         folded: indices of removed units that were constant and folded into the next bias. Default none.
+        scores: the per-unit weight measure of a weight criterion (bn_scale, weight_norm), when recorded.
+            Default None: such a criterion shows APoZ without a threshold.
         bins: histogram bins. Default 30.
         uirevision: kept across live updates. Default "criterion".
 
@@ -157,9 +128,22 @@ def criterion_figure(
         ValueError: an unknown criterion type.
     """
     title = criterion_title(stats)
-    attribute, axis_title, short = MEASURES[criterion_measure(criterion)]
-    values = [number(value) for value in getattr(stats, attribute)]
-    _, thresholds = criterion_thresholds(criterion, values)
+    definition = _criterion(criterion)
+    axis_title, short = definition.measure_title, definition.measure_short
+    if definition.source == "weights" and scores is not None:
+        values = [number(value) for value in scores]
+        thresholds = definition.thresholds([v for v in values if v is not None]) if values else []
+    elif definition.source == "weights":  # weight scores were not recorded: show APoZ, no threshold
+        fallback = _criterion("none")
+        axis_title, short = (
+            fallback.measure_title + f" · {definition.measure} not recorded",
+            fallback.measure_short,
+        )
+        values = [number(value) for value in stats.apoz]
+        thresholds = []
+    else:
+        values = [number(value) for value in getattr(stats, definition.measure)]
+        _, thresholds = criterion_thresholds(criterion, values)
     units = [(unit, value) for unit, value in enumerate(values) if value is not None]
     if not units:
         return empty_figure(title, uirevision, "No unit statistics for this layer and cycle")

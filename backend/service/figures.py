@@ -8,7 +8,7 @@ other answers (the figure index, the architecture diff, the TFLite table) as sch
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import numpy as np
@@ -214,12 +214,14 @@ class ExperimentFacts:
         metric_name: "accuracy" or "rmse"; None before the first cycle.
         final_cycle: the recorded final cycle (None until the experiment finishes).
         prunable: the layers pruning can shrink, in model order (None when the spec has no model).
+        layer_criteria: the criterion of each layer named in ``pruning.rules``, with defaults.
     """
 
     criterion: dict[str, Any]
     metric_name: str | None
     final_cycle: int | None
     prunable: list[str] | None
+    layer_criteria: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 def _experiment_facts(session: Session, experiment_id: int) -> ExperimentFacts:
@@ -236,7 +238,30 @@ def _experiment_facts(session: Session, experiment_id: int) -> ExperimentFacts:
     if row is None:
         raise NotFound("experiment", experiment_id)
     spec, metric_name, final_cycle = row
-    return ExperimentFacts(criterion_of(spec), metric_name, final_cycle, prunable_layers(spec))
+    criterion = criterion_of(spec)
+    return ExperimentFacts(
+        criterion, metric_name, final_cycle, prunable_layers(spec), rule_criteria(spec, criterion)
+    )
+
+
+def rule_criteria(spec: Mapping[str, Any] | None, default: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The criterion of every layer a stored spec's ``pruning.rules`` names (a rule without one: ``default``).
+
+    Args:
+        spec: the experiment's stored spec.
+        default: the spec's pruning criterion (``criterion_of``).
+    """
+    pruning = (spec or {}).get("pruning") or {}
+    rules = pruning.get("rules") if isinstance(pruning, Mapping) else None
+    out: dict[str, dict[str, Any]] = {}
+    for rule in rules if isinstance(rules, list) else []:
+        if not isinstance(rule, Mapping):
+            continue
+        written = rule.get("criterion")
+        criterion = default if written is None else criterion_of({"pruning": {"criterion": written}})
+        for layer in rule.get("layers") or []:
+            out[str(layer)] = criterion
+    return out
 
 
 def prunable_layers(spec: Mapping[str, Any] | None) -> list[str] | None:
@@ -371,7 +396,7 @@ def experiment_figure(
         return speedup_figure(_cycles(session, experiment_id), rows, marks=marks, uirevision=revision)
     if name == "activations":
         return _activations(session, experiment_id, options, marks, revision)
-    return _criterion(session, experiment_id, facts.criterion, options, revision)
+    return _criterion(session, experiment_id, facts, options, revision)
 
 
 def _cycle_figure(
@@ -427,13 +452,14 @@ def _activations(
 def _criterion(
     session: Session,
     experiment_id: int,
-    criterion: dict[str, Any],
+    facts: ExperimentFacts,
     options: FigureOptions,
     revision: str,
 ) -> Figure:
     layer = _choose_layer(_measured_layers(session, experiment_id), options.layer, experiment_id)
     if layer is None:
-        return criterion_figure(UnitStats("–", 0, 0, (), (), ()), criterion, (), uirevision=revision)
+        return criterion_figure(UnitStats("–", 0, 0, (), (), ()), facts.criterion, (), uirevision=revision)
+    criterion = facts.layer_criteria.get(layer, facts.criterion)  # a layer's rule, else the default
     statement = (
         select(
             Cycle.index,

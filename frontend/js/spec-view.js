@@ -2,15 +2,8 @@
 
 import { h } from "./dom.js";
 import * as fmt from "./format.js";
+import { criterionLabel } from "./criteria.js";
 
-const CRITERIA = {
-  apoz: "APoZ (Hu et al.)",
-  activation_count: "Activation count (Çallı)",
-  count_band: "Activation-count band (Çallı)",
-  variance: "Variance (Çallı)",
-  variance_band: "Variance band (Çallı)",
-  none: "None (exact reductions only)",
-};
 
 function show(value) {
   if (value === null || value === undefined) return "–";
@@ -117,10 +110,24 @@ export function layersTable(model, cost = null) {
 function criterionText(criterion) {
   if (!criterion) return "–";
   const type = typeof criterion === "string" ? criterion : criterion.type;
-  const name = CRITERIA[type] || type;
-  if (criterion.k !== undefined) return `${name}, k = ${criterion.k}`;
-  if (criterion.threshold !== undefined) return `${name}, threshold = ${criterion.threshold}`;
-  return name;
+  const name = criterionLabel(type);
+  const parameters = typeof criterion === "object" ? Object.entries(criterion).filter(([key]) => key !== "type") : [];
+  return [name, ...parameters.map(([key, value]) => `${key} = ${value}`)].join(", ");
+}
+
+function rulesText(rules) {
+  if (!rules?.length) return undefined;
+  return rules
+    .map((rule) => `${(rule.layers || []).join(", ")}: ${rule.criterion ? criterionText(rule.criterion) : "default criterion"}${rule.max_fraction != null ? `, max fraction ${rule.max_fraction}` : ""}`)
+    .join("; ");
+}
+
+function targetText(target) {
+  if (!target) return undefined;
+  return Object.entries(target)
+    .filter(([, value]) => value != null)
+    .map(([kind, value]) => `${show(value * 100)} % of cycle 0's ${kind === "flops" ? "FLOPs" : "parameters"}`)
+    .join(", ");
 }
 
 /** The whole spec: model table, dataset, training, pruning and benchmark, with the raw JSON below. */
@@ -153,12 +160,16 @@ export function specView(spec) {
           ["L1 / L2", `${show(training.l1)} / ${show(training.l2)}`],
           ["activity L1 / L2", `${show(training.activity_l1)} / ${show(training.activity_l2)}`],
           ["group lasso", training.group_lasso],
+          ["L1 on BN γ", training.bn_l1],
         ]),
       ),
       block(
         "Pruning",
         kv([
           ["criterion", criterionText(pruning.criterion)],
+          ["rules", rulesText(pruning.rules)],
+          ["cost target", targetText(pruning.target)],
+          ["group score", pruning.group_score],
           ["layers", pruning.layers ?? "all prunable"],
           ["layers per cycle", pruning.layers_per_cycle ?? "all"],
           ["max fraction", pruning.max_fraction],

@@ -12,6 +12,7 @@ import keras
 import numpy as np
 from keras import ops
 
+from prunespec.criteria import bn_after
 from prunespec.layers import (
     MODEL_INPUT,
     ActivationLayer,
@@ -120,6 +121,18 @@ def _activity_penalty(training: TrainingSpec | None, prunable: bool) -> keras.re
     return keras.regularizers.L1L2(l1=training.activity_l1, l2=training.activity_l2)
 
 
+def _gamma_penalty(training: TrainingSpec | None, prunable: bool) -> keras.regularizers.Regularizer | None:
+    """Network Slimming's L1 penalty on a batch norm's γ (``training.bn_l1``), after pruned layers only."""
+    if training is None or not prunable or not training.bn_l1:
+        return None
+    return keras.regularizers.L1(training.bn_l1)
+
+
+def slimmed_batch_norms(spec: ModelSpec, pruned: Collection[str]) -> set[str]:
+    """The batch norms right after the pruned layers: they get ``training.bn_l1`` on γ."""
+    return {norm for name in pruned if (norm := bn_after(spec, name)) is not None}
+
+
 def build_layer(
     layer: Layer, training: TrainingSpec | None = None, prunable: bool = False
 ) -> keras.layers.Layer:
@@ -168,14 +181,19 @@ def build_layer(
         cls = keras.layers.Conv2D if isinstance(layer, Conv2DLayer) else keras.layers.Conv2DTranspose
         penalty = _kernel_penalty(layer.type, training, prunable)
         return cls(layer.filters, layer.kernel_size, kernel_regularizer=penalty, **window)
+    if isinstance(layer, BatchNormLayer):
+        return keras.layers.BatchNormalization(
+            momentum=layer.momentum,
+            epsilon=layer.epsilon,
+            gamma_regularizer=_gamma_penalty(training, prunable),
+            name=name,
+        )
     return _build_plain_layer(layer)
 
 
 def _build_plain_layer(layer: Layer) -> keras.layers.Layer:
     """A Keras layer without kernels for one spec layer."""
     name = layer.name
-    if isinstance(layer, BatchNormLayer):
-        return keras.layers.BatchNormalization(momentum=layer.momentum, epsilon=layer.epsilon, name=name)
     if isinstance(layer, MaxPoolLayer | AvgPoolLayer):
         pool = keras.layers.MaxPooling2D if isinstance(layer, MaxPoolLayer) else keras.layers.AveragePooling2D
         return pool(layer.pool_size, strides=layer.effective_strides, padding=layer.padding, name=name)
@@ -219,6 +237,7 @@ def build_model(
         An uncompiled ``keras.Model`` named ``prunelab``; its input layer is named ``input``.
     """
     chosen = set(spec.prunable_names() if prunable is None else prunable)
+    chosen |= slimmed_batch_norms(spec, chosen)  # a batch norm marked prunable gets training.bn_l1
     inputs = keras.Input(shape=tuple(spec.input_shape), name=MODEL_INPUT)
     tensors: dict[str, Any] = {MODEL_INPUT: inputs}
     for layer in spec.layers:

@@ -1,10 +1,12 @@
-"""Which units to remove: pruning criteria over activation statistics, and the per-cycle composer.
+"""Which units to remove: pruning criteria applied to a cycle's measures, and the per-cycle composer.
 
-Every criterion is a pure function of one layer's :class:`LayerStats` that returns a :class:`Verdict`:
-a boolean mask over the layer's units (True = remove) and a score for ranking (higher = remove
-first). :func:`select_units` combines a criterion with the pruning recipe (the per-layer cap, the
-minimum width, constant folding, Hu et al.'s layers-per-cycle rule and linear-unit merging) into one
-:class:`Selection` per layer.
+The criteria themselves (rule, thresholds, normalised importance, label) are defined once in
+``prunespec.criteria``; this module feeds them each layer's measure (an activation statistic from
+:class:`LayerStats`, or a weight score from ``worker.engine.weight_scores``) and returns a
+:class:`Verdict`: a boolean mask over the layer's units (True = remove) and a score for ranking
+(higher = remove first). :func:`select_units` combines the criteria with the pruning recipe (per-layer
+rules, the per-layer cap, the minimum width, constant folding, Hu et al.'s layers-per-cycle rule, the
+cost target and linear-unit merging) into one :class:`Selection` per layer.
 
 Band rules compare strictly, so a layer whose values are all equal (standard deviation or variance
 0) selects nothing by a band rule.
@@ -21,29 +23,24 @@ from typing import NamedTuple
 import numpy as np
 import numpy.typing as npt
 
-from prunespec.spec import (
+from prunespec.costs import model_cost
+from prunespec.criteria import (
     ActivationCountCriterion,
+    AnyCriterion,
     ApozCriterion,
     CountBandCriterion,
+    CriterionBase,
     NoCriterion,
-    PruningSpec,
     VarianceBandCriterion,
     VarianceCriterion,
 )
+from prunespec.layers import ModelSpec
+from prunespec.spec import PruningSpec
 from worker.engine.results import LayerStats, Selection
 
 BoolArray = npt.NDArray[np.bool_]
 FloatArray = npt.NDArray[np.float64]
 IndexArray = npt.NDArray[np.int64]
-
-AnyCriterion = (
-    ActivationCountCriterion
-    | CountBandCriterion
-    | ApozCriterion
-    | VarianceCriterion
-    | VarianceBandCriterion
-    | NoCriterion
-)
 
 # Slack for ``floor(max_fraction · width)`` so that e.g. 0.57 · 100 = 56.999… still caps at 57.
 _CAP_SLACK = 1e-9
@@ -77,7 +74,7 @@ def _empty_index() -> IndexArray:
 
 
 def activation_count(stats: LayerStats, threshold: int = 0) -> Verdict:
-    """Çallı's activation count: remove units active (output > 0) on at most ``threshold`` outputs.
+    """Çallı's activation count (see ``prunespec.criteria.ActivationCountCriterion``).
 
     Args:
         stats: the layer's statistics.
@@ -86,39 +83,24 @@ def activation_count(stats: LayerStats, threshold: int = 0) -> Verdict:
     Returns:
         mask ``active <= threshold``; score ``-active`` (the least active units go first).
     """
-    active = _floats(stats.active)
-    return Verdict(active <= threshold, -active)
+    return evaluate(stats, ActivationCountCriterion(threshold=threshold))
 
 
 def count_band(stats: LayerStats, k: float = 2.0) -> Verdict:
-    """Çallı's count band: remove units whose activation count lies outside mean ± k·std of the layer.
-
-    The standard deviation is the population one (``ddof=0``) over the layer's units; the band is
-    closed, so a count on its edge stays.
+    """Çallı's count band (see ``prunespec.criteria.CountBandCriterion``).
 
     Args:
         stats: the layer's statistics.
         k: half-width of the band in standard deviations; default 2.
 
     Returns:
-        mask ``|active − mean| > k·std``; score ``|active − mean| − k·std``, the distance outside the
-        band (negative inside it).
+        mask ``|active − mean| > k·std``; score ``|active − mean| − k·std``.
     """
-    counts = _floats(stats.active)
-    if counts.size == 0:
-        return Verdict(np.zeros(0, dtype=np.bool_), _floats([]))
-    distance = np.abs(counts - counts.mean()) - k * counts.std()
-    mask = distance > 0
-    if np.ptp(counts) == 0:
-        mask[:] = False
-    return Verdict(mask, distance)
+    return evaluate(stats, CountBandCriterion(k=k))
 
 
 def apoz(stats: LayerStats, k: float = 1.0) -> Verdict:
-    """Hu et al.'s network trimming: remove units whose APoZ exceeds mean(APoZ) + k·std(APoZ).
-
-    The comparison is strict and the standard deviation is the population one over the layer's
-    units, so when every unit has the same APoZ nothing is removed.
+    """Hu et al.'s network trimming (see ``prunespec.criteria.ApozCriterion``).
 
     Args:
         stats: the layer's statistics.
@@ -127,47 +109,33 @@ def apoz(stats: LayerStats, k: float = 1.0) -> Verdict:
     Returns:
         mask ``apoz > mean + k·std``; score ``apoz``.
     """
-    values = _floats(stats.apoz)
-    if values.size == 0 or np.ptp(values) == 0:
-        return Verdict(np.zeros(values.shape, dtype=np.bool_), values)
-    return Verdict(values > values.mean() + k * values.std(), values)
+    return evaluate(stats, ApozCriterion(k=k))
 
 
 def variance(stats: LayerStats, threshold: float = 1e-6) -> Verdict:
-    """Çallı's variance criterion: remove units whose output variance is at most ``threshold``.
+    """Çallı's variance criterion (see ``prunespec.criteria.VarianceCriterion``).
 
     Args:
         stats: the layer's statistics.
         threshold: largest variance still removed; default 1e-6.
 
     Returns:
-        mask ``variance <= threshold``; score ``-variance`` (the flattest units go first).
+        mask ``variance <= threshold``; score ``-variance``.
     """
-    values = _floats(stats.variance)
-    return Verdict(values <= threshold, -values)
+    return evaluate(stats, VarianceCriterion(threshold=threshold))
 
 
 def variance_band(stats: LayerStats, k: float = 2.0) -> Verdict:
-    """Çallı's autoencoder rule: remove units with mean(v) − k·var(v) < v < mean(v) + k·var(v).
-
-    ``v`` are the layer's unit variances and ``var(v)`` is the (population) variance of those
-    variances, as the thesis states; the band is open, so when all variances are equal it is empty and
-    nothing is removed.
+    """Çallı's autoencoder rule (see ``prunespec.criteria.VarianceBandCriterion``).
 
     Args:
         stats: the layer's statistics.
         k: half-width of the band in units of var(v); default 2.
 
     Returns:
-        mask ``|v − mean(v)| < k·var(v)``; score ``−|v − mean(v)|`` (units nearest the mean go first).
+        mask ``|v − mean(v)| < k·var(v)``; score ``−|v − mean(v)|``.
     """
-    values = _floats(stats.variance)
-    if values.size == 0 or np.ptp(values) == 0:
-        return Verdict(np.zeros(values.shape, dtype=np.bool_), np.zeros(values.shape, dtype=np.float64))
-    centre = values.mean()
-    spread = values.var()
-    mask = (centre - k * spread < values) & (values < centre + k * spread)
-    return Verdict(mask, -np.abs(values - centre))
+    return evaluate(stats, VarianceBandCriterion(k=k))
 
 
 def no_criterion(stats: LayerStats) -> Verdict:
@@ -179,7 +147,7 @@ def no_criterion(stats: LayerStats) -> Verdict:
     Returns:
         an all-False mask and an all-zero score.
     """
-    return Verdict(np.zeros(stats.units, dtype=np.bool_), np.zeros(stats.units, dtype=np.float64))
+    return evaluate(stats, NoCriterion())
 
 
 def constant_units(stats: LayerStats, tolerance: float = 1e-6) -> BoolArray:
@@ -226,32 +194,109 @@ def always_active_units(stats: LayerStats, tolerance: float = 0.0) -> BoolArray:
     return np.asarray((zeros == 0) & (_floats(stats.minimum) > 0), dtype=np.bool_)
 
 
-def evaluate(stats: LayerStats, criterion: AnyCriterion) -> Verdict:
-    """Apply a pruning spec's criterion to one layer.
+def measure_values(
+    stats: LayerStats, criterion: CriterionBase, scores: Mapping[str, npt.ArrayLike] | None = None
+) -> FloatArray:
+    """The per-unit values a criterion reads for one layer.
+
+    Args:
+        stats: the layer's statistics (``stats.layer`` names it).
+        criterion: the criterion.
+        scores: measures by layer name that replace the statistics' own: weight measures
+            (``worker.engine.weight_scores``, required by criteria whose ``source`` is "weights") and
+            group-aggregated activation measures (:func:`group_measures`).
+
+    Returns:
+        (units,) float64.
+
+    Raises:
+        ValueError: a weight criterion without a score for this layer, or a score of the wrong width.
+    """
+    if (scores is None or stats.layer not in scores) and criterion.source == "activations":
+        return _floats(getattr(stats, criterion.measure))
+    if scores is None or stats.layer not in scores:
+        raise ValueError(f"layer '{stats.layer}': criterion {criterion.measure} needs its weight scores")
+    values = _floats(scores[stats.layer])
+    if values.shape != (stats.units,):
+        raise ValueError(
+            f"layer '{stats.layer}': {values.shape[0] if values.ndim else 0} {criterion.measure} scores "
+            f"for {stats.units} units"
+        )
+    return values
+
+
+def evaluate(
+    stats: LayerStats, criterion: AnyCriterion, scores: Mapping[str, npt.ArrayLike] | None = None
+) -> Verdict:
+    """Apply a criterion to one layer.
 
     Args:
         stats: the layer's statistics.
-        criterion: one of the criterion specs of ``prunespec.spec``.
+        criterion: one of the criteria of ``prunespec.criteria``.
+        scores: weight measures by layer name, for weight criteria (see :func:`measure_values`).
 
     Returns:
         the criterion's Verdict.
 
     Raises:
-        TypeError: ``criterion`` is not a known criterion spec.
+        TypeError: ``criterion`` is not a known criterion.
+        ValueError: a weight criterion without scores for the layer.
     """
-    if isinstance(criterion, ActivationCountCriterion):
-        return activation_count(stats, criterion.threshold)
-    if isinstance(criterion, CountBandCriterion):
-        return count_band(stats, criterion.k)
-    if isinstance(criterion, ApozCriterion):
-        return apoz(stats, criterion.k)
-    if isinstance(criterion, VarianceCriterion):
-        return variance(stats, criterion.threshold)
-    if isinstance(criterion, VarianceBandCriterion):
-        return variance_band(stats, criterion.k)
-    if isinstance(criterion, NoCriterion):
-        return no_criterion(stats)
-    raise TypeError(f"unknown pruning criterion {type(criterion).__name__}")
+    if not isinstance(criterion, CriterionBase):
+        raise TypeError(f"unknown pruning criterion {type(criterion).__name__}")
+    mask, score = criterion.verdict(measure_values(stats, criterion, scores))
+    return Verdict(np.asarray(mask, dtype=np.bool_), _floats(score))
+
+
+def group_measures(
+    member_stats: Mapping[str, Sequence[LayerStats]], pruning: PruningSpec
+) -> dict[str, FloatArray]:
+    """Activation measures of dependency groups with several measured members, aggregated per channel.
+
+    For each group whose criterion reads activations, the criterion's measure (e.g. APoZ) of every
+    member is combined by ``pruning.group_score``; pass the result to :func:`select_units` as ``scores``
+    (together with the weight scores). A group with one member needs nothing: its statistics are used.
+
+    Args:
+        member_stats: the statistics of each group's members (probes), by group name.
+        pruning: the recipe (its rules choose each group's criterion).
+
+    Returns:
+        (units,) measures by group name, for groups with at least two members.
+    """
+    out: dict[str, FloatArray] = {}
+    for name, members in member_stats.items():
+        criterion, _ = pruning.rule_for(name)
+        if criterion.source == "activations" and len(members) > 1:
+            out[name] = aggregate(
+                [getattr(member, criterion.measure) for member in members], pruning.group_score
+            )
+    return out
+
+
+def aggregate(values: Sequence[npt.ArrayLike], how: str) -> FloatArray:
+    """A channel's score over a dependency group's members (``pruning.group_score``).
+
+    Args:
+        values: one (units,) array per member.
+        how: "mean", "max" or "sum".
+
+    Returns:
+        (units,) float64.
+
+    Raises:
+        ValueError: no members, members of different widths, or an unknown ``how``.
+    """
+    if not values:
+        raise ValueError("a group score needs at least one member")
+    stacked = np.stack([_floats(v) for v in values])
+    if how == "mean":
+        return _floats(stacked.mean(axis=0))
+    if how == "max":
+        return _floats(stacked.max(axis=0))
+    if how == "sum":
+        return _floats(stacked.sum(axis=0))
+    raise ValueError(f"unknown group score '{how}'; known: mean, max, sum")
 
 
 # --------------------------------------------------------------------------------------------- composer
@@ -287,17 +332,26 @@ def select_units(
     pruning: PruningSpec,
     widths: Mapping[str, int],
     layers: Sequence[str],
+    *,
+    scores: Mapping[str, npt.ArrayLike] | None = None,
+    spec: ModelSpec | None = None,
+    baseline: ModelSpec | None = None,
 ) -> dict[str, Selection]:
     """Choose the units every prunable layer loses this cycle.
 
-    Per layer, in this order:
+    Each layer's criterion and cap are its rule's in ``pruning.rules``, else ``pruning.criterion`` and
+    ``pruning.max_fraction``. Per layer, in this order:
 
     1. Constant units (when ``pruning.fold_constant``; tolerance ``pruning.constant_tolerance``) are
        always selected, in every layer; they do not count against the cap.
     2. The criterion's other units are ranked by score (ties: lower index first) and capped at
-       ``max(1, floor(pruning.max_fraction · width))``.
+       ``max(1, floor(max_fraction · width))``.
     3. With ``pruning.layers_per_cycle = N``, only the N layers with the highest mean APoZ among those
        where step 2 left something keep their criterion selection (ties: order of ``layers``).
+       With ``pruning.target``, step 2's choice is replaced: the units of lowest normalised importance
+       across all layers (each layer's criterion, ``importance``; ties: layer order, then unit index)
+       go, each layer within its cap, until the model's cost is at most the cycle's goal (see
+       :func:`cost_goal`); constants count toward it.
     4. The removal is cut so the layer keeps at least ``max(1, pruning.min_units)`` units. Removal
        priority is constants first (removing them is exact), then criterion units by score; the
        lowest-priority units are kept. So when every unit is dead, the constant unit with the lowest
@@ -309,24 +363,33 @@ def select_units(
        single such unit that is not strictly always active is a candidate on its own (merging
        re-biases it so it is active on every measured input).
 
-    A layer with no measured outputs gets an empty Selection: nothing is known about its units.
+    A layer with no measured outputs gets an empty Selection under an activation criterion: nothing is
+    known about its units (a weight criterion still applies, without constant folding).
 
     Args:
         stats: statistics by layer name; must cover every name in ``layers``.
         pruning: the pruning recipe.
         widths: current width of every layer in ``layers``.
         layers: the prunable layers to consider (``pruning.layers`` already applied by the caller).
+        scores: measures by layer name replacing the statistics' own: weight measures
+            (``worker.engine.weight_scores``), needed by the layers whose criterion reads weights, and
+            group-aggregated activation measures (:func:`group_measures`). Default none.
+        spec: the current architecture; needed with ``pruning.target``.
+        baseline: cycle 0's architecture; needed with ``pruning.target``.
 
     Returns:
         one Selection per name in ``layers``, in that order; ``remove``, ``constant`` (a subset of
         ``remove``) and ``merge`` are sorted int64 unit indices, empty when nothing.
 
     Raises:
-        ValueError: a layer has no statistics or width, or its statistics disagree with its width.
+        ValueError: a layer has no statistics or width, its statistics disagree with its width, a weight
+            criterion has no scores, or a target is set without ``spec`` and ``baseline``.
     """
     verdicts: dict[str, Verdict] = {}
+    importance: dict[str, FloatArray] = {}
     constants: dict[str, IndexArray] = {}
     chosen: dict[str, IndexArray] = {}
+    caps: dict[str, int] = {}
     for name in layers:
         if name not in stats:
             raise ValueError(f"no activation statistics for layer '{name}'")
@@ -336,24 +399,42 @@ def select_units(
         width = int(widths[name])
         if layer.units != width:
             raise ValueError(f"layer '{name}': statistics cover {layer.units} units but its width is {width}")
-        if layer.outputs <= 0:
+        criterion, max_fraction = pruning.rule_for(name)
+        measured = layer.outputs > 0
+        if not measured and criterion.source == "activations":
             continue
-        verdict = evaluate(layer, pruning.criterion)
+        values = measure_values(layer, criterion, scores)
+        mask, score = criterion.verdict(values)
+        verdict = Verdict(np.asarray(mask, dtype=np.bool_), _floats(score))
         constant = (
             constant_units(layer, pruning.constant_tolerance)
-            if pruning.fold_constant
+            if pruning.fold_constant and measured
             else np.zeros(width, dtype=np.bool_)
         )
         verdicts[name] = verdict
+        if not isinstance(criterion, NoCriterion):
+            importance[name] = _floats(criterion.importance(values))
         constants[name] = _ranked(_indices(constant), verdict.score)
         candidates = _ranked(_indices(verdict.mask & ~constant), verdict.score)
-        chosen[name] = candidates[: removal_cap(pruning.max_fraction, width)]
+        caps[name] = removal_cap(max_fraction, width)
+        chosen[name] = candidates[: caps[name]]
 
     if pruning.layers_per_cycle is not None:
         trimmed = [name for name in layers if name in chosen and chosen[name].size > 0]
         trimmed.sort(key=lambda name: -float(np.mean(stats[name].apoz)))  # stable: ties keep layer order
         for name in trimmed[pruning.layers_per_cycle :]:
             chosen[name] = _empty_index()
+
+    if pruning.target is not None:
+        if spec is None or baseline is None:
+            raise ValueError("pruning.target needs the current and cycle 0's architectures")
+        limits = {
+            name: max(
+                0, min(caps[name], int(widths[name]) - max(1, pruning.min_units) - constants[name].size)
+            )
+            for name in chosen
+        }
+        chosen = _towards_target(pruning, spec, baseline, widths, constants, importance, limits)
 
     result: dict[str, Selection] = {}
     for name in layers:
@@ -362,7 +443,7 @@ def select_units(
             continue
         layer = stats[name]
         width = int(widths[name])
-        priority = np.concatenate([constants[name], chosen[name]])
+        priority = np.concatenate([constants[name], chosen.get(name, _empty_index())])
         allowed = max(0, width - max(1, pruning.min_units))
         removed = priority[:allowed]
         folded = np.intersect1d(removed, constants[name]).astype(np.int64)
@@ -375,3 +456,91 @@ def select_units(
                 merge = _sorted(linear)
         result[name] = Selection(remove=_sorted(removed), constant=_sorted(folded), merge=merge)
     return result
+
+
+# --------------------------------------------------------------------------------------------- target
+
+
+def _cost(spec: ModelSpec, kind: str) -> int:
+    cost = model_cost(spec)
+    return int(cost.flops if kind == "flops" else cost.params)
+
+
+def cost_goal(pruning: PruningSpec, spec: ModelSpec, baseline: ModelSpec) -> float:
+    """The most the model may cost after this cycle's removal under ``pruning.target``.
+
+    ``max(f · cost₀, cost · f^(1/(max_cycles − 1)))``: every cycle shrinks the cost by the same ratio, so
+    after the ``max_cycles − 1`` pruning steps the model is at ``f`` of cycle 0's cost, never below.
+
+    Args:
+        pruning: the recipe (its ``target`` set).
+        spec: the current architecture.
+        baseline: cycle 0's architecture.
+
+    Returns:
+        the cost goal, in FLOPs or parameters.
+
+    Raises:
+        ValueError: no target.
+    """
+    target = pruning.target
+    if target is None:
+        raise ValueError("pruning has no target")
+    steps = max(1, pruning.max_cycles - 1)
+    floor = target.fraction * _cost(baseline, target.kind)
+    return max(floor, _cost(spec, target.kind) * target.fraction ** (1.0 / steps))
+
+
+def _towards_target(
+    pruning: PruningSpec,
+    spec: ModelSpec,
+    baseline: ModelSpec,
+    widths: Mapping[str, int],
+    constants: Mapping[str, IndexArray],
+    importance: Mapping[str, FloatArray],
+    limits: Mapping[str, int],
+) -> dict[str, IndexArray]:
+    """The fewest least-important units (within each layer's limit) that bring the cost to the goal."""
+    assert pruning.target is not None
+    kind = pruning.target.kind
+    goal = cost_goal(pruning, spec, baseline)
+    order = list(importance)
+    layer_of: list[int] = []
+    unit_of: list[int] = []
+    value_of: list[float] = []
+    for position, name in enumerate(order):
+        skip = set(constants[name].tolist())
+        for unit, value in enumerate(importance[name].tolist()):
+            if unit not in skip:
+                layer_of.append(position)
+                unit_of.append(unit)
+                value_of.append(value)
+    ranked = np.lexsort((np.asarray(unit_of), np.asarray(layer_of), np.asarray(value_of)))
+    taken = dict.fromkeys(order, 0)
+    eligible: list[tuple[str, int]] = []
+    for i in ranked.tolist():
+        name = order[layer_of[i]]
+        if taken[name] < limits.get(name, 0):
+            taken[name] += 1
+            eligible.append((name, unit_of[i]))
+    allowed = {name: max(0, int(widths[name]) - max(1, pruning.min_units)) for name in constants}
+
+    def cost_after(count: int) -> int:
+        lost = {name: min(allowed[name], constants[name].size) for name in constants}
+        for name, _ in eligible[:count]:
+            lost[name] += 1
+        return _cost(spec.with_widths({n: int(widths[n]) - k for n, k in lost.items() if k}), kind)
+
+    low, high = 0, len(eligible)
+    if cost_after(high) > goal:
+        low = high
+    while low < high:
+        middle = (low + high) // 2
+        if cost_after(middle) <= goal:
+            high = middle
+        else:
+            low = middle + 1
+    picks: dict[str, list[int]] = {name: [] for name in constants}
+    for name, unit in eligible[:low]:
+        picks[name].append(unit)
+    return {name: np.asarray(units, dtype=np.int64) for name, units in picks.items()}

@@ -40,6 +40,7 @@ from worker.engine.training import (
     objective,
     targets,
 )
+from worker.engine.weight_scores import weight_scores
 
 
 class ExperimentCancelled(Exception):
@@ -157,7 +158,17 @@ class _Run:
             batch_size=max(self.spec.training.batch_size, 1024),
             bins=pruning.histogram_bins,
         )
-        selections = criteria.select_units(stats, pruning, model_spec.widths(), self.prunable)
+        # helper criteria: weight scores (bn_scale, weight_norm) and the cost target's architectures
+        scores = weight_scores(model, model_spec, self.prunable, pruning)
+        selections = criteria.select_units(
+            stats,
+            pruning,
+            model_spec.widths(),
+            self.prunable,
+            scores=scores,
+            spec=model_spec,
+            baseline=self.spec.model,
+        )
         blocks = unit_blocks(model_spec)
         mergeable = {
             name for name in self.prunable if pruning.merge_linear and can_merge(model_spec, blocks[name])

@@ -7,6 +7,7 @@ import { emptyState, isLive, markNav, notice, progressBar, queueState, segmented
 import * as fmt from "../format.js";
 import { Chart, drawWhenVisible, loadPlotly } from "../plots.js";
 import { specView } from "../spec-view.js";
+import { criterionLabel, loadCriterionLabels } from "../criteria.js";
 import { lineage, manageButtons, tagsAndNotes } from "../run-actions.js";
 
 const experimentId = Number(location.pathname.split("/").filter(Boolean).pop());
@@ -276,9 +277,8 @@ function buildCharts(root) {
 
 function criterionHint() {
   const criterion = view.index?.criterion || {};
-  const names = { apoz: "APoZ", activation_count: "activation count", count_band: "activation-count band", variance: "variance", variance_band: "variance band", none: "none (APoZ shown)" };
   const parameter = criterion.k !== undefined ? `k = ${criterion.k}` : criterion.threshold !== undefined ? `threshold = ${criterion.threshold}` : "";
-  return `${names[criterion.type] || criterion.type || "criterion"}${parameter ? `, ${parameter}` : ""}: threshold dashed, removed units red`;
+  return `${criterion.type ? criterionLabel(criterion.type) : "criterion"}${parameter ? `, ${parameter}` : ""}: threshold dashed, removed units red`;
 }
 
 function updateLayerControls() {
@@ -628,6 +628,7 @@ async function main() {
     return;
   }
   loadPlotly().catch(() => {}); // compiles while the data arrives; the charts wait for it
+  const labels = loadCriterionLabels();
   const index = api.get(`${base}/figures`).catch(() => ({ cycles: [], layers: [], criterion: {}, figures: [] }));
   try {
     view.detail = await api.get(base);
@@ -638,6 +639,7 @@ async function main() {
     markReady("experiment");
     return;
   }
+  await labels;
   skeletonPage(root);
   if (isLive(view.detail.status)) followEvents();
   renderHeader();

@@ -8,19 +8,12 @@ import { byId, debounce, h, markReady, replace } from "../dom.js";
 import { markNav, notice, stat } from "../components.js";
 import * as fmt from "../format.js";
 import { costTable } from "../spec-view.js";
+import { criterionOptions, loadCriterionLabels } from "../criteria.js";
 
 // ---------------------------------------------------------------------------------------- fields
 // Each field: path in the request ("spec.training.epochs"), label, kind, default, options, help, when.
 
 const OPTIMIZERS = ["adam", "sgd", "momentum", "rmsprop"];
-const CRITERIA = [
-  ["apoz", "APoZ: average percentage of zeros (Hu et al.)"],
-  ["activation_count", "Activation count at most a threshold (Çallı)"],
-  ["count_band", "Activation count outside mean ± k·std (Çallı)"],
-  ["variance", "Variance at most a threshold (Çallı)"],
-  ["variance_band", "Variance inside mean ± k·var (Çallı)"],
-  ["none", "None: only exact reductions"],
-];
 const FORMATS = ["float32", "float16", "int8_dynamic", "int8_full"];
 // What a preset is usually trained on; applied when the preset changes.
 const PRESET_RECIPES = {
@@ -79,15 +72,18 @@ const SECTIONS = [
       { path: "spec.training.l2", label: "L2 on kernels", kind: "float", value: 0, group: "Regularisation" },
       { path: "spec.training.activity_l1", label: "Activity L1", kind: "float", value: 0, group: "Regularisation" },
       { path: "spec.training.activity_l2", label: "Activity L2", kind: "float", value: 0, group: "Regularisation" },
+      { path: "spec.training.bn_l1", label: "L1 on BN γ", kind: "float", value: 0, group: "Regularisation", help: "Network Slimming: on the batch norms after pruned layers" },
       { path: "spec.training.group_lasso", label: "Group lasso", kind: "float", value: 0, group: "Regularisation", help: "On each prunable unit's weights" },
     ],
   },
   {
     title: "Pruning",
     fields: [
-      { path: "spec.pruning.criterion.type", label: "Criterion", kind: "select", value: "apoz", options: CRITERIA, span: 2 },
+      { path: "spec.pruning.criterion.type", label: "Criterion", kind: "select", value: "apoz", options: [], span: 2 }, // labels from the API
       { path: "spec.pruning.criterion.k", label: "k", kind: "float", value: 1, when: criterionIs("apoz", "count_band", "variance_band"), help: "Standard deviations (APoZ, count band) or variances (variance band)" },
-      { path: "spec.pruning.criterion.threshold", label: "Threshold", kind: "float", value: 0, when: criterionIs("activation_count", "variance"), help: "Activation count: outputs > 0; variance: output variance" },
+      { path: "spec.pruning.criterion.threshold", label: "Threshold", kind: "float", value: 0, when: criterionIs("activation_count", "variance", "bn_scale", "weight_norm"), help: "Activation count: outputs > 0; variance: output variance; BN scale, weight norm: fraction of the layer's mean score" },
+      { path: "spec.pruning.criterion.fraction", label: "Lowest fraction per cycle", kind: "float", value: 0.1, when: criterionIs("bn_scale", "weight_norm"), help: "Also remove this fraction of each layer's lowest scores" },
+      { path: "spec.pruning.criterion.norm", label: "Norm", kind: "select", value: "l1", options: [["l1", "L1: sum of |w|"], ["l2", "L2"]], when: criterionIs("weight_norm") },
       { path: "spec.pruning.max_fraction", label: "Max fraction per cycle", kind: "float", value: 0.5, help: "Cap on units removed from a layer per cycle" },
       { path: "spec.pruning.max_cycles", label: "Max cycles", kind: "int", value: 10 },
       { path: "spec.pruning.min_units", label: "Min units", kind: "int", value: 1 },
@@ -626,6 +622,8 @@ async function submit(event) {
 
 async function main() {
   markNav();
+  await loadCriterionLabels();
+  FIELD_BY_PATH.get("spec.pruning.criterion.type").options = criterionOptions();
   const { form, yamlArea, file } = build(byId("new-root"));
   updateVisibility();
   try {

@@ -48,6 +48,7 @@ from backend.figures import (
 )
 from backend.figures.common import FOLDED_COLOUR, KEPT_COLOUR, REMOVED_COLOUR, fmt, number
 from backend.figures.tables import csv_cell
+from prunespec.criteria import BnScaleCriterion
 from worker.engine import criteria
 from worker.engine.results import LayerStats
 
@@ -350,6 +351,26 @@ def test_thresholds_separate_the_units_the_engine_criteria_remove() -> None:
             drawn = (values > edges[0]) & (values < edges[1])
         assert drawn.tolist() == verdict.mask.tolist(), kind
         assert 0 < verdict.mask.sum() < 8, kind  # the lines really split the units
+
+
+def test_weight_criteria_draw_the_threshold_of_their_one_definition() -> None:
+    gammas = [0.02, 1.0, 0.5, 0.0, 2.48, 0.8]
+    measure, thresholds = criterion_thresholds({"type": "bn_scale", "threshold": 0.1}, gammas)
+    assert measure == "bn_scale"
+    assert thresholds == BnScaleCriterion(threshold=0.1).thresholds(gammas)
+    assert [t.value for t in thresholds] == [pytest.approx(0.1 * sum(gammas) / 6)]
+    mask, _ = criteria.evaluate(
+        LayerStats("d1", 10, *[np.zeros(6)] * 6, np.zeros((6, 1)), np.zeros(2)),
+        BnScaleCriterion(threshold=0.1),
+        {"d1": gammas},
+    )
+    assert mask.tolist() == (np.array(gammas) <= thresholds[0].value).tolist()  # the line splits them
+    fig = criterion_figure(STATS, {"type": "weight_norm"}, removed=[0, 3], scores=gammas)
+    assert [shape["x0"] for shape in fig["layout"]["shapes"]] == [pytest.approx(0.05 * sum(gammas) / 6)]
+    assert fig["layout"]["xaxis"]["title"]["text"].startswith("norm of the unit's incoming weights")
+    unrecorded = criterion_figure(STATS, {"type": "bn_scale"}, removed=[])
+    assert unrecorded["layout"]["shapes"] == []
+    assert "bn_scale not recorded" in unrecorded["layout"]["xaxis"]["title"]["text"]
 
 
 # --------------------------------------------------------------------------------------------- TFLite
