@@ -372,9 +372,7 @@ def dependency_groups(spec: ModelSpec) -> list[Group]:
         if layer.type in PRODUCERS:
             source = layouts[layer_inputs(spec)[name][0]]
             for segment in source.segments:
-                consumers.setdefault(segment.group, []).append(
-                    Consumer(name, segment.offset, source.flatten)
-                )
+                consumers.setdefault(segment.group, []).append(Consumer(name, segment.offset, source.flatten))
     groups: list[Group] = []
     for root, group in names.items():
         if group == INPUT:
