@@ -275,7 +275,7 @@ def prune(
         group = groups[name]
         width = editor.width(group) - len(removals[name])
         editor.mark(group, removals[name])
-        new_widths.update({producer: width for producer in group.producers})
+        new_widths.update(dict.fromkeys(group.producers, width))
     editor.slice()
     new_spec = spec.with_widths(new_widths)
     for name in editor.add_bias:
