@@ -307,12 +307,13 @@ def _walk(spec: ModelSpec) -> _Walk:
 
 
 def _group_names(walk: _Walk, spec: ModelSpec) -> dict[int, str]:
-    """Root space -> group name: its first producer, or ``input``."""
-    names: dict[int, str] = {walk.spaces.root(walk.tensors[INPUT].ranges[0][0]): INPUT}
+    """Root space -> group name: its first producer, or ``input`` for the input's own channels."""
+    names: dict[int, str] = {}
     for layer in spec.layers:
         name = layer.name or ""
         if name in walk.producer_space:
             names.setdefault(walk.spaces.root(walk.producer_space[name]), name)
+    names.setdefault(walk.spaces.root(walk.tensors[INPUT].ranges[0][0]), INPUT)
     return names
 
 
