@@ -361,7 +361,7 @@ def combine(probes: Sequence[LayerStats], group_score: str = "mean") -> LayerSta
         raise ValueError("a group needs at least one probe")
     if len(probes) == 1:
         return probes[0]
-    reducers = {"mean": np.mean, "max": np.max, "sum": np.sum}
+    reducers: dict[str, Callable[..., np.ndarray]] = {"mean": np.mean, "max": np.max, "sum": np.sum}
     if group_score not in reducers:
         raise ValueError(f"group_score must be one of {sorted(reducers)}, not '{group_score}'")
     reduce = reducers[group_score]

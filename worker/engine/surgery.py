@@ -177,8 +177,8 @@ class _Editor:
             given.setdefault(group.probes[0], plan.constants)
         for probe, constants in given.items():
             values = np.zeros(width, dtype=np.float64)
-            for unit, value in constants.items():
-                values[int(unit)] = value
+            for unit, constant in constants.items():
+                values[int(unit)] = constant
             at_probes[probe] = values
         mask = np.zeros(width, dtype=bool)
         mask[folded] = True

@@ -43,12 +43,11 @@ def plant(model: keras.Model, spec: ModelSpec, group: str, channels: Sequence[in
         for index, axis in OUTPUT_AXES[layers[producer].type].items():
             if index >= len(weights):
                 continue
-            picked = [slice(None)] * weights[index].ndim
-            picked[axis] = list(channels)
             if weights[index].ndim == 1:
                 weights[index][list(channels)] = value
             else:
-                weights[index][tuple(picked)] = 0.0
+                moved = np.moveaxis(weights[index], axis, 0)  # a view: writes reach the kernel
+                moved[list(channels)] = 0.0
         model.get_layer(producer).set_weights(weights)
 
 

@@ -27,7 +27,7 @@ def _relu(name: str, **extra: Any) -> dict[str, Any]:
     return {"type": "activation", "name": name, "activation": "relu", **extra}
 
 
-RESIDUAL = [
+RESIDUAL: list[dict[str, Any]] = [
     _conv("stem", 4),
     {"type": "batch_norm", "name": "stem_bn"},
     _relu("stem_relu"),
@@ -41,7 +41,7 @@ RESIDUAL = [
     {"type": "global_avg_pool", "name": "pool"},
     {"type": "dense", "name": "out", "units": 3},
 ]
-CONCAT = [
+CONCAT: list[dict[str, Any]] = [
     _conv("a", 3),
     _conv("b", 2, inputs=["input"]),
     {"type": "concatenate", "name": "cat", "inputs": ["a", "b"]},
@@ -54,7 +54,7 @@ CONCAT = [
     {"type": "concatenate", "name": "both", "inputs": ["head", "mix_pool"]},
     {"type": "dense", "name": "out", "units": 2},
 ]
-DEPTHWISE_SE = [
+DEPTHWISE_SE: list[dict[str, Any]] = [
     _conv("expand", 4),
     _relu("expand_relu"),
     {"type": "depthwise_conv2d", "name": "dw", "kernel_size": 3},
@@ -68,7 +68,7 @@ DEPTHWISE_SE = [
     {"type": "global_max_pool", "name": "pool"},
     {"type": "dense", "name": "out", "units": 2},
 ]
-SEPARABLE = [
+SEPARABLE: list[dict[str, Any]] = [
     {"type": "separable_conv2d", "name": "sep", "filters": 4, "kernel_size": 3, "activation": "relu"},
     {"type": "upsampling2d", "name": "up", "size": 2},
     {"type": "zero_padding2d", "name": "pad", "padding": 1},
