@@ -28,6 +28,8 @@ const PRESET_RECIPES = {
   "lenet-300-100": { dataset: "mnist", target: "labels", loss: "crossentropy" },
   "lenet-5": { dataset: "mnist", target: "labels", loss: "crossentropy" },
   "mnist-autoencoder": { dataset: "mnist", target: "input", loss: "mse" },
+  "resnet-mini": { dataset: "mnist", target: "labels", loss: "crossentropy" },
+  "mobilenet-v2-mini": { dataset: "mnist", target: "labels", loss: "crossentropy" },
 };
 
 const v = (path) => readField(path);
