@@ -189,3 +189,13 @@ def test_fixed_groups_say_why(layers: list[dict[str, Any]], group: str, reason: 
     spec = _spec([6, 6, 2], layers)
     assert groups_by_name(spec)[group].fixed == reason
     assert group not in spec.prunable_names()
+
+
+def test_the_graph_presets_group_residual_stages_and_gates() -> None:
+    resnet = groups_by_name(preset("resnet-mini"))
+    stage = [g for g in resnet.values() if "s2b1_proj" in g.producers]
+    assert len(stage) == 1 and {"s2b1_conv2", "s2b2_conv2", "s2b3_conv2"} <= set(stage[0].producers)
+    assert all(g.fixed is None for g in resnet.values() if g.name != "fc")
+    mobilenet = groups_by_name(preset("mobilenet-v2-mini"))
+    gated = [g for g in mobilenet.values() if any(p.endswith("se_expand") for p in g.producers)]
+    assert gated and all(any(m.endswith("_dw") for m in g.members) for g in gated)
