@@ -19,8 +19,8 @@ from worker.engine.surgery import prune
 
 @st.composite
 def graphs(draw: st.DrawFn) -> ModelSpec:
-    """A stem convolution, one to three blocks (residual add, concatenation, depthwise, plain
-    convolution), a global pool and a dense head."""
+    """A stem convolution, one to three blocks (residual add, concatenation, depthwise, squeeze-excitation
+    gate, plain convolution), a global pool and a dense head."""
     layers: list[dict[str, Any]] = []
     count = [0]
 
@@ -38,7 +38,7 @@ def graphs(draw: st.DrawFn) -> ModelSpec:
     width = draw(st.integers(2, 4))
     x = norm_relu(add({"type": "conv2d", "filters": width, "kernel_size": 1, "inputs": ["input"]}))
     for _ in range(draw(st.integers(1, 3))):
-        block = draw(st.sampled_from(["residual", "concat", "depthwise", "conv"]))
+        block = draw(st.sampled_from(["residual", "concat", "depthwise", "gate", "conv"]))
         if block == "residual":
             branch = add({"type": "conv2d", "filters": width, "kernel_size": 1, "inputs": [x]})
             if draw(st.booleans()):
@@ -57,6 +57,21 @@ def graphs(draw: st.DrawFn) -> ModelSpec:
             x = norm_relu(
                 add({"type": "depthwise_conv2d", "kernel_size": 3, "padding": padding, "inputs": [x]})
             )
+        elif block == "gate":  # squeeze-excitation: a (1, 1, C) sigmoid gate times the map
+            squeeze = add({"type": "global_avg_pool", "keepdims": True, "inputs": [x]})
+            reduce = add(
+                {"type": "conv2d", "filters": 2, "kernel_size": 1, "activation": "relu", "inputs": [squeeze]}
+            )
+            gate = add(
+                {
+                    "type": "conv2d",
+                    "filters": width,
+                    "kernel_size": 1,
+                    "activation": "sigmoid",
+                    "inputs": [reduce],
+                }
+            )
+            x = add({"type": "multiply", "inputs": [x, gate]})
         else:
             width = draw(st.integers(2, 4))
             x = norm_relu(add({"type": "conv2d", "filters": width, "kernel_size": 1, "inputs": [x]}))
