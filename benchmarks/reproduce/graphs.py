@@ -27,6 +27,7 @@ Run from the repository root::
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import time
@@ -42,7 +43,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/: tfl
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 from recipes import merged  # noqa: E402
-from report import record, table  # noqa: E402
+from report import RESULTS_DIR, record, table  # noqa: E402
 
 from prunespec.spec import ExperimentSpec  # noqa: E402
 from worker.engine.cycle import run_experiment  # noqa: E402
@@ -115,7 +116,8 @@ RECIPES: dict[str, dict[str, Any]] = {
             "bn_l1": 1e-3,
         },
         "pruning": {
-            "criterion": {"type": "bn_scale", "threshold": 0.05},
+            "criterion": {"type": "bn_scale", "threshold": 0.1, "fraction": 0.4},
+            "tolerance": 0.01,
             "max_fraction": 0.5,
             "min_units": 1,
             "max_cycles": 10,
@@ -127,7 +129,10 @@ DESCRIPTIONS = {
     "mobilenet": "`mobilenet-v2-mini`, BN scale (γ L1 1e-4), lowest 30% per cycle, FLOPs target 0.4",
     "resnet": "`resnet-mini`, BN scale (γ L1 1e-4), lowest 30% per cycle, parameter target 0.25",
     "lenet5-conv2": ("`lenet-5`, filter L1 norm (lowest 30%) on the linear conv1/conv2, APoZ > mean on ip1"),
-    "ae-slimming": "`mnist-autoencoder`, Network Slimming: γ L1 1e-3, BN scale |γ| < 0.05",
+    "ae-slimming": (
+        "`mnist-autoencoder`, Network Slimming: γ L1 1e-3; BN scale: |γ| under 0.1 × the layer's mean or "
+        "the lowest 40% per cycle; stop when RMSE exceeds cycle 0's by 0.01"
+    ),
 }
 
 
@@ -299,6 +304,11 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--latency-runs", type=int, default=300)
     parser.add_argument("--no-record", action="store_true", help="print only; do not rewrite docs/results.md")
+    parser.add_argument(
+        "--keep",
+        action="store_true",
+        help="keep the runs already recorded in benchmarks/results/graphs.json (other recipes or seeds)",
+    )
     args = parser.parse_args()
     seeds = args.seeds[:1] if args.quick else args.seeds
     started = time.perf_counter()
@@ -317,6 +327,12 @@ def main() -> None:
                 references[seed] = unpruned_rmse(seed, recipe_data, 3 if args.quick else epochs)
             runs.append(run_recipe(recipe, seed, recipe_data, args.quick, args.latency_runs))
             print(runs[-1] | {"cycles": "…"}, flush=True)
+    if args.keep and (RESULTS_DIR / f"{NAME}.json").exists():
+        earlier = json.loads((RESULTS_DIR / f"{NAME}.json").read_text())["data"]
+        done = {(r["recipe"], r["seed"]) for r in runs}
+        runs = [r for r in earlier["runs"] if (r["recipe"], r["seed"]) not in done] + runs
+        runs.sort(key=lambda r: (list(RECIPES).index(r["recipe"]), r["seed"]))
+        references = {int(k): v for k, v in earlier["unpruned_rmse"].items()} | references
     text = markdown(runs, references)
     print(text)
     if not args.no_record:
