@@ -75,7 +75,7 @@ class GraphNode:
 
     @property
     def width_label(self) -> str:
-        """"16 → 9" when the width changed, "16" when it did not, "" without a width."""
+        """ "16 → 9" when the width changed, "16" when it did not, "" without a width."""
         if self.width_before is None:
             return ""
         if self.width_after is None or self.width_after == self.width_before:
@@ -120,10 +120,10 @@ def _edge_path(
     layers it passes."""
     (row0, col0), (row1, col1) = start, end
     low, high = min(col0, col1), max(col0, col1)
-    between = [column for row in range(row0 + 1, row1) for column in taken.get(row, ()) if low <= column <= high]
-    if not between:
+    passed = [column for row in range(row0 + 1, row1) for column in taken.get(row, ())]
+    if not [column for column in passed if low <= column <= high]:
         return [float(col0), float(col1)], [float(-row0), float(-row1)]
-    side = max(column for row in range(row0 + 1, row1) for column in taken.get(row, ())) + 0.45
+    side = max(passed) + 0.45
     xs = [float(col0), side, side, float(col1)]
     ys = [float(-row0), -row0 - 0.5, -row1 + 0.5, float(-row1)]
     return xs, ys
