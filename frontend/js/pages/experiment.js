@@ -7,6 +7,7 @@ import { emptyState, isLive, markNav, notice, progressBar, queueState, segmented
 import * as fmt from "../format.js";
 import { Chart, drawWhenVisible, loadPlotly } from "../plots.js";
 import { specView } from "../spec-view.js";
+import { architectureView } from "../architecture.js";
 import { lineage, manageButtons, tagsAndNotes } from "../run-actions.js";
 
 const experimentId = Number(location.pathname.split("/").filter(Boolean).pop());
@@ -375,36 +376,7 @@ async function loadDiff() {
   if (view.diff.after !== null) params.set("after", String(view.diff.after));
   try {
     const diff = await api.get(`${base}/architecture?${params}`);
-    const cell = (value) => (value === null || value === undefined ? "–" : fmt.int(value));
-    replace(
-      target,
-      h(
-        "div",
-        { class: "table-wrap" },
-        h(
-          "table",
-          { class: "data compact", id: "diff-table" },
-          h("thead", {}, h("tr", {}, ["Layer", "Type", "Width", "Removed", "Params", "FLOPs", "Change"].map((label, i) => h("th", { class: i >= 2 && i <= 5 ? "num" : null }, label)))),
-          h(
-            "tbody",
-            {},
-            diff.layers.map((layer) =>
-              h(
-                "tr",
-                {},
-                h("td", { class: "mono" }, layer.name),
-                h("td", { class: "muted" }, layer.type || ""),
-                h("td", { class: "num" }, `${cell(layer.width_before)} → ${cell(layer.width_after)}`),
-                h("td", { class: "num" }, layer.units_removed ? fmt.int(layer.units_removed) : ""),
-                h("td", { class: "num" }, layer.params_after === null && layer.params_before !== null ? cell(layer.params_before) : `${cell(layer.params_before)} → ${cell(layer.params_after)}`),
-                h("td", { class: "num" }, layer.flops_after === null && layer.flops_before !== null ? cell(layer.flops_before) : `${cell(layer.flops_before)} → ${cell(layer.flops_after)}`),
-                h("td", { class: `change-${layer.change}` }, layer.change),
-              ),
-            ),
-          ),
-        ),
-      ),
-    );
+    replace(target, architectureView(diff));
   } catch (error) {
     replace(target, notice("error", `Could not load the diff: ${error.message}`));
   }

@@ -8,6 +8,7 @@ import { byId, debounce, h, markReady, replace } from "../dom.js";
 import { markNav, notice, stat } from "../components.js";
 import * as fmt from "../format.js";
 import { costTable } from "../spec-view.js";
+import { showGroups } from "../groups.js";
 
 // ---------------------------------------------------------------------------------------- fields
 // Each field: path in the request ("spec.training.epochs"), label, kind, default, options, help, when.
@@ -28,6 +29,8 @@ const PRESET_RECIPES = {
   "lenet-300-100": { dataset: "mnist", target: "labels", loss: "crossentropy" },
   "lenet-5": { dataset: "mnist", target: "labels", loss: "crossentropy" },
   "mnist-autoencoder": { dataset: "mnist", target: "input", loss: "mse" },
+  "resnet-mini": { dataset: "mnist", target: "labels", loss: "crossentropy" },
+  "mobilenet-v2-mini": { dataset: "mnist", target: "labels", loss: "crossentropy" },
 };
 
 const v = (path) => readField(path);
@@ -406,7 +409,7 @@ function fillPresets(selectedName) {
   const select = byId(fieldId("spec.model"));
   replace(
     select,
-    presets.map((preset) => h("option", { value: preset.name, selected: preset.name === selectedName }, `${preset.name} · ${fmt.compact(preset.cost.params)} params`)),
+    presets.map((preset) => h("option", { value: preset.name, selected: preset.name === selectedName }, `${preset.name} · ${fmt.compact(preset.cost.params)} params · ${fmt.compact(preset.cost.flops)} FLOPs`)),
     customModel ? h("option", { value: "__custom__", selected: selectedName === "__custom__" }, `custom model from YAML (${customModel.layers?.length ?? "?"} layers)`) : null,
   );
   describePreset();
@@ -519,6 +522,7 @@ function showPreview(preview) {
   const limits = preview.limits ?? [];
   replace(byId("preview-limits"), limits.map(limitItem));
   replace(byId("preview-layers"), costTable(preview.spec.model, preview.cost));
+  showGroups(preview.groups);
   const over = limits.filter((check) => !check.within).length;
   byId("preview-state").textContent = over ? `over ${over === 1 ? "a limit" : `${over} limits`} of this server` : "valid spec";
 }

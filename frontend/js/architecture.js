@@ -1,0 +1,119 @@
+// The architecture diff of the experiment page (GET /api/experiments/{id}/architecture): every layer
+// with its inputs, group and widths before → after, the channel groups of a graph model, and the model
+// drawn as a graph (a Plotly figure the server builds).
+
+import { h } from "./dom.js";
+import * as fmt from "./format.js";
+import { draw } from "./plots.js";
+
+const cell = (value) => (value === null || value === undefined ? "–" : fmt.int(value));
+const change = (before, after) => (after === null && before !== null ? cell(before) : `${cell(before)} → ${cell(after)}`);
+
+/** True when some layer reads anything but the layer before it (a graph rather than a stack). */
+export function isGraph(layers) {
+  return layers.some((layer, index) => {
+    const inputs = layer.inputs || [];
+    const previous = index === 0 ? "input" : layers[index - 1].name;
+    return inputs.length !== 1 || inputs[0] !== previous;
+  });
+}
+
+/** Layer by layer: name, type, inputs, group, width, units removed, parameters, FLOPs and what changed. */
+export function layersDiffTable(diff) {
+  const graph = isGraph(diff.layers);
+  const groups = new Map((diff.groups || []).map((group) => [group.name, group]));
+  // A layer without a width of its own (batch norm, add, ...) shows its group's widths.
+  const widths = (layer) => {
+    if (layer.width_before !== null || layer.width_after !== null || (layer.groups || []).length !== 1) return [layer.width_before, layer.width_after];
+    const group = groups.get(layer.groups[0]);
+    return group ? [group.width_before, group.width_after] : [null, null];
+  };
+  const labels = ["Layer", "Type", "Inputs", graph ? "Group" : null, "Width", "Removed", "Params", "FLOPs", "Change"].filter(Boolean);
+  const numeric = new Set(["Width", "Removed", "Params", "FLOPs"]);
+  return h(
+    "div",
+    { class: "table-wrap" },
+    h(
+      "table",
+      { class: "data compact", id: "diff-table" },
+      h("thead", {}, h("tr", {}, labels.map((label) => h("th", { class: numeric.has(label) ? "num" : null }, label)))),
+      h(
+        "tbody",
+        {},
+        diff.layers.map((layer) => {
+          const [before, after] = widths(layer);
+          return h(
+            "tr",
+            { dataset: { layer: layer.name } },
+            h("td", { class: "mono" }, layer.name),
+            h("td", { class: "muted" }, layer.type || ""),
+            h("td", { class: "mono diff-inputs" }, (layer.inputs || []).join(", ")),
+            graph ? h("td", { class: "mono" }, (layer.groups || []).join(", ")) : null,
+            h("td", { class: "num" }, `${cell(before)} → ${cell(after)}`),
+            h("td", { class: "num" }, layer.units_removed ? fmt.int(layer.units_removed) : ""),
+            h("td", { class: "num" }, change(layer.params_before, layer.params_after)),
+            h("td", { class: "num" }, change(layer.flops_before, layer.flops_after)),
+            h("td", { class: `change-${layer.change}` }, layer.change),
+          );
+        }),
+      ),
+    ),
+  );
+}
+
+/** The channel groups: producers, width before → after, removed channels, and why a fixed one is fixed. */
+export function groupsDiffTable(groups) {
+  return h(
+    "div",
+    { class: "table-wrap" },
+    h(
+      "table",
+      { class: "data compact", id: "diff-groups" },
+      h("thead", {}, h("tr", {}, ["Group", "Producers", "Width", "Removed", "Can shrink"].map((label) => h("th", { class: label === "Width" || label === "Removed" ? "num" : null }, label)))),
+      h(
+        "tbody",
+        {},
+        groups.map((group) => {
+          const removed = group.width_before !== null && group.width_after !== null ? group.width_before - group.width_after : null;
+          return h(
+            "tr",
+            { dataset: { group: group.name } },
+            h("td", { class: "mono" }, group.name),
+            h("td", { class: "mono" }, group.producers.join(", ")),
+            h("td", { class: "num" }, `${cell(group.width_before)} → ${cell(group.width_after)}`),
+            h("td", { class: "num" }, removed ? fmt.int(removed) : ""),
+            h("td", { class: group.fixed ? "group-reason" : null }, group.fixed ? `fixed: ${group.fixed}` : "prunable"),
+          );
+        }),
+      ),
+    ),
+  );
+}
+
+/** The drawn graph: a chart element as tall as the figure asks, drawn once plotly.js is loaded. */
+export function graphChart(figure) {
+  const element = h("div", { class: "chart", id: "diff-graph", role: "img", "aria-label": "The model as a graph: layers and their inputs" });
+  element.style.height = `${Math.max(figure?.layout?.height ?? 400, 200)}px`;
+  if (figure) {
+    draw(element, figure)
+      .then(() => {
+        element.dataset.loaded = "true";
+      })
+      .catch((error) => {
+        element.textContent = `Could not draw the graph: ${error.message}`;
+      });
+  }
+  return element;
+}
+
+/** The whole diff: groups (graph models only), the layer table, and the drawn graph. */
+export function architectureView(diff) {
+  const graph = isGraph(diff.layers);
+  return h(
+    "div",
+    { id: "diff-view" },
+    graph && diff.groups?.length ? [h("h3", { class: "diff-heading" }, "Channel groups"), groupsDiffTable(diff.groups), h("h3", { class: "diff-heading" }, "Layers")] : null,
+    layersDiffTable(diff),
+    diff.graph ? [h("h3", { class: "diff-heading" }, "Graph"), graphChart(diff.graph)] : null,
+  );
+}
