@@ -279,7 +279,10 @@ class ModelSpec(StrictModel):
         return self.weighted_indices()[:-1]
 
     def prunable_names(self) -> list[str]:
-        return [self.layers[i].name or "" for i in self.prunable_indices()]
+        """Names of the dependency groups that can shrink (see ``prunespec.groups``), in model order."""
+        from prunespec.groups import prunable_groups  # groups reads this module
+
+        return [group.name for group in prunable_groups(self)]
 
     def widths(self) -> dict[str, int]:
         """Units or channels of every weighted layer, by layer name."""
