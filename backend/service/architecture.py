@@ -22,7 +22,7 @@ from backend.models import Cycle
 from backend.service.errors import NotFound
 from backend.service.figures import CYCLE_COLUMNS
 from backend.service.queries import require_experiment
-from prunespec.groups import Group, dependency_groups
+from prunespec.groups import Group, dependency_groups, layer_inputs
 from prunespec.layers import ModelSpec
 
 
@@ -109,7 +109,8 @@ class ModelGraph:
             groups = tuple(dependency_groups(model))
         except ValueError:
             groups = ()
-        layers = tuple((layer.name or "", layer.type, tuple(layer.inputs or ())) for layer in model.layers)
+        inputs = layer_inputs(model)
+        layers = tuple((layer.name or "", layer.type, inputs[layer.name or ""]) for layer in model.layers)
         return cls(tuple(model.input_shape), layers, groups)
 
     def widths(self) -> dict[str, int]:
