@@ -229,7 +229,7 @@ def architecture_graph_figure(
         layout(
             title,
             uirevision,
-            xaxis={**hidden, "range": [-0.4, columns + 1.6]},
+            xaxis={**hidden, "range": [-0.15, columns + 2.5]},
             yaxis={**hidden, "range": [-rows - 0.6, 0.6]},
             height=MARGIN_PX + ROW_PX * (rows + 1),
             margin={"l": 20, "r": 20, "t": 50, "b": 10},
