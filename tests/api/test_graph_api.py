@@ -287,3 +287,14 @@ def test_figures_of_a_graph_experiment_are_drawn_per_group(
     assert "stem" in criterion.json()["layout"]["title"]["text"]
     removed = next(trace for trace in criterion.json()["data"] if "removed" in trace["name"])
     assert len(removed["x"]) == 1  # cycle 0 removed one of the group's four channels
+
+
+@pytest.mark.parametrize("name", ["resnet-mini", "mobilenet-v2-mini"])
+def test_the_graph_presets_are_listed_with_their_costs(sqlite_client: TestClient, name: str) -> None:
+    from prunespec.presets import preset
+
+    listed = {item["name"]: item for item in sqlite_client.get("/api/presets").json()}
+
+    cost = model_cost(preset(name))
+    assert (listed[name]["cost"]["params"], listed[name]["cost"]["flops"]) == (cost.params, cost.flops)
+    assert listed[name]["model"]["input_shape"] == [28, 28, 1]
