@@ -90,7 +90,10 @@ export function groupsDiffTable(groups) {
   );
 }
 
-/** The drawn graph: a chart element as tall as the figure asks, drawn once plotly.js is loaded. */
+/**
+ * The drawn graph: a chart element as tall as the figure asks (in a frame that scrolls past 720 px, so
+ * a deep model does not push the page's next sections far down), drawn once plotly.js is loaded.
+ */
 export function graphChart(figure) {
   const element = h("div", { class: "chart", id: "diff-graph", role: "img", "aria-label": "The model as a graph: layers and their inputs" });
   element.style.height = `${Math.max(figure?.layout?.height ?? 400, 200)}px`;
@@ -103,7 +106,7 @@ export function graphChart(figure) {
         element.textContent = `Could not draw the graph: ${error.message}`;
       });
   }
-  return element;
+  return h("div", { class: "diff-graph-frame", style: { maxHeight: "720px", overflowY: "auto" } }, element);
 }
 
 /** The whole diff: groups (graph models only), the layer table, and the drawn graph. */

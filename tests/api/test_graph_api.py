@@ -16,6 +16,7 @@ from backend.db import session_scope
 from backend.models import Cycle, Experiment, LayerStatsRow, Status
 from prunespec.costs import model_cost
 from prunespec.layers import ModelSpec
+from prunespec.presets import preset
 
 #: stem → branch; add(branch, stem) → global pool → dense: the add ties stem and branch into one group.
 RESIDUAL: dict[str, Any] = {
@@ -291,8 +292,6 @@ def test_figures_of_a_graph_experiment_are_drawn_per_group(
 
 @pytest.mark.parametrize("name", ["resnet-mini", "mobilenet-v2-mini"])
 def test_the_graph_presets_are_listed_with_their_costs(sqlite_client: TestClient, name: str) -> None:
-    from prunespec.presets import preset
-
     listed = {item["name"]: item for item in sqlite_client.get("/api/presets").json()}
 
     cost = model_cost(preset(name))

@@ -580,7 +580,7 @@ function skeletonPage(root) {
     h("div", { id: "charts" }),
     h("div", { class: "section-title", id: "sec-cycles" }, h("h2", {}, "Cycles")),
     h("section", { class: "card", id: "cycles-body" }),
-    h("div", { class: "section-title", id: "sec-diff" }, h("h2", {}, "Architecture diff"), h("span", { class: "hint" }, "Layer by layer, before → after")),
+    h("div", { class: "section-title", id: "sec-diff" }, h("h2", {}, "Architecture diff"), h("span", { class: "hint" }, "Layers with their inputs, channel groups and the model's graph, before → after")),
     h("section", { class: "card" }, h("div", { class: "card-head" }, h("div", { id: "diff-controls" })), h("div", { id: "diff-body" })),
     h("div", { class: "section-title", id: "sec-tflite" }, h("h2", {}, "TFLite"), h("span", { class: "hint" }, "Latency, size and fidelity of the converted models")),
     h("div", { id: "tflite-body", class: "card-slot" }),
