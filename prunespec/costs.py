@@ -2,25 +2,38 @@
 
 Conventions (inference, one example, batch axis excluded):
 
-* FLOPs count 2 per multiply-add in ``dense``, ``conv2d`` and ``conv2d_transpose``:
+* FLOPs count 2 per multiply-add in ``dense``, ``conv2d``, ``conv2d_transpose``, ``depthwise_conv2d``
+  and ``separable_conv2d``:
 
   - ``dense`` does ``in · out`` multiply-adds;
   - ``conv2d`` does ``out_h · out_w · kh · kw · c_in · c_out`` multiply-adds: the full kernel at every
     output position, zero padding included, as TensorFlow's profiler counts ``Conv2D``;
   - ``conv2d_transpose`` does ``in_h · in_w · kh · kw · c_in · c_out`` multiply-adds: every input
     position scatters a full kernel (for ``same`` padding this is what TensorFlow's profiler counts
-    for ``Conv2DBackpropInput``).
+    for ``Conv2DBackpropInput``);
+  - ``depthwise_conv2d`` does ``out_h · out_w · kh · kw · c`` multiply-adds (one kernel per channel,
+    as the profiler counts ``DepthwiseConv2dNative``);
+  - ``separable_conv2d`` does its depthwise part, ``out_h · out_w · kh · kw · c_in``, then its
+    pointwise part, ``out_h · out_w · c_in · c_out``.
 
 * A bias add costs 1 FLOP per output element.
 * ``batch_norm`` costs 2 FLOPs per element (at inference one scale and one shift).
-* The activations ``relu``, ``tanh`` and ``sigmoid`` cost 1 FLOP per element, ``linear`` 0; this holds
-  both for standalone ``activation`` layers and for a weighted layer's own activation.
-* ``max_pool`` and ``avg_pool`` cost ``pool_h · pool_w`` FLOPs per output element.
-* ``flatten`` and ``dropout`` cost 0.
+* Activations cost, per element (``ACTIVATION_FLOPS``): ``linear`` 0; ``relu``, ``relu6``,
+  ``leaky_relu``, ``tanh`` and ``sigmoid`` 1; ``swish``/``silu`` 2 (a sigmoid and a product);
+  ``gelu`` 2 and ``hard_swish`` 3 (the elementwise steps of their usual forms); ``softmax`` 3 (an
+  exponential, a share of the sum and a division). This holds both for standalone ``activation``
+  layers and for a weighted layer's own activation.
+* ``max_pool`` and ``avg_pool`` cost ``pool_h · pool_w`` FLOPs per output element; ``global_avg_pool``
+  and ``global_max_pool`` cost one FLOP per input element (the whole image is the window).
+* ``add`` and ``multiply`` cost ``inputs − 1`` FLOPs per output element.
+* ``flatten``, ``dropout``, ``reshape``, ``concatenate``, ``zero_padding2d`` and ``upsampling2d`` only
+  move values: 0.
 
 Parameters: ``dense`` has ``in · out`` weights (+ ``out`` biases), ``conv2d`` and ``conv2d_transpose``
-have ``kh · kw · c_in · c_out`` (+ ``c_out`` biases), ``batch_norm`` has ``4 · C`` (gamma, beta, moving
-mean and moving variance, as Keras's ``count_params`` counts them), every other layer 0.
+have ``kh · kw · c_in · c_out`` (+ ``c_out`` biases), ``depthwise_conv2d`` has ``kh · kw · c`` (+ ``c``),
+``separable_conv2d`` has ``kh · kw · c_in + c_in · c_out`` (+ ``c_out``), ``batch_norm`` has ``4 · C``
+(gamma, beta, moving mean and moving variance, as Keras's ``count_params`` counts them), every other
+layer 0.
 
 This module never imports TensorFlow.
 """
@@ -31,24 +44,49 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from prunespec.graph import infer_graph
 from prunespec.layers import (
     ActivationLayer,
+    AddLayer,
     AvgPoolLayer,
     BatchNormLayer,
+    ConcatenateLayer,
     Conv2DLayer,
     Conv2DTransposeLayer,
     DenseLayer,
+    DepthwiseConv2DLayer,
     DropoutLayer,
     FlattenLayer,
+    GlobalAvgPoolLayer,
+    GlobalMaxPoolLayer,
     Layer,
     MaxPoolLayer,
     ModelSpec,
+    MultiplyLayer,
+    ReshapeLayer,
+    SeparableConv2DLayer,
     Shape,
-    infer_shapes,
+    UpSampling2DLayer,
+    ZeroPadding2DLayer,
 )
 
 #: FLOPs per element of each activation.
-ACTIVATION_FLOPS: dict[str, int] = {"linear": 0, "relu": 1, "tanh": 1, "sigmoid": 1}
+ACTIVATION_FLOPS: dict[str, int] = {
+    "linear": 0,
+    "relu": 1,
+    "relu6": 1,
+    "leaky_relu": 1,
+    "tanh": 1,
+    "sigmoid": 1,
+    "swish": 2,
+    "silu": 2,
+    "gelu": 2,
+    "hard_swish": 3,
+    "softmax": 3,
+}
+
+#: Layers that only move values.
+_FREE = (FlattenLayer, DropoutLayer, ReshapeLayer, ConcatenateLayer, ZeroPadding2DLayer, UpSampling2DLayer)
 
 
 @dataclass(frozen=True)
@@ -98,12 +136,13 @@ class ModelCost:
         }
 
 
-def layer_cost(layer: Layer, input_shape: Shape, output_shape: Shape) -> LayerCost:
+def layer_cost(layer: Layer, input_shape: Shape | tuple[Shape, ...], output_shape: Shape) -> LayerCost:
     """Parameters and FLOPs of one layer given its input and output shapes (batch axis excluded).
 
     Args:
         layer: a layer of the layer language.
-        input_shape: the shape the layer receives.
+        input_shape: the shape the layer receives, or one shape per input for ``add``, ``multiply``
+            and ``concatenate``.
         output_shape: the shape the layer yields (as ``prunespec.layers.layer_output_shape`` computes it).
 
     Returns:
@@ -112,38 +151,55 @@ def layer_cost(layer: Layer, input_shape: Shape, output_shape: Shape) -> LayerCo
     Raises:
         TypeError: the layer is not one the layer language knows.
     """
+    shapes = _as_shapes(input_shape)
+    shape_in = shapes[0]
     out_elements = math.prod(output_shape)
-    params: int
+    params = 0
     flops: int
     if isinstance(layer, DenseLayer):
-        fan_in = input_shape[-1]
+        fan_in = shape_in[-1]
         params = fan_in * layer.units + (layer.units if layer.use_bias else 0)
         flops = 2 * fan_in * layer.units
         flops += _bias_and_activation(out_elements, layer.use_bias, layer.activation)
     elif isinstance(layer, Conv2DLayer | Conv2DTransposeLayer):
-        (kh, kw), c_in, c_out = layer.kernel_size, input_shape[-1], layer.filters
+        (kh, kw), c_in, c_out = layer.kernel_size, shape_in[-1], layer.filters
         kernel = kh * kw * c_in * c_out
         params = kernel + (c_out if layer.use_bias else 0)
         if isinstance(layer, Conv2DLayer):
             positions = output_shape[0] * output_shape[1]
         else:
-            positions = input_shape[0] * input_shape[1]
+            positions = shape_in[0] * shape_in[1]
         flops = 2 * positions * kernel + _bias_and_activation(out_elements, layer.use_bias, layer.activation)
+    elif isinstance(layer, DepthwiseConv2DLayer | SeparableConv2DLayer):
+        (kh, kw), c_in, c_out = layer.kernel_size, shape_in[-1], output_shape[-1]
+        positions = output_shape[0] * output_shape[1]
+        pointwise = c_in * c_out if isinstance(layer, SeparableConv2DLayer) else 0
+        params = kh * kw * c_in + pointwise + (c_out if layer.use_bias else 0)
+        flops = 2 * positions * (kh * kw * c_in + pointwise)
+        flops += _bias_and_activation(out_elements, layer.use_bias, layer.activation)
     elif isinstance(layer, BatchNormLayer):
-        params = 4 * input_shape[-1]
+        params = 4 * shape_in[-1]
         flops = 2 * out_elements
     elif isinstance(layer, MaxPoolLayer | AvgPoolLayer):
-        params = 0
         flops = layer.pool_size[0] * layer.pool_size[1] * out_elements
+    elif isinstance(layer, GlobalAvgPoolLayer | GlobalMaxPoolLayer):
+        flops = math.prod(shape_in)
+    elif isinstance(layer, AddLayer | MultiplyLayer):
+        flops = (len(shapes) - 1) * out_elements
     elif isinstance(layer, ActivationLayer):
-        params = 0
         flops = ACTIVATION_FLOPS[layer.activation] * out_elements
-    elif isinstance(layer, FlattenLayer | DropoutLayer):
-        params = 0
+    elif isinstance(layer, _FREE):
         flops = 0
     else:
         raise TypeError(f"no cost model for {type(layer).__name__}")
     return LayerCost(name=layer.name or layer.type, type=layer.type, params=params, flops=flops)
+
+
+def _as_shapes(input_shape: Shape | tuple[Shape, ...]) -> tuple[Shape, ...]:
+    """One shape per input, whether one shape or several were given."""
+    if input_shape and all(isinstance(d, tuple | list) for d in input_shape):
+        return tuple(tuple(int(x) for x in shape) for shape in input_shape)  # type: ignore[union-attr]
+    return (tuple(int(d) for d in input_shape),)  # type: ignore[arg-type]
 
 
 def _bias_and_activation(out_elements: int, use_bias: bool, activation: str) -> int:
@@ -164,11 +220,10 @@ def layer_costs(spec: ModelSpec) -> list[LayerCost]:
         SpecShapeError: a layer does not fit its input (only for specs that bypassed validation).
         TypeError: a layer is not one the layer language knows.
     """
-    output_shapes = infer_shapes(spec.input_shape, spec.layers)
-    input_shapes = [tuple(spec.input_shape), *output_shapes[:-1]]
+    input_shapes, output_shapes = infer_graph(spec.input_shape, spec.layers)
     return [
-        layer_cost(layer, shape_in, shape_out)
-        for layer, shape_in, shape_out in zip(spec.layers, input_shapes, output_shapes, strict=True)
+        layer_cost(layer, shapes_in, shape_out)
+        for layer, shapes_in, shape_out in zip(spec.layers, input_shapes, output_shapes, strict=True)
     ]
 
 

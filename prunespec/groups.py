@@ -307,12 +307,13 @@ def _walk(spec: ModelSpec) -> _Walk:
 
 
 def _group_names(walk: _Walk, spec: ModelSpec) -> dict[int, str]:
-    """Root space -> group name: its first producer, or ``input``."""
-    names: dict[int, str] = {walk.spaces.root(walk.tensors[INPUT].ranges[0][0]): INPUT}
+    """Root space -> group name: its first producer, or ``input`` for the input's own channels."""
+    names: dict[int, str] = {}
     for layer in spec.layers:
         name = layer.name or ""
         if name in walk.producer_space:
             names.setdefault(walk.spaces.root(walk.producer_space[name]), name)
+    names.setdefault(walk.spaces.root(walk.tensors[INPUT].ranges[0][0]), INPUT)
     return names
 
 
@@ -372,9 +373,7 @@ def dependency_groups(spec: ModelSpec) -> list[Group]:
         if layer.type in PRODUCERS:
             source = layouts[layer_inputs(spec)[name][0]]
             for segment in source.segments:
-                consumers.setdefault(segment.group, []).append(
-                    Consumer(name, segment.offset, source.flatten)
-                )
+                consumers.setdefault(segment.group, []).append(Consumer(name, segment.offset, source.flatten))
     groups: list[Group] = []
     for root, group in names.items():
         if group == INPUT:

@@ -1,9 +1,15 @@
-"""The layer language: a model is an input shape plus an ordered list of layers.
+"""The model language: a model is an input shape plus a graph of layers, listed in model order.
 
-Every model spec is validated when it is constructed: unknown fields are rejected, numbers are
-bounded, and a shape-inference pass names the layer index whose shape does not fit. Specs round-trip
-through plain dicts (``model_dump`` / ``model_validate``), so the same text serves YAML files, the
-REST API and the database. Experiments around a model are in ``prunespec.spec``; the named models in
+Every layer may name its ``inputs`` (earlier layers, or ``"input"`` for the model's input); omitted, a
+layer takes the previous layer's output, so a sequential stack is written as it always was. The
+model's output is the last layer. Every model spec is validated when it is constructed: unknown
+fields are rejected, numbers are bounded, and the graph's wiring and shapes are checked, naming the
+layer that does not fit. Specs round-trip through plain dicts (``model_dump`` / ``model_validate``),
+so the same text serves YAML files, the REST API and the database; a dump leaves out the inputs a
+reader would assume (the previous layer), so a sequential spec reads as it always did.
+
+The layer types are in ``prunespec.layer_types`` and re-exported here; the wiring and shape inference
+in ``prunespec.graph``; experiments around a model in ``prunespec.spec``; named models in
 ``prunespec.presets``.
 
 This module never imports TensorFlow.
@@ -11,226 +17,122 @@ This module never imports TensorFlow.
 
 from __future__ import annotations
 
-import math
-from collections.abc import Iterable, Mapping
-from typing import Annotated, Any, Literal
+from collections.abc import Mapping
+from functools import cached_property
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic import Field, SerializerFunctionWrapHandler, ValidationInfo, field_serializer, field_validator
 
-Activation = Literal["relu", "tanh", "sigmoid", "linear"]
-Padding = Literal["valid", "same"]
-Shape = tuple[int, ...]
+from prunespec.graph import (
+    MODEL_INPUT,
+    Shape,
+    SpecShapeError,
+    check_reaches_output,
+    check_wiring,
+    consumers,
+    infer_graph,
+    infer_input_shapes,
+    infer_shapes,
+    input_names,
+)
+from prunespec.layer_types import (
+    LAYER_NAME_PATTERN,
+    WEIGHTED_TYPES,
+    WEIGHTED_TYPES_CLS,
+    WIDTH_TYPES,
+    Activation,
+    ActivationLayer,
+    AddLayer,
+    AvgPoolLayer,
+    BatchNormLayer,
+    ConcatenateLayer,
+    Conv2DLayer,
+    Conv2DTransposeLayer,
+    DenseLayer,
+    DepthwiseConv2DLayer,
+    DropoutLayer,
+    FlattenLayer,
+    GlobalAvgPoolLayer,
+    GlobalMaxPoolLayer,
+    Layer,
+    MaxPoolLayer,
+    MultiplyLayer,
+    Padding,
+    ReshapeLayer,
+    SeparableConv2DLayer,
+    StrictModel,
+    UpSampling2DLayer,
+    WeightedLayer,
+    ZeroPadding2DLayer,
+    layer_output_shape,
+    width_of,
+)
 
-WEIGHTED_TYPES = ("dense", "conv2d", "conv2d_transpose")
-LAYER_NAME_PATTERN = r"^[A-Za-z][A-Za-z0-9_]{0,63}$"
-
-
-class StrictModel(BaseModel):
-    """Base for every spec: unknown fields are an error, values are immutable, numbers are finite
-    (``NaN``, ``Infinity`` and ``1e999`` are refused: PostgreSQL's JSON cannot store them)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
-
-
-def _pair(value: Any) -> Any:
-    """Accept ``3`` as shorthand for ``(3, 3)``."""
-    if isinstance(value, int) and not isinstance(value, bool):
-        return (value, value)
-    return value
-
-
-SmallInt = Annotated[int, Field(ge=1, le=31)]
-Pair = tuple[SmallInt, SmallInt]
-
-
-class _LayerBase(StrictModel):
-    name: Annotated[str | None, Field(pattern=LAYER_NAME_PATTERN)] = None
-
-
-class DenseLayer(_LayerBase):
-    """Fully connected layer; its units are prunable."""
-
-    type: Literal["dense"] = "dense"
-    units: int = Field(ge=1, le=65536)
-    activation: Activation = "linear"
-    use_bias: bool = True
-
-
-class _ConvBase(_LayerBase):
-    filters: int = Field(ge=1, le=8192)
-    kernel_size: Pair
-    strides: Pair = (1, 1)
-    padding: Padding = "valid"
-    activation: Activation = "linear"
-    use_bias: bool = True
-
-    _pairs = field_validator("kernel_size", "strides", mode="before")(_pair)
-
-
-class Conv2DLayer(_ConvBase):
-    """2-D convolution (channels last); its output channels are prunable."""
-
-    type: Literal["conv2d"] = "conv2d"
-
-
-class Conv2DTransposeLayer(_ConvBase):
-    """Transposed 2-D convolution (channels last); its output channels are prunable."""
-
-    type: Literal["conv2d_transpose"] = "conv2d_transpose"
-
-
-class BatchNormLayer(_LayerBase):
-    """Batch normalisation over the last axis.
-
-    The moving-statistics momentum defaults to 0.9, not Keras's 0.99: pruning retrains for a few
-    hundred steps a cycle, and with 0.99 the moving statistics used at inference lag the batch
-    statistics used in training (measured on the MNIST autoencoder after 5 epochs of 8,000 images:
-    held-out RMSE 0.34 with 0.99, 0.11 with 0.9).
-    """
-
-    type: Literal["batch_norm"] = "batch_norm"
-    momentum: float = Field(default=0.9, gt=0.0, lt=1.0)
-    epsilon: float = Field(default=1e-3, gt=0.0, le=1.0)
-
-
-class _PoolBase(_LayerBase):
-    pool_size: Pair = (2, 2)
-    strides: Pair | None = None
-    padding: Padding = "valid"
-
-    _pairs = field_validator("pool_size", "strides", mode="before")(_pair)
-
-    @model_validator(mode="before")
-    @classmethod
-    def _strides_default_to_pool_size(cls, data: Any) -> Any:
-        if isinstance(data, Mapping) and data.get("strides") is None:
-            return {**data, "strides": data.get("pool_size", (2, 2))}
-        return data
-
-    @property
-    def effective_strides(self) -> tuple[int, int]:
-        """Strides, the pool size where none were given (as in Keras)."""
-        return self.strides if self.strides is not None else self.pool_size
-
-
-class MaxPoolLayer(_PoolBase):
-    type: Literal["max_pool"] = "max_pool"
-
-
-class AvgPoolLayer(_PoolBase):
-    type: Literal["avg_pool"] = "avg_pool"
-
-
-class FlattenLayer(_LayerBase):
-    type: Literal["flatten"] = "flatten"
-
-
-class DropoutLayer(_LayerBase):
-    type: Literal["dropout"] = "dropout"
-    rate: float = Field(ge=0.0, lt=1.0)
-
-
-class ActivationLayer(_LayerBase):
-    type: Literal["activation"] = "activation"
-    activation: Activation
-
-
-Layer = Annotated[
-    DenseLayer
-    | Conv2DLayer
-    | Conv2DTransposeLayer
-    | BatchNormLayer
-    | MaxPoolLayer
-    | AvgPoolLayer
-    | FlattenLayer
-    | DropoutLayer
-    | ActivationLayer,
-    Field(discriminator="type"),
+__all__ = [
+    "LAYER_NAME_PATTERN",
+    "MODEL_INPUT",
+    "WEIGHTED_TYPES",
+    "WEIGHTED_TYPES_CLS",
+    "WIDTH_TYPES",
+    "Activation",
+    "ActivationLayer",
+    "AddLayer",
+    "AvgPoolLayer",
+    "BatchNormLayer",
+    "ConcatenateLayer",
+    "Conv2DLayer",
+    "Conv2DTransposeLayer",
+    "DenseLayer",
+    "DepthwiseConv2DLayer",
+    "DropoutLayer",
+    "FlattenLayer",
+    "GlobalAvgPoolLayer",
+    "GlobalMaxPoolLayer",
+    "Layer",
+    "MaxPoolLayer",
+    "ModelSpec",
+    "MultiplyLayer",
+    "Padding",
+    "ReshapeLayer",
+    "SeparableConv2DLayer",
+    "Shape",
+    "SpecShapeError",
+    "StrictModel",
+    "UpSampling2DLayer",
+    "WeightedLayer",
+    "ZeroPadding2DLayer",
+    "infer_input_shapes",
+    "infer_shapes",
+    "layer_output_shape",
+    "width_of",
 ]
-WeightedLayer = DenseLayer | Conv2DLayer | Conv2DTransposeLayer
-WEIGHTED_TYPES_CLS = (DenseLayer, Conv2DLayer, Conv2DTransposeLayer)
 
 
-class SpecShapeError(ValueError):
-    """A layer's input shape does not fit the layer."""
-
-
-def _conv_length(size: int, kernel: int, stride: int, padding: str) -> int:
-    if padding == "same":
-        return math.ceil(size / stride)
-    return (size - kernel) // stride + 1
-
-
-def _deconv_length(size: int, kernel: int, stride: int, padding: str) -> int:
-    if padding == "same":
-        return size * stride
-    return size * stride + max(kernel - stride, 0)
-
-
-def layer_output_shape(layer: Layer, shape: Shape) -> Shape:
-    """The output shape of one layer (batch axis excluded), or SpecShapeError saying why not."""
-    if isinstance(layer, DenseLayer):
-        if len(shape) != 1:
-            raise SpecShapeError(f"dense needs a 1-D input but gets {shape}; add a flatten layer before it")
-        return (layer.units,)
-    if isinstance(layer, FlattenLayer):
-        return (math.prod(shape),)
-    if isinstance(layer, BatchNormLayer | DropoutLayer | ActivationLayer):
-        return shape
-    if len(shape) != 3:
-        raise SpecShapeError(
-            f"{layer.type} needs an input of shape (height, width, channels) but gets {shape}"
-        )
-    height, width, channels = shape
-    if isinstance(layer, Conv2DTransposeLayer):
-        (kh, kw), (sh, sw) = layer.kernel_size, layer.strides
-        return (
-            _deconv_length(height, kh, sh, layer.padding),
-            _deconv_length(width, kw, sw, layer.padding),
-            layer.filters,
-        )
-    if isinstance(layer, Conv2DLayer):
-        (kh, kw), (sh, sw), out_channels = layer.kernel_size, layer.strides, layer.filters
-    else:
-        (kh, kw), (sh, sw), out_channels = layer.pool_size, layer.effective_strides, channels
-    out_h = _conv_length(height, kh, sh, layer.padding)
-    out_w = _conv_length(width, kw, sw, layer.padding)
-    if out_h < 1 or out_w < 1:
-        raise SpecShapeError(
-            f"window {kh}x{kw} does not fit input {height}x{width} with padding '{layer.padding}'"
-        )
-    return (out_h, out_w, out_channels)
-
-
-def infer_shapes(input_shape: Shape, layers: Iterable[Layer]) -> list[Shape]:
-    """Output shape of every layer in order.
-
-    Raises:
-        SpecShapeError: naming the index, type and name of the first layer that does not fit.
-    """
-    shapes: list[Shape] = []
-    shape = tuple(input_shape)
+def _named_and_wired(layers: list[Layer]) -> list[Layer]:
+    """The layers with a name (``<type>_<index>`` where none was given) and explicit inputs."""
+    named: list[Layer] = []
     for index, layer in enumerate(layers):
-        try:
-            shape = layer_output_shape(layer, shape)
-        except SpecShapeError as exc:
-            label = f" '{layer.name}'" if layer.name else ""
-            raise SpecShapeError(f"layer {index} ({layer.type}{label}): {exc}") from None
-        shapes.append(shape)
-    return shapes
-
-
-def width_of(layer: Layer) -> int | None:
-    """Units of a dense layer, filters of a convolution, None for unweighted layers."""
-    if isinstance(layer, DenseLayer):
-        return layer.units
-    if isinstance(layer, Conv2DLayer | Conv2DTransposeLayer):
-        return layer.filters
-    return None
+        if layer.name is None:
+            layer = layer.model_copy(update={"name": f"{layer.type}_{index}"})
+        named.append(layer)
+    seen: set[str] = set()
+    for index, layer in enumerate(named):
+        assert layer.name is not None
+        if layer.name in seen:
+            raise ValueError(f"layer {index}: name '{layer.name}' is used twice")
+        if layer.name == MODEL_INPUT:
+            raise ValueError(f"layer {index}: the name 'input' is reserved for the model's input")
+        seen.add(layer.name)
+    sources = input_names(named)
+    return [layer.model_copy(update={"inputs": inputs}) for layer, inputs in zip(named, sources, strict=True)]
 
 
 class ModelSpec(StrictModel):
-    """An input shape and an ordered list of layers (channels-last images)."""
+    """An input shape and a graph of layers in model order (channels-last images).
+
+    After validation every layer has a ``name`` and its ``inputs`` (a tuple of earlier layer names or
+    ``"input"``); the last layer is the model's output.
+    """
 
     input_shape: tuple[Annotated[int, Field(ge=1, le=100_000)], ...] = Field(min_length=1, max_length=3)
     layers: list[Layer] = Field(min_length=1, max_length=256)
@@ -238,44 +140,110 @@ class ModelSpec(StrictModel):
     @field_validator("layers")
     @classmethod
     def _names_and_shapes(cls, layers: list[Layer], info: ValidationInfo) -> list[Layer]:
-        named: list[Layer] = []
-        for index, layer in enumerate(layers):
-            if layer.name is None:
-                layer = layer.model_copy(update={"name": f"{layer.type}_{index}"})
-            named.append(layer)
-        seen: set[str] = set()
-        for index, layer in enumerate(named):
-            assert layer.name is not None
-            if layer.name in seen:
-                raise ValueError(f"layer {index}: name '{layer.name}' is used twice")
-            if layer.name == "input":
-                raise ValueError(f"layer {index}: the name 'input' is reserved for the model's input")
-            seen.add(layer.name)
+        named = _named_and_wired(layers)
         if not any(isinstance(layer, WEIGHTED_TYPES_CLS) for layer in named):
-            raise ValueError("a model needs at least one dense, conv2d or conv2d_transpose layer")
+            raise ValueError(
+                "a model needs at least one dense, conv2d, conv2d_transpose or separable_conv2d layer"
+            )
+        check_wiring(named)
         input_shape = info.data.get("input_shape")
         if input_shape is not None:
             infer_shapes(input_shape, named)
+        check_reaches_output(named)
         return named
+
+    @field_serializer("layers", mode="wrap")
+    def _implied_inputs_left_out(  # type: ignore[no-untyped-def]  # no return type: keeps the schema
+        self, layers: list[Layer], handler: SerializerFunctionWrapHandler
+    ):
+        """Dump a layer's inputs only where they are not simply the previous layer."""
+        dumped = handler(layers)
+        previous = MODEL_INPUT
+        for row in dumped:
+            if isinstance(row, dict):
+                if tuple(row.get("inputs") or ()) == (previous,):
+                    row.pop("inputs", None)
+                previous = row.get("name") or previous
+        return dumped
+
+    @cached_property
+    def _graph(self) -> tuple[list[tuple[Shape, ...]], list[Shape]]:
+        return infer_graph(self.input_shape, self.layers)
 
     @property
     def shapes(self) -> list[Shape]:
-        """Output shape of every layer."""
-        return infer_shapes(self.input_shape, self.layers)
+        """Output shape of every layer, aligned with ``layers``."""
+        return list(self._graph[1])
 
     @property
     def output_shape(self) -> Shape:
-        return self.shapes[-1]
+        return self._graph[1][-1]
+
+    def input_shapes(self, layer: int | str) -> list[Shape]:
+        """The shapes one layer receives, one per input, in the order of its ``inputs``.
+
+        Args:
+            layer: the layer's index or name.
+        """
+        index = layer if isinstance(layer, int) else self.index_of(layer)
+        return list(self._graph[0][index])
+
+    def all_input_shapes(self) -> list[tuple[Shape, ...]]:
+        """The shapes every layer receives (one tuple per layer, one shape per input)."""
+        return list(self._graph[0])
 
     def layer_names(self) -> list[str]:
         return [layer.name or "" for layer in self.layers]
 
+    def index_of(self, name: str) -> int:
+        """The position of the named layer.
+
+        Raises:
+            KeyError: no layer has that name.
+        """
+        for index, layer in enumerate(self.layers):
+            if layer.name == name:
+                return index
+        raise KeyError(f"no layer '{name}'; layers: {self.layer_names()}")
+
+    def layer_by_name(self, name: str) -> Layer:
+        """The named layer.
+
+        Raises:
+            KeyError: no layer has that name.
+        """
+        return self.layers[self.index_of(name)]
+
+    def inputs_of(self, name: str) -> tuple[str, ...]:
+        """The names the layer takes its inputs from (``"input"`` for the model's input)."""
+        return self.layer_by_name(name).inputs or ()
+
+    def consumers_of(self, name: str) -> list[str]:
+        """The layers that take the named layer (or ``"input"``) as an input, in model order."""
+        if name != MODEL_INPUT:
+            self.index_of(name)
+        return list(consumers(self.layers).get(name, []))
+
+    def is_sequential(self) -> bool:
+        """True when every layer takes exactly the previous layer's output (a plain stack)."""
+        return all(
+            tuple(layer.inputs or ()) == source
+            for layer, source in zip(self.layers, self._chain(), strict=True)
+        )
+
+    def _chain(self) -> list[tuple[str, ...]]:
+        return [(MODEL_INPUT,), *((name,) for name in self.layer_names()[:-1])]
+
     def weighted_indices(self) -> list[int]:
-        """Indices of dense, conv2d and conv2d_transpose layers."""
+        """Indices of layers with a width of their own (dense, conv2d, conv2d_transpose, separable_conv2d)."""
         return [i for i, layer in enumerate(self.layers) if isinstance(layer, WEIGHTED_TYPES_CLS)]
 
     def prunable_indices(self) -> list[int]:
-        """Weighted layers whose units feed another weighted layer (the output layer never is)."""
+        """Weighted layers whose units feed another weighted layer (the output layer never is).
+
+        The one place that decides what can shrink; the dependency groups (``prunespec.groups``)
+        replace it for graphs. For a sequential model: every weighted layer but the last.
+        """
         return self.weighted_indices()[:-1]
 
     def prunable_names(self) -> list[str]:
@@ -285,7 +253,7 @@ class ModelSpec(StrictModel):
         return [group.name for group in prunable_groups(self)]
 
     def widths(self) -> dict[str, int]:
-        """Units or channels of every weighted layer, by layer name."""
+        """Units or channels of every layer with a width of its own, by layer name."""
         out: dict[str, int] = {}
         for layer in self.layers:
             width = width_of(layer)
@@ -314,6 +282,6 @@ class ModelSpec(StrictModel):
 
     def with_layer(self, index: int, **changes: Any) -> ModelSpec:
         """A copy with fields of one layer changed (validated again)."""
-        layers = [layer.model_dump() for layer in self.layers]
+        layers = self.model_dump()["layers"]
         layers[index].update(changes)
         return ModelSpec.model_validate({"input_shape": self.input_shape, "layers": layers})

@@ -1,4 +1,7 @@
-"""Keras models from specs, and specs back from (pruned) Keras models."""
+"""Keras models from specs (any graph, through the functional API), and layer weights by name.
+
+Reading a Keras model back as a spec is ``worker.engine.from_keras`` (re-exported here).
+"""
 
 from __future__ import annotations
 
@@ -10,24 +13,60 @@ import numpy as np
 from keras import ops
 
 from prunespec.layers import (
+    MODEL_INPUT,
     ActivationLayer,
+    AddLayer,
     AvgPoolLayer,
     BatchNormLayer,
+    ConcatenateLayer,
     Conv2DLayer,
     Conv2DTransposeLayer,
     DenseLayer,
+    DepthwiseConv2DLayer,
     DropoutLayer,
     FlattenLayer,
+    GlobalAvgPoolLayer,
+    GlobalMaxPoolLayer,
     Layer,
     MaxPoolLayer,
     ModelSpec,
+    MultiplyLayer,
+    ReshapeLayer,
+    SeparableConv2DLayer,
+    UpSampling2DLayer,
+    ZeroPadding2DLayer,
 )
 from prunespec.spec import TrainingSpec
+from worker.engine.from_keras import UnsupportedLayerError, layer_to_dict, model_to_spec, read_model
 
-#: Axis of a kernel that indexes the layer's output units, by layer type.
-UNIT_AXIS = {"dense": 1, "conv2d": 3, "conv2d_transpose": 2}
-#: Axis of a kernel that indexes the layer's input units, by layer type.
-INPUT_AXIS = {"dense": 0, "conv2d": 2, "conv2d_transpose": 3}
+__all__ = [
+    "INPUT_AXIS",
+    "UNIT_AXIS",
+    "KernelPenalty",
+    "UnsupportedLayerError",
+    "build_layer",
+    "build_model",
+    "keras_activation",
+    "layer_to_dict",
+    "layer_weights",
+    "model_to_spec",
+    "read_model",
+    "set_layer_weights",
+]
+
+#: Axis of a kernel that indexes the layer's output units, by layer type (a separable convolution's
+#: pointwise kernel; a depthwise kernel's channels).
+UNIT_AXIS = {"dense": 1, "conv2d": 3, "conv2d_transpose": 2, "separable_conv2d": 3, "depthwise_conv2d": 2}
+#: Axis of a kernel that indexes the layer's input units, by layer type (for a separable convolution
+#: the pointwise kernel; its depthwise kernel's channels are axis 2 too).
+INPUT_AXIS = {"dense": 0, "conv2d": 2, "conv2d_transpose": 3, "separable_conv2d": 2, "depthwise_conv2d": 2}
+#: Keras's name for a spec activation where the two differ.
+KERAS_ACTIVATION = {"swish": "silu", "hard_swish": "hard_silu"}
+
+
+def keras_activation(name: str) -> str:
+    """The Keras activation name for a spec activation (``hard_swish`` is Keras's ``hard_silu``)."""
+    return KERAS_ACTIVATION.get(name, name)
 
 
 @keras.saving.register_keras_serializable(package="prunelab")
@@ -84,15 +123,26 @@ def _activity_penalty(training: TrainingSpec | None, prunable: bool) -> keras.re
 def build_layer(
     layer: Layer, training: TrainingSpec | None = None, prunable: bool = False
 ) -> keras.layers.Layer:
-    """One Keras layer for one spec layer, named as in the spec."""
+    """One Keras layer for one spec layer, named as in the spec.
+
+    Args:
+        layer: the spec layer.
+        training: adds its kernel penalties (and, when ``prunable``, group lasso and activity
+            penalties). Default None (no penalties).
+        prunable: whether the layer's units may be removed. Default False.
+
+    Raises:
+        TypeError: the layer is not one the layer language knows.
+    """
     name = layer.name
+    activity = _activity_penalty(training, prunable)
     if isinstance(layer, DenseLayer):
         return keras.layers.Dense(
             layer.units,
-            activation=layer.activation,
+            activation=keras_activation(layer.activation),
             use_bias=layer.use_bias,
             kernel_regularizer=_kernel_penalty("dense", training, prunable),
-            activity_regularizer=_activity_penalty(training, prunable),
+            activity_regularizer=activity,
             name=name,
         )
     if isinstance(layer, Conv2DLayer | Conv2DTransposeLayer):
@@ -102,30 +152,75 @@ def build_layer(
             layer.kernel_size,
             strides=layer.strides,
             padding=layer.padding,
-            activation=layer.activation,
+            activation=keras_activation(layer.activation),
             use_bias=layer.use_bias,
             kernel_regularizer=_kernel_penalty(layer.type, training, prunable),
-            activity_regularizer=_activity_penalty(training, prunable),
+            activity_regularizer=activity,
             name=name,
         )
+    if isinstance(layer, SeparableConv2DLayer):
+        return keras.layers.SeparableConv2D(
+            layer.filters,
+            layer.kernel_size,
+            strides=layer.strides,
+            padding=layer.padding,
+            activation=keras_activation(layer.activation),
+            use_bias=layer.use_bias,
+            depthwise_regularizer=_kernel_penalty("depthwise_conv2d", training, False),
+            pointwise_regularizer=_kernel_penalty(layer.type, training, prunable),
+            activity_regularizer=activity,
+            name=name,
+        )
+    if isinstance(layer, DepthwiseConv2DLayer):
+        return keras.layers.DepthwiseConv2D(
+            layer.kernel_size,
+            strides=layer.strides,
+            padding=layer.padding,
+            activation=keras_activation(layer.activation),
+            use_bias=layer.use_bias,
+            depthwise_regularizer=_kernel_penalty(layer.type, training, False),
+            name=name,
+        )
+    return _build_plain_layer(layer)
+
+
+def _build_plain_layer(layer: Layer) -> keras.layers.Layer:
+    """A Keras layer without kernels for one spec layer."""
+    name = layer.name
     if isinstance(layer, BatchNormLayer):
         return keras.layers.BatchNormalization(momentum=layer.momentum, epsilon=layer.epsilon, name=name)
     if isinstance(layer, MaxPoolLayer | AvgPoolLayer):
         pool = keras.layers.MaxPooling2D if isinstance(layer, MaxPoolLayer) else keras.layers.AveragePooling2D
         return pool(layer.pool_size, strides=layer.effective_strides, padding=layer.padding, name=name)
+    if isinstance(layer, GlobalAvgPoolLayer):
+        return keras.layers.GlobalAveragePooling2D(keepdims=layer.keepdims, name=name)
+    if isinstance(layer, GlobalMaxPoolLayer):
+        return keras.layers.GlobalMaxPooling2D(keepdims=layer.keepdims, name=name)
+    if isinstance(layer, ZeroPadding2DLayer):
+        return keras.layers.ZeroPadding2D(layer.padding, name=name)
+    if isinstance(layer, UpSampling2DLayer):
+        return keras.layers.UpSampling2D(layer.size, name=name)
+    if isinstance(layer, ReshapeLayer):
+        return keras.layers.Reshape(layer.target_shape, name=name)
     if isinstance(layer, FlattenLayer):
         return keras.layers.Flatten(name=name)
     if isinstance(layer, DropoutLayer):
         return keras.layers.Dropout(layer.rate, name=name)
     if isinstance(layer, ActivationLayer):
-        return keras.layers.Activation(layer.activation, name=name)
+        return keras.layers.Activation(keras_activation(layer.activation), name=name)
+    if isinstance(layer, AddLayer):
+        return keras.layers.Add(name=name)
+    if isinstance(layer, MultiplyLayer):
+        return keras.layers.Multiply(name=name)
+    if isinstance(layer, ConcatenateLayer):
+        return keras.layers.Concatenate(axis=layer.axis, name=name)
     raise TypeError(f"no Keras layer for {type(layer).__name__}")
 
 
 def build_model(
     spec: ModelSpec, training: TrainingSpec | None = None, prunable: Collection[str] | None = None
 ) -> keras.Model:
-    """A functional Keras model whose layers carry the spec's names.
+    """A functional Keras model whose layers carry the spec's names and follow its graph.
 
     Args:
         spec: the architecture.
@@ -134,81 +229,16 @@ def build_model(
             layer of the spec.
 
     Returns:
-        An uncompiled ``keras.Model`` named ``prunelab``.
+        An uncompiled ``keras.Model`` named ``prunelab``; its input layer is named ``input``.
     """
     chosen = set(spec.prunable_names() if prunable is None else prunable)
-    inputs = keras.Input(shape=tuple(spec.input_shape), name="input")
-    x = inputs
+    inputs = keras.Input(shape=tuple(spec.input_shape), name=MODEL_INPUT)
+    tensors: dict[str, Any] = {MODEL_INPUT: inputs}
     for layer in spec.layers:
-        x = build_layer(layer, training, prunable=layer.name in chosen)(x)
-    return keras.Model(inputs, x, name="prunelab")
-
-
-def _pair(value: Any) -> tuple[int, int]:
-    a, b = value
-    return (int(a), int(b))
-
-
-def layer_to_dict(layer: keras.layers.Layer) -> dict[str, Any]:
-    """The spec fields of one Keras layer.
-
-    Raises:
-        TypeError: the layer is not one the layer language knows.
-    """
-    config = layer.get_config()
-    name = layer.name
-    if isinstance(layer, keras.layers.Dense):
-        return {
-            "type": "dense",
-            "name": name,
-            "units": int(config["units"]),
-            "activation": config["activation"],
-            "use_bias": bool(config["use_bias"]),
-        }
-    if isinstance(layer, keras.layers.Conv2DTranspose | keras.layers.Conv2D):
-        kind = "conv2d_transpose" if isinstance(layer, keras.layers.Conv2DTranspose) else "conv2d"
-        return {
-            "type": kind,
-            "name": name,
-            "filters": int(config["filters"]),
-            "kernel_size": _pair(config["kernel_size"]),
-            "strides": _pair(config["strides"]),
-            "padding": config["padding"],
-            "activation": config["activation"],
-            "use_bias": bool(config["use_bias"]),
-        }
-    if isinstance(layer, keras.layers.BatchNormalization):
-        return {
-            "type": "batch_norm",
-            "name": name,
-            "momentum": config["momentum"],
-            "epsilon": config["epsilon"],
-        }
-    if isinstance(layer, keras.layers.MaxPooling2D | keras.layers.AveragePooling2D):
-        kind = "max_pool" if isinstance(layer, keras.layers.MaxPooling2D) else "avg_pool"
-        return {
-            "type": kind,
-            "name": name,
-            "pool_size": _pair(config["pool_size"]),
-            "strides": _pair(config["strides"]),
-            "padding": config["padding"],
-        }
-    if isinstance(layer, keras.layers.Flatten):
-        return {"type": "flatten", "name": name}
-    if isinstance(layer, keras.layers.Dropout):
-        return {"type": "dropout", "name": name, "rate": float(config["rate"])}
-    if isinstance(layer, keras.layers.Activation):
-        return {"type": "activation", "name": name, "activation": config["activation"]}
-    raise TypeError(f"layer '{name}' ({type(layer).__name__}) is not in prunelab's layer language")
-
-
-def model_to_spec(model: keras.Model) -> ModelSpec:
-    """Read a sequential Keras model (e.g. after surgery) back as a spec."""
-    layers = [
-        layer_to_dict(layer) for layer in model.layers if not isinstance(layer, keras.layers.InputLayer)
-    ]
-    input_shape = tuple(int(d) for d in model.input_shape[1:])
-    return ModelSpec.model_validate({"input_shape": input_shape, "layers": layers})
+        sources = [tensors[source] for source in layer.inputs or ()]
+        keras_layer = build_layer(layer, training, prunable=layer.name in chosen)
+        tensors[layer.name or ""] = keras_layer(sources[0] if len(sources) == 1 else sources)
+    return keras.Model(inputs, tensors[spec.layers[-1].name or ""], name="prunelab")
 
 
 def layer_weights(model: keras.Model) -> dict[str, list[np.ndarray]]:

@@ -1,10 +1,11 @@
 """The trimming loop: train → lock → measure → choose → prune → retrain from the surviving weights.
 
-Cycle k trains the model it is handed, evaluates it on the held-out split, measures every prunable
-unit on training examples, chooses units by the recipe, and hands a smaller model (same surviving
-weights) to cycle k + 1. The loop stops when a cycle removes nothing, after ``max_cycles``, when the
-validation metric falls more than ``tolerance`` behind cycle 0's (the previous cycle's model is then
-the result), or when the reporter says the run is cancelled.
+Cycle k trains the model it is handed, evaluates it on the held-out split, measures the channels of
+every prunable dependency group (``prunespec.groups``) on training examples, chooses units by the
+recipe, and hands a smaller model (same surviving weights) to cycle k + 1. The loop stops when a
+cycle removes nothing, after ``max_cycles``, when the validation metric falls more than
+``tolerance`` behind cycle 0's (the previous cycle's model is then the result), or when the
+reporter says the run is cancelled.
 
 Every cycle reseeds from ``seed + k``, so a run is reproducible and a resumed run continues exactly as
 an uninterrupted one would.
@@ -21,6 +22,7 @@ import keras
 import numpy as np
 
 from prunespec.costs import model_cost
+from prunespec.groups import Group, groups_by_name
 from prunespec.layers import ModelSpec
 from prunespec.spec import ExperimentSpec
 from worker.engine import criteria
@@ -28,9 +30,8 @@ from worker.engine.build import build_model
 from worker.engine.data import Dataset, fit_to_model
 from worker.engine.distortion import distort
 from worker.engine.results import CycleResult, ExperimentResult, LayerStats, NullReporter, Reporter, Selection
-from worker.engine.stats import measure
+from worker.engine.stats import combine, measure_probes
 from worker.engine.surgery import LayerPlan, can_merge, prune
-from worker.engine.topology import unit_blocks
 from worker.engine.training import (
     EpochProgress,
     Objective,
@@ -83,19 +84,33 @@ def _layer_inputs(
 
 
 def _plans(
-    selections: dict[str, Selection], stats_means: dict[str, np.ndarray], mergeable: set[str]
+    selections: dict[str, Selection],
+    probes: dict[str, list[LayerStats]],
+    groups: dict[str, Group],
+    mergeable: set[str],
 ) -> dict[str, LayerPlan]:
     plans: dict[str, LayerPlan] = {}
     for name, selection in selections.items():
         merge = selection.merge.tolist() if name in mergeable else []
         if selection.count == 0 and not merge:
             continue
+        at_probes = {
+            probe: {int(u): float(measured.mean[u]) for u in selection.constant}
+            for probe, measured in zip(groups[name].probes, probes[name], strict=True)
+        }
         plans[name] = LayerPlan(
             remove=selection.remove.tolist(),
-            constants={int(u): float(stats_means[name][u]) for u in selection.constant},
+            constants=at_probes[groups[name].probes[0]],
             merge=merge,
+            probe_constants=at_probes,
         )
     return plans
+
+
+def penalised_layers(model_spec: ModelSpec, groups: Sequence[str]) -> list[str]:
+    """Every producer of the named groups: the layers that carry the unit penalties."""
+    by_name = groups_by_name(model_spec)
+    return [producer for name in groups for producer in by_name[name].producers]
 
 
 class _Run:
@@ -111,6 +126,9 @@ class _Run:
         self.y_test = targets(fitted.y_test, self.goal, fitted.num_classes)
         self.x_stats = _stats_sample(self.x_train, spec.pruning.stats_samples, spec.seed)
         self.prunable = list(spec.pruning.layers or spec.model.prunable_names())
+        #: how a channel's score aggregates over its group's probes (``pruning.group_score`` when the
+        #: spec has it; until then the mean)
+        self.group_score = str(getattr(spec.pruning, "group_score", "mean"))
 
     def train(self, model: keras.Model, cycle: int) -> EpochProgress:
         training = self.spec.training
@@ -149,7 +167,7 @@ class _Run:
     ) -> tuple[dict[str, LayerStats], dict[str, LayerPlan], dict[str, np.ndarray]]:
         """Measure the trained model and plan the removal."""
         pruning = self.spec.pruning
-        stats = measure(
+        probes = measure_probes(
             model,
             model_spec,
             self.prunable,
@@ -157,12 +175,14 @@ class _Run:
             batch_size=max(self.spec.training.batch_size, 1024),
             bins=pruning.histogram_bins,
         )
-        selections = criteria.select_units(stats, pruning, model_spec.widths(), self.prunable)
-        blocks = unit_blocks(model_spec)
+        stats = {name: measured[0] for name, measured in probes.items()}
+        scored = {name: combine(measured, self.group_score) for name, measured in probes.items()}
+        selections = criteria.select_units(scored, pruning, model_spec.widths(), self.prunable)
+        groups = groups_by_name(model_spec)
         mergeable = {
-            name for name in self.prunable if pruning.merge_linear and can_merge(model_spec, blocks[name])
+            name for name in self.prunable if pruning.merge_linear and can_merge(model_spec, groups[name])
         }
-        plans = _plans(selections, {name: s.mean for name, s in stats.items()}, mergeable)
+        plans = _plans(selections, probes, groups, mergeable)
         merging = [name for name, plan in plans.items() if plan.merge]
         layer_inputs = _layer_inputs(model, model_spec, merging, self.x_stats)
         return stats, plans, layer_inputs
@@ -197,7 +217,7 @@ def run_experiment(
     if resume is None:
         keras.utils.set_random_seed(spec.seed)
         model_spec = spec.model
-        model = build_model(model_spec, spec.training, run.prunable)
+        model = build_model(model_spec, spec.training, penalised_layers(model_spec, run.prunable))
         first, baseline = 0, None
     else:
         model_spec, model, first, baseline = resume.spec, resume.model, resume.cycle, resume.baseline_metric
@@ -237,12 +257,14 @@ def run_experiment(
                 model_spec,
                 plans,
                 training=spec.training,
-                prunable=run.prunable,
+                prunable=penalised_layers(model_spec, run.prunable),
                 layer_inputs=layer_inputs,
             )
-            # a layer already at min_units cannot lose another unit, so noise there would only hurt
+            # a group already at min_units cannot lose another unit, so noise there would only hurt
             widths_after = pruned_spec.widths()
-            noisy = [name for name in run.prunable if widths_after[name] > pruning.min_units]
+            noisy = penalised_layers(
+                pruned_spec, [name for name in run.prunable if widths_after[name] > pruning.min_units]
+            )
             distort(pruned_model, noisy, pruning.distortion, np.random.default_rng(spec.seed + index))
         pruned_at = time.perf_counter()
 

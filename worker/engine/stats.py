@@ -1,9 +1,11 @@
 """Per-unit activation statistics in one compiled pass over a dataset.
 
-For every prunable layer the pass measures its units' outputs after the activation (and after a
-BatchNorm that follows it): how many are > 0 (Çallı's activation count), how many are exactly 0
-(APoZ, Hu et al.), mean, variance, minimum, maximum, and a fixed-bin histogram per unit. A channel is
-measured over examples and spatial positions.
+For every dependency group (``prunespec.groups``) the pass measures the outputs at each of its probes:
+after the activation (and after a BatchNorm that follows it) of every producer, and after every add,
+multiply or depthwise convolution the group's channels flow through: how many are > 0 (Çallı's
+activation count), how many are exactly 0 (APoZ, Hu et al.), mean, variance, minimum, maximum, and a
+fixed-bin histogram per unit. A channel is measured over examples and spatial positions. A group's
+statistics are its primary probe's; ``combine`` aggregates all its probes for the criteria.
 
 One ``tf.function`` measures a batch; the first batch fixes each layer's histogram edges (its range,
 widened by a quarter; values outside fall into the first or last bin) and a per-unit shift, and every
@@ -19,6 +21,7 @@ on any number of examples, does not trace again, and a new (pruned) model traces
 
 from __future__ import annotations
 
+import dataclasses
 import weakref
 from collections.abc import Callable, Sequence
 
@@ -26,9 +29,9 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from prunespec.groups import Group, groups_by_name, probe_activation
 from prunespec.layers import ModelSpec
 from worker.engine.results import LayerStats
-from worker.engine.topology import probe_activation, unit_blocks
 
 LayerState = tuple[tf.Tensor, ...]
 #: Per layer, fixed by the first batch: shift, low edge, bin width (float32), lowest and highest value.
@@ -49,11 +52,32 @@ def traces() -> int:
     return _TRACES[0]
 
 
+def _groups(spec: ModelSpec, layers: Sequence[str]) -> list[Group]:
+    groups = groups_by_name(spec)
+    unknown = [name for name in layers if name not in groups]
+    if unknown:
+        raise ValueError(f"{unknown} are not groups of this model; groups: {list(groups)}")
+    return [groups[name] for name in layers]
+
+
+def _probe_names(groups: Sequence[Group]) -> tuple[str, ...]:
+    """Every probe of the groups, each once, primary probes first in group order."""
+    names: dict[str, None] = {}
+    for group in groups:
+        names.setdefault(group.probes[0], None)
+    for group in groups:
+        for probe in group.probes[1:]:
+            names.setdefault(probe, None)
+    return tuple(names)
+
+
+def _probe_outputs(model: keras.Model, probes: Sequence[str]) -> keras.Model:
+    return keras.Model(model.input, [model.get_layer(p).output for p in probes], name="prunelab_probe")
+
+
 def probe_model(model: keras.Model, spec: ModelSpec, layers: Sequence[str]) -> keras.Model:
-    """A model whose outputs are the measured outputs of the named prunable layers, in order."""
-    blocks = unit_blocks(spec)
-    outputs = [model.get_layer(spec.layers[blocks[name].probe].name).output for name in layers]
-    return keras.Model(model.input, outputs, name="prunelab_probe")
+    """A model whose outputs are the primary probes' outputs of the named groups, in order."""
+    return _probe_outputs(model, [group.probes[0] for group in _groups(spec, layers)])
 
 
 def _bin_range(low: float, high: float) -> tuple[float, float]:
@@ -212,16 +236,81 @@ def _pass_for(
     bins: int,
     histogram_rows: int,
 ) -> Callable[[tf.Tensor], PassResult]:
-    """The cached traced pass of ``model`` (built on first use, dropped with the model)."""
-    blocks = unit_blocks(spec)
-    probes = tuple(spec.layers[blocks[name].probe].name or name for name in layers)
+    """The cached traced pass of ``model`` over every probe of the named groups (built on first use,
+    dropped with the model), and those probes in output order."""
+    probes = _probe_names(_groups(spec, layers))
     key = (probes, batch_size, bins, histogram_rows)
     passes = _PASSES.setdefault(model, {})
     if key not in passes:
-        nonnegative = [probe_activation(spec, blocks[name]) in NONNEGATIVE for name in layers]
-        probe = probe_model(model, spec, layers)
+        nonnegative = [probe_activation(spec, probe) in NONNEGATIVE for probe in probes]
+        probe = _probe_outputs(model, probes)
         passes[key] = _compiled_pass(probe, nonnegative, batch_size, bins, histogram_rows)
     return passes[key]
+
+
+def measure_probes(
+    model: keras.Model,
+    spec: ModelSpec,
+    layers: Sequence[str],
+    x: np.ndarray,
+    *,
+    batch_size: int = 1024,
+    bins: int = 32,
+    histogram_rows: int = 256,
+) -> dict[str, list[LayerStats]]:
+    """Activation statistics of every channel of the named groups, at each of their probes.
+
+    Args:
+        model: a model built from ``spec`` (layer names as in the spec).
+        spec: its architecture.
+        layers: group names to measure (``spec.prunable_names()`` or some of them).
+        x: the inputs to feed, already shaped for the model.
+        batch_size: examples per step. Default 1024.
+        bins: histogram bins per unit. Default 32.
+        histogram_rows: rows of each batch (examples × positions) that feed the histograms. Default
+            256: a per-unit histogram of every value would cost more than the forward pass itself,
+            while the counts, moments and extremes always cover every value.
+
+    Returns:
+        per group name, one LayerStats per probe in ``Group.probes`` order; the first (the primary
+        probe's) is labelled with the group's name, the others with their probe layer's name.
+
+    Raises:
+        ValueError: ``x`` is empty, or a name is not a group of ``spec``.
+    """
+    if len(x) == 0:
+        raise ValueError("measuring activations needs at least one example")
+    if not layers:
+        return {}
+    groups = _groups(spec, layers)
+    probes = _probe_names(groups)
+    run = _pass_for(model, spec, layers, batch_size, bins, histogram_rows)
+    final, extremes = run(tf.convert_to_tensor(np.asarray(x, dtype=np.float32)))
+    measured: dict[str, LayerStats] = {}
+    for probe, layer_state, (low, high, shift) in zip(probes, final, extremes, strict=True):
+        count, active, zeros, s1, s2, minimum, maximum, histogram = (np.asarray(t) for t in layer_state)
+        outputs = int(count)
+        offset = s1 / max(outputs, 1)  # mean - shift
+        units = int(active.shape[0])
+        measured[probe] = LayerStats(
+            layer=probe,
+            outputs=outputs,
+            active=active.astype(np.int64),
+            zeros=zeros.astype(np.int64),
+            mean=np.asarray(shift, np.float64) + offset,
+            variance=np.maximum(s2 / max(outputs, 1) - np.square(offset), 0.0),
+            minimum=minimum.astype(np.float64),
+            maximum=maximum.astype(np.float64),
+            histogram=histogram.reshape(units, bins).astype(np.int64),
+            bin_edges=_bin_edges(float(low), float(high), bins),
+        )
+    return {
+        group.name: [
+            dataclasses.replace(measured[group.probes[0]], layer=group.name),
+            *(measured[probe] for probe in group.probes[1:]),
+        ]
+        for group in groups
+    }
 
 
 def measure(
@@ -234,47 +323,64 @@ def measure(
     bins: int = 32,
     histogram_rows: int = 256,
 ) -> dict[str, LayerStats]:
-    """Activation statistics of every unit of the named prunable layers.
+    """Activation statistics of every channel of the named groups at their primary probes.
 
-    Args:
-        model: a model built from ``spec`` (layer names as in the spec).
-        spec: its architecture.
-        layers: prunable layer names to measure.
-        x: the inputs to feed, already shaped for the model.
-        batch_size: examples per step. Default 1024.
-        bins: histogram bins per unit. Default 32.
-        histogram_rows: rows of each batch (examples × positions) that feed the histograms. Default
-            256: a per-unit histogram of every value would cost more than the forward pass itself,
-            while the counts, moments and extremes always cover every value.
+    The same traced pass as :func:`measure_probes` (every probe is measured); arguments as there.
 
     Returns:
-        LayerStats by layer name.
+        LayerStats by group name (for a sequential model: by prunable layer name).
 
     Raises:
-        ValueError: ``x`` is empty.
+        ValueError: ``x`` is empty, or a name is not a group of ``spec``.
     """
-    if len(x) == 0:
-        raise ValueError("measuring activations needs at least one example")
-    if not layers:
-        return {}
-    run = _pass_for(model, spec, layers, batch_size, bins, histogram_rows)
-    final, extremes = run(tf.convert_to_tensor(np.asarray(x, dtype=np.float32)))
-    result: dict[str, LayerStats] = {}
-    for name, layer_state, (low, high, shift) in zip(layers, final, extremes, strict=True):
-        count, active, zeros, s1, s2, minimum, maximum, histogram = (np.asarray(t) for t in layer_state)
-        outputs = int(count)
-        offset = s1 / max(outputs, 1)  # mean - shift
-        units = int(active.shape[0])
-        result[name] = LayerStats(
-            layer=name,
-            outputs=outputs,
-            active=active.astype(np.int64),
-            zeros=zeros.astype(np.int64),
-            mean=np.asarray(shift, np.float64) + offset,
-            variance=np.maximum(s2 / max(outputs, 1) - np.square(offset), 0.0),
-            minimum=minimum.astype(np.float64),
-            maximum=maximum.astype(np.float64),
-            histogram=histogram.reshape(units, bins).astype(np.int64),
-            bin_edges=_bin_edges(float(low), float(high), bins),
-        )
-    return result
+    probes = measure_probes(
+        model, spec, layers, x, batch_size=batch_size, bins=bins, histogram_rows=histogram_rows
+    )
+    return {name: measured[0] for name, measured in probes.items()}
+
+
+def combine(probes: Sequence[LayerStats], group_score: str = "mean") -> LayerStats:
+    """One group's statistics for the criteria: its probes' statistics aggregated channel by channel.
+
+    Counts are aggregated as rates (scaled to the primary probe's outputs), moments as values, with
+    ``group_score`` (mean, max or sum). ``minimum`` is the primary probe's and ``maximum`` adds the
+    widest spread of any probe, so a channel is constant only where it is constant at every probe.
+    Histograms and bin edges are the primary probe's. A single probe is returned as it is.
+
+    Args:
+        probes: one LayerStats per probe, primary first (as :func:`measure_probes` gives them).
+        group_score: how to aggregate: ``mean``, ``max`` or ``sum``. Default mean.
+
+    Returns:
+        a LayerStats labelled as the primary one.
+
+    Raises:
+        ValueError: no probes, or an unknown ``group_score``.
+    """
+    if not probes:
+        raise ValueError("a group needs at least one probe")
+    if len(probes) == 1:
+        return probes[0]
+    reducers: dict[str, Callable[..., np.ndarray]] = {"mean": np.mean, "max": np.max, "sum": np.sum}
+    if group_score not in reducers:
+        raise ValueError(f"group_score must be one of {sorted(reducers)}, not '{group_score}'")
+    reduce = reducers[group_score]
+    primary = probes[0]
+    outputs = max(primary.outputs, 1)
+
+    def rate(field: str) -> np.ndarray:
+        rates = [np.asarray(getattr(p, field), np.float64) / max(p.outputs, 1) for p in probes]
+        return np.rint(reduce(np.stack(rates), axis=0) * outputs).astype(np.int64)
+
+    def value(field: str) -> np.ndarray:
+        return np.asarray(reduce(np.stack([getattr(p, field) for p in probes]), axis=0), np.float64)
+
+    spread = np.max(np.stack([p.maximum - p.minimum for p in probes]), axis=0)
+    return dataclasses.replace(
+        primary,
+        active=rate("active"),
+        zeros=rate("zeros"),
+        mean=value("mean"),
+        variance=value("variance"),
+        maximum=primary.minimum + spread,
+    )
