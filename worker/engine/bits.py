@@ -39,9 +39,9 @@ from prunespec.layers import (
     Conv2DLayer,
     Conv2DTransposeLayer,
     DenseLayer,
+    DepthwiseConv2DLayer,
     ModelSpec,
-    Shape,
-    infer_shapes,
+    SeparableConv2DLayer,
 )
 
 if TYPE_CHECKING:
@@ -146,9 +146,8 @@ class ModelBits:
 
 def _parameter_tensors(spec: ModelSpec) -> Iterator[tuple[str, str, int, int]]:
     """(layer, role, elements, channels) of every parameter tensor, in layer order."""
-    input_shapes: list[Shape] = [tuple(spec.input_shape), *infer_shapes(spec.input_shape, spec.layers)[:-1]]
-    for layer, shape_in in zip(spec.layers, input_shapes, strict=True):
-        name = layer.name or layer.type
+    for layer, shapes_in in zip(spec.layers, spec.all_input_shapes(), strict=True):
+        name, shape_in = layer.name or layer.type, shapes_in[0]
         if isinstance(layer, DenseLayer):
             yield name, "kernel", shape_in[-1] * layer.units, layer.units
             if layer.use_bias:
@@ -158,6 +157,15 @@ def _parameter_tensors(spec: ModelSpec) -> Iterator[tuple[str, str, int, int]]:
             yield name, "kernel", kernel, layer.filters
             if layer.use_bias:
                 yield name, "bias", layer.filters, layer.filters
+        elif isinstance(layer, DepthwiseConv2DLayer | SeparableConv2DLayer):
+            channels = shape_in[-1]
+            yield name, "kernel", math.prod(layer.kernel_size) * channels, channels
+            width = channels
+            if isinstance(layer, SeparableConv2DLayer):
+                width = layer.filters
+                yield name, "kernel", channels * width, width
+            if layer.use_bias:
+                yield name, "bias", width, width
         elif isinstance(layer, BatchNormLayer):
             yield name, "batch_norm", 4 * shape_in[-1], shape_in[-1]
 

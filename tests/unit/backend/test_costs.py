@@ -21,7 +21,7 @@ from prunespec.presets import preset, preset_names
 from worker.engine.build import build_model
 
 #: Activations TensorFlow's profiler registers no FLOPs for; the costs module counts 1 per element.
-UNCOUNTED_ACTIVATIONS = {"Relu": 1, "Tanh": 1, "Sigmoid": 1}
+UNCOUNTED_ACTIVATIONS = {"Relu": 1, "Relu6": 1, "Tanh": 1, "Sigmoid": 1}
 
 #: Covers what the presets do not: avg pool, same padding with strides, pool strides, dropout,
 #: sigmoid and tanh activations, layers without bias, BatchNorm on a vector, transposed convolutions
@@ -108,7 +108,7 @@ def _profiled_flops(spec: ModelSpec) -> dict[str, int]:
 
     A layer's FLOPs are the profiler's FLOPs of the layer's ops whose output is the layer's whole
     output tensor (this leaves out BatchNorm's per-channel arithmetic on its statistics), plus one per
-    element of each ReLU, tanh or sigmoid op, which the profiler does not count.
+    element of each ReLU, ReLU6, tanh or sigmoid op, which the profiler does not count.
     """
     model = build_model(spec)
     function = tf.function(lambda x: model(x, training=False))
