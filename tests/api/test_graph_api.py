@@ -15,6 +15,7 @@ from backend.arrays import encode
 from backend.db import session_scope
 from backend.models import Cycle, Experiment, LayerStatsRow, Status
 from prunespec.costs import model_cost
+from prunespec.groups import groups_by_name
 from prunespec.layers import ModelSpec
 from prunespec.presets import preset
 
@@ -149,6 +150,14 @@ def test_the_parse_endpoint_also_answers_groups(sqlite_client: TestClient) -> No
 # --------------------------------------------------------------------------------------------- diff
 
 
+def resized(model: ModelSpec, widths: dict[str, int]) -> ModelSpec:
+    """The model with new widths for the named groups (every producer of a group resized)."""
+    groups = groups_by_name(model)
+    return model.with_widths(
+        {layer: width for name, width in widths.items() for layer in groups[name].producers}
+    )
+
+
 def _group_stats(group: str, width: int) -> LayerStatsRow:
     """Statistics of a group's channels: channel ``i`` is zero on ``10 i`` of 100 outputs."""
     zeros = np.arange(width) * 10
@@ -182,7 +191,7 @@ def _graph_experiment(app: FastAPI, widths: list[int]) -> int:
         session.add(experiment)
         session.flush()
         for index, width in enumerate(widths):
-            trained = model.with_widths({"stem": width})
+            trained = resized(model, {"stem": width})
             cost = model_cost(trained)
             kept = widths[index + 1] if index + 1 < len(widths) else width
             session.add(
@@ -191,7 +200,7 @@ def _graph_experiment(app: FastAPI, widths: list[int]) -> int:
                     index=index,
                     model_spec=trained.model_dump(mode="json"),
                     widths=trained.widths(),
-                    widths_after={**trained.widths(), "stem": kept, "branch": kept},
+                    widths_after=resized(model, {"stem": kept}).widths(),
                     params=cost.params,
                     flops=cost.flops,
                     layer_costs=[
@@ -286,8 +295,9 @@ def test_figures_of_a_graph_experiment_are_drawn_per_group(
     criterion = sqlite_client.get(f"/api/experiments/{experiment_id}/figures/criterion?layer=stem&cycle=0")
     assert criterion.status_code == 200, criterion.text
     assert "stem" in criterion.json()["layout"]["title"]["text"]
-    removed = next(trace for trace in criterion.json()["data"] if "removed" in trace["name"])
-    assert len(removed["x"]) == 1  # cycle 0 removed one of the group's four channels
+    removed = [trace for trace in criterion.json()["data"] if trace["name"].startswith("removed")]
+    assert removed[0]["name"] == "removed (1)"  # cycle 0 removed one of the group's four channels
+    assert removed[-1]["y"] == [0]  # the channel the cycle recorded as removed
 
 
 @pytest.mark.parametrize("name", ["resnet-mini", "mobilenet-v2-mini"])

@@ -13,6 +13,8 @@ from backend.arrays import encode
 from backend.db import session_scope
 from backend.models import Cycle, Experiment, LayerStatsRow, Status, utcnow
 from prunespec.costs import model_cost
+from prunespec.groups import groups_by_name
+from prunespec.layers import ModelSpec
 from prunespec.spec import ExperimentSpec
 
 #: A residual block on MNIST: stem → c1 → c2, add(c2, stem) → global pool → dense. Groups: ``stem``
@@ -58,6 +60,14 @@ def residual_spec(name: str) -> ExperimentSpec:
     )
 
 
+def resized(model: ModelSpec, widths: dict[str, int]) -> ModelSpec:
+    """The model with new widths for the named groups (every producer of a group resized)."""
+    groups = groups_by_name(model)
+    return model.with_widths(
+        {layer: width for name, width in widths.items() for layer in groups[name].producers}
+    )
+
+
 def _stats(group: str, width: int, rng: np.random.Generator) -> LayerStatsRow:
     outputs = 2000
     zeros = (np.clip(rng.beta(2.0, 5.0, width), 0, 1) * outputs).astype(np.int64)
@@ -99,8 +109,8 @@ def finished_graph(history: History, spec: ExperimentSpec, widths: list[dict[str
             history.epoch(
                 experiment_id, index, epoch, loss=0.5 / (index + epoch + 1), metric=0.9 + 0.01 * epoch
             )
-        trained = spec.model.with_widths(trained_widths)
-        kept = spec.model.with_widths(kept_widths)
+        trained = resized(spec.model, trained_widths)
+        kept = resized(spec.model, kept_widths)
         cost = model_cost(trained)
         with session_scope(history.sessions) as session:
             session.add(
