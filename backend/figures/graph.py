@@ -3,7 +3,7 @@
 Pure: plain :class:`GraphNode` rows in, a Plotly figure dict out. A sequential model draws as one
 column; a branch (a projection shortcut, a squeeze-excitation gate, the arms of a concatenation) takes
 the next free column, and an edge that would run through other layers (an identity shortcut) bows out
-beside them.
+to their left (the labels are on the right).
 """
 
 from __future__ import annotations
@@ -37,6 +37,8 @@ KIND_STYLE: dict[NodeKind, tuple[str, str]] = {
     "other": ("no channel group", "#bab0ac"),
 }
 EDGE_COLOUR = "#c8c8c8"
+#: How far (in columns) an edge that passes other layers bows out to their left.
+BOW = 0.25
 
 
 @dataclass(frozen=True)
@@ -116,14 +118,16 @@ def graph_layout(nodes: Sequence[GraphNode]) -> dict[str, tuple[int, int]]:
 def _edge_path(
     start: tuple[int, int], end: tuple[int, int], taken: Mapping[int, set[int]]
 ) -> tuple[list[float], list[float]]:
-    """The points of one edge: straight when nothing lies between, else bowed to the right of the
-    layers it passes."""
+    """The points of one edge: straight when nothing lies between, else bowed out to the left of the
+    layers it passes (their labels are on the right)."""
     (row0, col0), (row1, col1) = start, end
     low, high = min(col0, col1), max(col0, col1)
-    passed = [column for row in range(row0 + 1, row1) for column in taken.get(row, ())]
-    if not [column for column in passed if low <= column <= high]:
+    passed = [
+        column for row in range(row0 + 1, row1) for column in taken.get(row, ()) if low <= column <= high
+    ]
+    if not passed:
         return [float(col0), float(col1)], [float(-row0), float(-row1)]
-    side = max(passed) + 0.45
+    side = min(passed) - BOW
     xs = [float(col0), side, side, float(col1)]
     ys = [float(-row0), -row0 - 0.5, -row1 + 0.5, float(-row1)]
     return xs, ys
@@ -229,7 +233,7 @@ def architecture_graph_figure(
         layout(
             title,
             uirevision,
-            xaxis={**hidden, "range": [-0.15, columns + 2.5]},
+            xaxis={**hidden, "range": [-0.15 - BOW, columns + 2.5]},
             yaxis={**hidden, "range": [-rows - 0.6, 0.6]},
             height=MARGIN_PX + ROW_PX * (rows + 1),
             margin={"l": 20, "r": 20, "t": 50, "b": 10},

@@ -188,17 +188,18 @@ def diff_out(
         )
         for group in (before_graph.groups if before_graph else ())
     ]
+    by_group = {group.name: group for group in groups}
     layers = [
         LayerDiffOut.model_validate(
             {
                 **row.as_dict(),
+                **_carried_widths(row, layer_groups.get(row.name, []), by_group),
                 "inputs": list(inputs.get(row.name, ())),
                 "groups": layer_groups.get(row.name, []),
             }
         )
         for row in rows
     ]
-    by_group = {group.name: group for group in groups}
     if before_graph is not None:
         described = [(name, kind, layer_inputs) for name, kind, layer_inputs in before_graph.layers]
         shape: Sequence[int] = before_graph.input_shape
@@ -214,6 +215,27 @@ def diff_out(
     except ValueError:  # a stored model whose layers read later ones; the table still shows them
         figure = architecture_graph_figure([], shape, uirevision=uirevision)
     return layers, groups, figure
+
+
+def _carried_widths(
+    row: LayerDiff, groups: Sequence[str], by_group: Mapping[str, GroupDiffOut]
+) -> dict[str, Any]:
+    """A layer without channels of its own (batch norm, add, pooling, ...) in both models: the widths of
+    the groups it carries (summed over a concatenation's groups) and whether they shrank. Nothing
+    for a producer (its own widths stand) or a layer only one model has."""
+    if row.width_before is not None or row.width_after is not None or row.change in ("added", "dropped"):
+        return {}
+    carried = [by_group[group] for group in groups if group in by_group]
+    before = [group.width_before for group in carried]
+    after = [group.width_after for group in carried]
+    if not carried or None in before or None in after:
+        return {}
+    width_before = sum(width for width in before if width is not None)
+    width_after = sum(width for width in after if width is not None)
+    change = (
+        "unchanged" if width_after == width_before else "pruned" if width_after < width_before else "grown"
+    )
+    return {"width_before": width_before, "width_after": width_after, "change": change}
 
 
 def _node(

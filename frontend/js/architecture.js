@@ -18,16 +18,12 @@ export function isGraph(layers) {
   });
 }
 
-/** Layer by layer: name, type, inputs, group, width, units removed, parameters, FLOPs and what changed. */
+/**
+ * Layer by layer: name, type, inputs, group, width (a layer without channels of its own shows its
+ * group's), units removed, parameters, FLOPs and what changed.
+ */
 export function layersDiffTable(diff) {
   const graph = isGraph(diff.layers);
-  const groups = new Map((diff.groups || []).map((group) => [group.name, group]));
-  // A layer without a width of its own (batch norm, add, ...) shows its group's widths.
-  const widths = (layer) => {
-    if (layer.width_before !== null || layer.width_after !== null || (layer.groups || []).length !== 1) return [layer.width_before, layer.width_after];
-    const group = groups.get(layer.groups[0]);
-    return group ? [group.width_before, group.width_after] : [null, null];
-  };
   const labels = ["Layer", "Type", "Inputs", graph ? "Group" : null, "Width", "Removed", "Params", "FLOPs", "Change"].filter(Boolean);
   const numeric = new Set(["Width", "Removed", "Params", "FLOPs"]);
   return h(
@@ -40,22 +36,21 @@ export function layersDiffTable(diff) {
       h(
         "tbody",
         {},
-        diff.layers.map((layer) => {
-          const [before, after] = widths(layer);
-          return h(
+        diff.layers.map((layer) =>
+          h(
             "tr",
             { dataset: { layer: layer.name } },
             h("td", { class: "mono" }, layer.name),
             h("td", { class: "muted" }, layer.type || ""),
             h("td", { class: "mono diff-inputs" }, (layer.inputs || []).join(", ")),
             graph ? h("td", { class: "mono" }, (layer.groups || []).join(", ")) : null,
-            h("td", { class: "num" }, `${cell(before)} → ${cell(after)}`),
+            h("td", { class: "num" }, `${cell(layer.width_before)} → ${cell(layer.width_after)}`),
             h("td", { class: "num" }, layer.units_removed ? fmt.int(layer.units_removed) : ""),
             h("td", { class: "num" }, change(layer.params_before, layer.params_after)),
             h("td", { class: "num" }, change(layer.flops_before, layer.flops_after)),
             h("td", { class: `change-${layer.change}` }, layer.change),
-          );
-        }),
+          ),
+        ),
       ),
     ),
   );

@@ -236,6 +236,9 @@ def test_the_diff_of_a_graph_lists_inputs_groups_and_draws_the_graph(
     assert layers["stem"]["inputs"] == ["input"] and layers["pool"]["inputs"] == ["sum"]
     assert layers["sum"]["groups"] == ["stem"] and layers["branch"]["groups"] == ["stem"]
     assert (layers["branch"]["width_before"], layers["branch"]["width_after"]) == (4, 3)
+    summed = layers["sum"]  # no channels of its own: its group's widths, no units of its own removed
+    assert (summed["width_before"], summed["width_after"], summed["units_removed"]) == (4, 3, None)
+    assert summed["change"] == "pruned" and layers["out"]["change"] == "unchanged"
     stem = next(group for group in diff["groups"] if group["name"] == "stem")
     assert (stem["producers"], stem["width_before"], stem["width_after"]) == (["stem", "branch"], 4, 3)
     pruned = next(trace for trace in diff["graph"]["data"] if trace["name"] == "pruned")

@@ -64,7 +64,7 @@ def test_edges_join_every_layer_to_each_of_its_inputs_and_a_skip_bows_around_the
     segments = [one for one in segments if one]
     assert len(segments) == sum(len(node.inputs) for node in RESIDUAL)
     skip = next(one for one in segments if one[0] == (0.0, -3.0) and one[-1] == (0.0, -6.0))
-    assert len(skip) == 4 and skip[1][0] > 0  # out to the right of c2 and b2, then back in
+    assert len(skip) == 4 and skip[1][0] < 0  # out to the left of c2 and b2, then back in
     straight = next(one for one in segments if one[0] == (0.0, -5.0))
     assert straight == [(0.0, -5.0), (0.0, -6.0)]
 
