@@ -10,12 +10,11 @@ import numpy as np
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from group_rows import group_stats_row, resized
 
-from backend.arrays import encode
 from backend.db import session_scope
-from backend.models import Cycle, Experiment, LayerStatsRow, Status
+from backend.models import Cycle, Experiment, Status
 from prunespec.costs import model_cost
-from prunespec.groups import groups_by_name
 from prunespec.layers import ModelSpec
 from prunespec.presets import preset
 
@@ -150,34 +149,6 @@ def test_the_parse_endpoint_also_answers_groups(sqlite_client: TestClient) -> No
 # --------------------------------------------------------------------------------------------- diff
 
 
-def resized(model: ModelSpec, widths: dict[str, int]) -> ModelSpec:
-    """The model with new widths for the named groups (every producer of a group resized)."""
-    groups = groups_by_name(model)
-    return model.with_widths(
-        {layer: width for name, width in widths.items() for layer in groups[name].producers}
-    )
-
-
-def _group_stats(group: str, width: int) -> LayerStatsRow:
-    """Statistics of a group's channels: channel ``i`` is zero on ``10 i`` of 100 outputs."""
-    zeros = np.arange(width) * 10
-    return LayerStatsRow(
-        layer=group,
-        units=width,
-        outputs=100,
-        summary={"apoz_mean": float(zeros.mean() / 100), "dead": 0},
-        histogram=[1, 2, 3],
-        bin_edges=[0.0, 1.0, 2.0, 3.0],
-        active=encode("active", 100 - zeros),
-        zeros=encode("zeros", zeros),
-        mean=encode("mean", np.ones(width)),
-        variance=encode("variance", np.full(width, 0.5)),
-        minimum=encode("minimum", np.zeros(width)),
-        maximum=encode("maximum", np.ones(width)),
-        unit_histograms=encode("unit_histograms", np.ones((width, 3), dtype=np.int64)),
-    )
-
-
 def _graph_experiment(app: FastAPI, widths: list[int]) -> int:
     """A graph experiment with one cycle per width of group ``stem`` (widths keyed by layer name, the
     statistics and removed channels by group name, as the recorder writes them)."""
@@ -218,7 +189,7 @@ def _graph_experiment(app: FastAPI, widths: list[int]) -> int:
                     train_seconds=1.0,
                     stats_seconds=0.1,
                     prune_seconds=0.1,
-                    layers=[_group_stats("stem", width)],
+                    layers=[group_stats_row("stem", np.arange(width) * 10, outputs=100)],
                 )
             )
         return int(experiment.id)

@@ -8,13 +8,11 @@ from typing import Any
 
 import numpy as np
 from dashboard_rows import BINS, History
+from group_rows import group_stats_row, resized
 
-from backend.arrays import encode
 from backend.db import session_scope
-from backend.models import Cycle, Experiment, LayerStatsRow, Status, utcnow
+from backend.models import Cycle, Experiment, Status, utcnow
 from prunespec.costs import model_cost
-from prunespec.groups import groups_by_name
-from prunespec.layers import ModelSpec
 from prunespec.spec import ExperimentSpec
 
 #: A residual block on MNIST: stem → c1 → c2, add(c2, stem) → global pool → dense. Groups: ``stem``
@@ -60,33 +58,9 @@ def residual_spec(name: str) -> ExperimentSpec:
     )
 
 
-def resized(model: ModelSpec, widths: dict[str, int]) -> ModelSpec:
-    """The model with new widths for the named groups (every producer of a group resized)."""
-    groups = groups_by_name(model)
-    return model.with_widths(
-        {layer: width for name, width in widths.items() for layer in groups[name].producers}
-    )
-
-
-def _stats(group: str, width: int, rng: np.random.Generator) -> LayerStatsRow:
-    outputs = 2000
-    zeros = (np.clip(rng.beta(2.0, 5.0, width), 0, 1) * outputs).astype(np.int64)
-    histogram, edges = np.histogram(rng.gamma(1.5, 0.6, 2000), bins=BINS, range=(0.0, 6.0))
-    return LayerStatsRow(
-        layer=group,
-        units=width,
-        outputs=outputs,
-        summary={"apoz_mean": float(zeros.mean() / outputs), "dead": 0},
-        histogram=histogram.tolist(),
-        bin_edges=edges.tolist(),
-        active=encode("active", outputs - zeros),
-        zeros=encode("zeros", zeros),
-        mean=encode("mean", rng.random(width)),
-        variance=encode("variance", rng.gamma(2.0, 0.05, width)),
-        minimum=encode("minimum", np.zeros(width)),
-        maximum=encode("maximum", rng.random(width) * 5),
-        unit_histograms=encode("unit_histograms", rng.integers(0, 50, (width, BINS))),
-    )
+def zeros(width: int, rng: np.random.Generator) -> np.ndarray:
+    """Zeros per channel of 2,000 measured values, APoZ spread as a trained layer's."""
+    return (np.clip(rng.beta(2.0, 5.0, width), 0, 1) * 2000).astype(np.int64)
 
 
 def finished_graph(history: History, spec: ExperimentSpec, widths: list[dict[str, int]]) -> int:
@@ -141,7 +115,10 @@ def finished_graph(history: History, spec: ExperimentSpec, widths: list[dict[str
                     train_seconds=3.0,
                     stats_seconds=0.5,
                     prune_seconds=0.1,
-                    layers=[_stats(group, trained.widths()[group], rng) for group in prunable],
+                    layers=[
+                        group_stats_row(group, zeros(trained.widths()[group], rng), outputs=2000, bins=BINS)
+                        for group in prunable
+                    ],
                 )
             )
             experiment = session.get_one(Experiment, experiment_id)
