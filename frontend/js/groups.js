@@ -13,8 +13,14 @@ function consumerText(consumer) {
   return parts.length > 1 ? `${parts[0]} (${parts.slice(1).join(", ")})` : parts[0];
 }
 
-function list(label, names) {
-  return names.length ? h("div", { class: "faint group-line", style: { fontSize: "11.5px" } }, `${label}: `, h("span", { class: "mono" }, names.join(", "))) : null;
+const LINE = { class: "faint group-line", style: { fontSize: "11.5px" } };
+
+/** "label: a, b, c" under a group's name; a longer list folds into a <details> that names its length. */
+function list(label, names, fold = 4) {
+  if (!names.length) return null;
+  const text = h("span", { class: "mono" }, names.join(", "));
+  if (names.length <= fold) return h("div", LINE, `${label}: `, text);
+  return h("details", LINE, h("summary", {}, `${names.length} ${label}`), text);
 }
 
 /** The groups as a table: name and the layers it spans, width, and "prunable" or why it is fixed. */
@@ -34,7 +40,7 @@ export function groupsTable(groups) {
             "td",
             {},
             h("span", { class: "mono" }, group.name),
-            group.producers.length > 1 || group.producers[0] !== group.name ? list("producers", group.producers) : null,
+            group.producers.length > 1 || group.producers[0] !== group.name ? list("producers", group.producers, Infinity) : null,
             list("members", group.members),
             list("consumers", group.consumers.map(consumerText)),
           ),
