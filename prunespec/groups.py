@@ -303,6 +303,10 @@ def _walk(spec: ModelSpec) -> _Walk:
     for layer in spec.layers:
         walk.visit(layer)
     walk._fix_all(walk.tensors[spec.layers[-1].name or ""], FEEDS_OUTPUT)
+    for name, tensor in walk.tensors.items():
+        roots = [walk.spaces.root(space) for space, _ in tensor.ranges]
+        for root in {r for r in roots if roots.count(r) > 1}:
+            walk.spaces.fix(root, f"'{name}' holds the same channels twice")
     return walk
 
 

@@ -41,8 +41,12 @@ def _basic_block(name: str, source: str, filters: int, strides: int, project: bo
 
 
 def _resnet_mini(blocks: int = 3) -> dict[str, Any]:
-    """ResNet-20-like: a 16-channel stem, three stages of basic blocks (16, 32, 64), a linear head."""
-    layers = [*_conv_bn("stem", 16, 3), {"type": "activation", "name": "stem_relu", "activation": "relu"}]
+    """ResNet-20-like: a 16-channel stem, three stages of basic blocks (16, 32, 64), a linear head.
+
+    The stem has stride 2 (stages at 14x14, 7x7, 4x4): a quarter of the FLOPs of a stride-1 stem, so
+    an epoch of 8,000 MNIST images trains in seconds on a CPU.
+    """
+    layers = [*_conv_bn("stem", 16, 3, 2), {"type": "activation", "name": "stem_relu", "activation": "relu"}]
     source = "stem_relu"
     for stage, filters in enumerate((16, 32, 64), start=1):
         for block in range(1, blocks + 1):
@@ -212,8 +216,8 @@ PRESET_DESCRIPTIONS: dict[str, str] = {
     "lenet-5": "Caffe LeNet-5 as in Hu et al.: conv 20 5×5 → pool → conv 50 5×5 → pool → 500 ReLU → 10",
     "mnist-autoencoder": "Çallı's conv autoencoder 1-32-64-32-1 with BatchNorm, ReLU and a tanh output",
     "resnet-mini": (
-        "ResNet-20-like for 28×28: 16-channel stem, three stages of three basic blocks (16/32/64 channels, "
-        "BatchNorm, projection shortcuts), global average pool → 10"
+        "ResNet-20-like for 28×28: 16-channel stride-2 stem, three stages of three basic blocks "
+        "(16/32/64 channels, BatchNorm, projection shortcuts), global average pool → 10"
     ),
     "mobilenet-v2-mini": (
         "MobileNetV2-like for 28×28: five inverted residual blocks (1×1 expand → 3×3 depthwise → 1×1 "

@@ -169,6 +169,19 @@ def test_a_depthwise_convolution_and_a_gate_join_the_expanded_channels() -> None
             "a softmax mixes its channels",
         ),
         ([_conv("c", 3), _conv("out", 2)], "out", "feeds the model's output"),
+        (
+            [
+                _conv("c", 2),
+                _conv("d", 2, inputs=["input"]),
+                {"type": "concatenate", "name": "cat", "inputs": ["c", "d"]},
+                {"type": "concatenate", "name": "twice", "inputs": ["c", "d"]},
+                {"type": "add", "name": "sum", "inputs": ["cat", "twice"]},
+                {"type": "concatenate", "name": "again", "inputs": ["sum", "c"]},
+                _conv("out", 1),
+            ],
+            "c",
+            "'again' holds the same channels twice",
+        ),
     ],
 )
 def test_fixed_groups_say_why(layers: list[dict[str, Any]], group: str, reason: str) -> None:

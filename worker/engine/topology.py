@@ -1,4 +1,9 @@
-"""Where each prunable layer's units live in a spec: the block from a weighted layer to the next one."""
+"""The sequential view of where a prunable layer's units live: the block from a weighted layer to the next.
+
+The engine (surgery, statistics, the cycle loop) works on dependency groups (``prunespec.groups``),
+which cover graphs and, for a sequential model, are exactly these blocks (same names, same probes).
+This module stays for readers of sequential specs.
+"""
 
 from __future__ import annotations
 
