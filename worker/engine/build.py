@@ -145,42 +145,29 @@ def build_layer(
             activity_regularizer=activity,
             name=name,
         )
-    if isinstance(layer, Conv2DLayer | Conv2DTransposeLayer):
+    if isinstance(layer, Conv2DLayer | Conv2DTransposeLayer | SeparableConv2DLayer | DepthwiseConv2DLayer):
+        window = {
+            "strides": layer.strides,
+            "padding": layer.padding,
+            "activation": keras_activation(layer.activation),
+            "use_bias": layer.use_bias,
+            "name": name,
+        }
+        if isinstance(layer, DepthwiseConv2DLayer):
+            penalty = _kernel_penalty(layer.type, training, False)
+            return keras.layers.DepthwiseConv2D(layer.kernel_size, depthwise_regularizer=penalty, **window)
+        window["activity_regularizer"] = activity
+        if isinstance(layer, SeparableConv2DLayer):
+            return keras.layers.SeparableConv2D(
+                layer.filters,
+                layer.kernel_size,
+                depthwise_regularizer=_kernel_penalty("depthwise_conv2d", training, False),
+                pointwise_regularizer=_kernel_penalty(layer.type, training, prunable),
+                **window,
+            )
         cls = keras.layers.Conv2D if isinstance(layer, Conv2DLayer) else keras.layers.Conv2DTranspose
-        return cls(
-            layer.filters,
-            layer.kernel_size,
-            strides=layer.strides,
-            padding=layer.padding,
-            activation=keras_activation(layer.activation),
-            use_bias=layer.use_bias,
-            kernel_regularizer=_kernel_penalty(layer.type, training, prunable),
-            activity_regularizer=activity,
-            name=name,
-        )
-    if isinstance(layer, SeparableConv2DLayer):
-        return keras.layers.SeparableConv2D(
-            layer.filters,
-            layer.kernel_size,
-            strides=layer.strides,
-            padding=layer.padding,
-            activation=keras_activation(layer.activation),
-            use_bias=layer.use_bias,
-            depthwise_regularizer=_kernel_penalty("depthwise_conv2d", training, False),
-            pointwise_regularizer=_kernel_penalty(layer.type, training, prunable),
-            activity_regularizer=activity,
-            name=name,
-        )
-    if isinstance(layer, DepthwiseConv2DLayer):
-        return keras.layers.DepthwiseConv2D(
-            layer.kernel_size,
-            strides=layer.strides,
-            padding=layer.padding,
-            activation=keras_activation(layer.activation),
-            use_bias=layer.use_bias,
-            depthwise_regularizer=_kernel_penalty(layer.type, training, False),
-            name=name,
-        )
+        penalty = _kernel_penalty(layer.type, training, prunable)
+        return cls(layer.filters, layer.kernel_size, kernel_regularizer=penalty, **window)
     return _build_plain_layer(layer)
 
 
