@@ -1,4 +1,5 @@
-"""The model drawn as a graph: rows by depth, branches aside, edges from inputs, widths labelled."""
+"""The model drawn as a graph: rows by depth, branches aside, edges from inputs, widths labelled; and the
+diff rows that feed it (a layer carrying several groups)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,11 @@ from typing import Any
 import plotly.graph_objects as go
 import pytest
 
+from backend.figures import CycleRow, LayerCostRow, architecture_diff
 from backend.figures.graph import GraphNode, architecture_graph_figure, graph_layout
+from backend.service.architecture import ModelGraph, diff_out
+from prunespec.costs import model_cost
+from prunespec.layers import ModelSpec
 
 PAYLOAD = "<img src=x onerror=alert(1)>"
 
@@ -95,3 +100,36 @@ def test_layer_names_reach_the_graph_only_escaped() -> None:
     text = json.dumps(fig)
     assert "<img" not in text
     assert "&lt;img src=x onerror=alert(1)&gt;" in trace(fig, "pruned")["text"][0]
+
+
+def test_a_concatenation_carries_the_sum_of_its_groups_widths() -> None:
+
+    model = ModelSpec.model_validate(
+        {
+            "input_shape": [4, 4, 1],
+            "layers": [
+                {"type": "conv2d", "name": "a", "filters": 2, "kernel_size": 1, "inputs": ["input"]},
+                {"type": "conv2d", "name": "b", "filters": 3, "kernel_size": 1, "inputs": ["input"]},
+                {"type": "concatenate", "name": "cat", "inputs": ["a", "b"]},
+                {"type": "global_avg_pool", "name": "pool"},
+                {"type": "dense", "name": "out", "units": 2},
+            ],
+        }
+    )
+    kept = model.with_widths({"a": 1})
+    costs = [LayerCostRow(one.name, one.type, one.params, one.flops) for one in model_cost(model).layers]
+    before = CycleRow(0, model.widths(), kept.widths(), 0, 0, layer_costs=costs)
+
+    layers, groups, fig = diff_out(
+        architecture_diff(before), ModelGraph.of(model), ModelGraph.of(kept), kept.widths(), uirevision="u"
+    )
+
+    rows = {row.name: row for row in layers}
+    assert rows["cat"].groups == ["a", "b"] and rows["cat"].inputs == ["a", "b"]
+    assert (rows["cat"].width_before, rows["cat"].width_after, rows["cat"].change) == (5, 4, "pruned")
+    assert [(group.name, group.width_before, group.width_after) for group in groups][:2] == [
+        ("a", 2, 1),
+        ("b", 3, 3),
+    ]
+    assert "cat  5 → 4" in trace(fig, "pruned")["text"]
+    assert graph_layout([GraphNode(n, "", tuple(r.inputs)) for n, r in rows.items()])["b"] == (1, 1)
