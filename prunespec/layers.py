@@ -18,10 +18,15 @@ This module never imports TensorFlow.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from functools import cached_property
 from typing import Annotated, Any
 
-from pydantic import Field, SerializerFunctionWrapHandler, ValidationInfo, field_serializer, field_validator
+from pydantic import (
+    Field,
+    SerializerFunctionWrapHandler,
+    ValidationInfo,
+    field_serializer,
+    field_validator,
+)
 
 from prunespec.graph import (
     MODEL_INPUT,
@@ -166,9 +171,21 @@ class ModelSpec(StrictModel):
                 previous = row.get("name") or previous
         return dumped
 
-    @cached_property
+    @property
     def _graph(self) -> tuple[list[tuple[Shape, ...]], list[Shape]]:
-        return infer_graph(self.input_shape, self.layers)
+        """Input and output shapes of every layer, computed once for these layers and input shape.
+
+        The cache sits in the instance's ``__dict__`` beside the fields (as a ``cached_property``
+        would; equality and dumps see only fields) and remembers which list and input shape it was
+        computed for, so a copy made with ``model_copy(update=...)`` computes its own.
+        """
+        cached = self.__dict__.get("_graph_cache")
+        if cached is not None and cached[0] is self.layers and cached[1] == self.input_shape:
+            graph: tuple[list[tuple[Shape, ...]], list[Shape]] = cached[2]
+            return graph
+        graph = infer_graph(self.input_shape, self.layers)
+        self.__dict__["_graph_cache"] = (self.layers, self.input_shape, graph)
+        return graph
 
     @property
     def shapes(self) -> list[Shape]:

@@ -342,6 +342,11 @@ def read_model(model: keras.Model) -> ReadModel:
             f"model '{model.name}' has {len(inputs)} inputs and {len(outputs)} outputs; "
             "one of each is supported"
         )
+    if any(dim is None for dim in inputs[0].shape[1:]):
+        raise UnsupportedLayerError(
+            f"model '{model.name}' has input shape {tuple(inputs[0].shape[1:])}; every size but the "
+            "batch must be known"
+        )
     reader = _Reader()
     reader.model(model, [MODEL_INPUT])
     if not reader.rows:

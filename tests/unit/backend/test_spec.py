@@ -244,7 +244,14 @@ def test_a_model_needs_a_weighted_layer() -> None:
 
 
 def test_presets_load_and_unknown_preset_is_rejected() -> None:
-    assert set(preset_names()) == {"sum-mlp", "lenet-300-100", "lenet-5", "mnist-autoencoder"}
+    assert set(preset_names()) == {
+        "sum-mlp",
+        "lenet-300-100",
+        "lenet-5",
+        "mnist-autoencoder",
+        "resnet-mini",
+        "mobilenet-v2-mini",
+    }
     for name in preset_names():
         assert isinstance(preset(name), ModelSpec)
     with pytest.raises(ValueError, match=r"unknown preset 'lenet-6'.*lenet-5"):

@@ -188,6 +188,13 @@ def test_a_sequential_model_reads_and_a_never_built_one_is_refused_clearly() -> 
         model_to_spec(unbuilt)
 
 
+def test_a_model_with_unknown_image_sizes_is_refused_clearly() -> None:
+    inputs = keras.Input((None, None, 3), name="image")
+    model = keras.Model(inputs, keras.layers.Conv2D(2, 3)(inputs), name="open")
+    with pytest.raises(UnsupportedLayerError, match=r"model 'open' has input shape \(None, None, 3\)"):
+        model_to_spec(model)
+
+
 class _Scaled(keras.layers.Dense):
     pass
 
