@@ -276,6 +276,8 @@ def test_figures_of_a_graph_experiment_are_drawn_per_group(
     criterion = sqlite_client.get(f"/api/experiments/{experiment_id}/figures/criterion?layer=stem&cycle=0")
     assert criterion.status_code == 200, criterion.text
     assert "stem" in criterion.json()["layout"]["title"]["text"]
+    compared = sqlite_client.get(f"/api/compare/figures/widths?ids={experiment_id}").json()
+    assert [trace["name"] for trace in compared["data"]] == [f"residual (#{experiment_id}) · stem"]
     removed = [trace for trace in criterion.json()["data"] if trace["name"].startswith("removed")]
     assert removed[0]["name"] == "removed (1)"  # cycle 0 removed one of the group's four channels
     assert removed[-1]["y"] == [0]  # the channel the cycle recorded as removed
