@@ -324,7 +324,10 @@ def _group_names(walk: _Walk, spec: ModelSpec) -> dict[int, str]:
 def tensor_layouts(spec: ModelSpec) -> dict[str, Layout]:
     """Every layer's output layout (and the input's, under ``input``), by layer name."""
     walk = _walk(spec)
-    names = _group_names(walk, spec)
+    return _layouts(walk, _group_names(walk, spec))
+
+
+def _layouts(walk: _Walk, names: dict[int, str]) -> dict[str, Layout]:
     result: dict[str, Layout] = {}
     for name, tensor in walk.tensors.items():
         segments: list[Segment] = []
@@ -360,9 +363,10 @@ def dependency_groups(spec: ModelSpec) -> list[Group]:
     """
     walk = _walk(spec)
     names = _group_names(walk, spec)
-    layouts = tensor_layouts(spec)
+    layouts = _layouts(walk, names)
     readers = consumers_by_name(spec)
     order = {layer.name or "": i for i, layer in enumerate(spec.layers)}
+    kinds = {layer.name or "": str(layer.type) for layer in spec.layers}
     producers: dict[str, list[str]] = {}
     members: dict[str, list[str]] = {}
     consumers: dict[str, list[Consumer]] = {}
@@ -375,7 +379,7 @@ def dependency_groups(spec: ModelSpec) -> list[Group]:
             for segment in layouts[name].segments:
                 members.setdefault(segment.group, []).append(name)
         if layer.type in PRODUCERS:
-            source = layouts[layer_inputs(spec)[name][0]]
+            source = layouts[walk.inputs[name][0]]
             for segment in source.segments:
                 consumers.setdefault(segment.group, []).append(Consumer(name, segment.offset, source.flatten))
     groups: list[Group] = []
@@ -384,7 +388,7 @@ def dependency_groups(spec: ModelSpec) -> list[Group]:
             continue
         probes = [_chain_end(p, spec, readers) for p in producers[group]]
         for member in members.get(group, []):
-            kind = next(layer.type for layer in spec.layers if layer.name == member)
+            kind = kinds[member]
             layout = layouts[member]
             if kind in JOINS | {"depthwise_conv2d"} and len(layout.segments) == 1 and not layout.flatten:
                 probes.append(_chain_end(member, spec, readers))

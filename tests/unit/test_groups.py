@@ -87,8 +87,9 @@ def depthwise_se_spec() -> ModelSpec:
 
 
 def test_a_sequential_model_has_exactly_its_old_prunable_layers_as_groups() -> None:
-    for name in preset_names():
-        spec = preset(name)
+    sequential = [preset(name) for name in preset_names() if preset(name).is_sequential()]
+    assert len(sequential) >= 4
+    for spec in sequential:
         assert spec.prunable_names() == [spec.layers[i].name for i in spec.prunable_indices()]
     groups = groups_by_name(preset("lenet-5"))
     assert groups["conv2"].members == ("pool2", "flatten")
@@ -188,3 +189,13 @@ def test_fixed_groups_say_why(layers: list[dict[str, Any]], group: str, reason: 
     spec = _spec([6, 6, 2], layers)
     assert groups_by_name(spec)[group].fixed == reason
     assert group not in spec.prunable_names()
+
+
+def test_the_graph_presets_group_residual_stages_and_gates() -> None:
+    resnet = groups_by_name(preset("resnet-mini"))
+    stage = [g for g in resnet.values() if "s2b1_proj" in g.producers]
+    assert len(stage) == 1 and {"s2b1_conv2", "s2b2_conv2", "s2b3_conv2"} <= set(stage[0].producers)
+    assert all(g.fixed is None for g in resnet.values() if g.name != "fc")
+    mobilenet = groups_by_name(preset("mobilenet-v2-mini"))
+    gated = [g for g in mobilenet.values() if any(p.endswith("se_expand") for p in g.producers)]
+    assert gated and all(any(m.endswith("_dw") for m in g.members) for g in gated)
