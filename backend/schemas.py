@@ -25,6 +25,7 @@ from pydantic import (
 )
 
 from backend.models import Status
+from backend.schemas_graph import GroupOut
 from prunespec.costs import format_count
 from prunespec.spec import ExperimentSpec
 
@@ -432,11 +433,13 @@ class LimitCheck(Schema):
 
 
 class SpecPreview(Schema):
-    """A valid spec as it would be stored (presets expanded, defaults filled in), its model's cost, and
-    its estimates against this server's limits (empty where the server did not check them)."""
+    """A valid spec as it would be stored (presets expanded, defaults filled in), its model's cost, its
+    model's dependency groups (every one, prunable and fixed, in model order), and its estimates against
+    this server's limits (empty where the server did not check them)."""
 
     spec: dict[str, Any]
     cost: ModelCostOut
+    groups: list[GroupOut] = Field(default_factory=list)
     limits: list[LimitCheck] = Field(default_factory=list)
 
 

@@ -13,13 +13,10 @@ from fastapi.responses import JSONResponse
 from backend.api.deps import SessionDep
 from backend.auth.deps import VisibleExperimentId, current_user
 from backend.schemas import ErrorBody, ValidationErrorBody
+from backend.service import architecture as architecture_diff
 from backend.service import figures
-from backend.service.figures import (
-    ArchitectureDiffOut,
-    FigureIndex,
-    FigureName,
-    FigureOptions,
-)
+from backend.service.architecture import ArchitectureDiffOut
+from backend.service.figures import FigureIndex, FigureName, FigureOptions
 
 router = APIRouter(prefix="/experiments", tags=["figures"], dependencies=[Depends(current_user)])
 
@@ -75,6 +72,7 @@ def architecture(
     before: CycleIndex,
     after: Annotated[int | None, Query(ge=0, le=100_000, description="default: before's own pruning")] = None,
 ) -> ArchitectureDiffOut:
-    """The model of cycle ``before`` against cycle ``after``, layer by layer: widths, parameters and
-    FLOPs before → after. Without ``after``: what cycle ``before``'s pruning kept."""
-    return figures.architecture(session, experiment_id, before, after)
+    """The model of cycle ``before`` against cycle ``after``, layer by layer: inputs, groups, widths,
+    parameters and FLOPs before → after; the dependency groups' widths; and the model drawn as a graph
+    (Plotly JSON). Without ``after``: what cycle ``before``'s pruning kept."""
+    return architecture_diff.architecture(session, experiment_id, before, after)

@@ -99,9 +99,10 @@ def compare_widths_figure(
 
     Returns:
         one trace per (experiment, layer) with x = cycle and y = ``widths_after``; colour = experiment,
-        dash = layer position; the legend groups an experiment's layers; the output layer, which cannot
-        be pruned, is left out (see :func:`prunable_names`). Each experiment's final (kept)
-        cycle is a star and its rejected cycles an x, as on the experiment page.
+        dash = layer position; the legend groups an experiment's layers; only its prunable groups are
+        drawn (``ExperimentSeries.prunable``, else every layer but the output, see
+        :func:`prunable_names`). Each experiment's final (kept) cycle is a star and its rejected
+        cycles an x, as on the experiment page.
 
     Raises:
         ValueError: more than :data:`MAX_COMPARED` experiments.
@@ -113,7 +114,8 @@ def compare_widths_figure(
         marks = experiment.marks
         line_colour, symbol = experiment_style(position)
         name = escape(experiment.label)
-        for layer_position, layer in enumerate(prunable_names(ordered)):
+        layers = prunable_names(ordered) if experiment.prunable is None else experiment.prunable
+        for layer_position, layer in enumerate(layers):
             kept = [cycle.widths_after.get(layer, cycle.widths.get(layer)) for cycle in ordered]
             traces.append(
                 {

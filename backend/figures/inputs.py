@@ -248,6 +248,8 @@ class ExperimentSeries:
         epochs: its training epochs (any order).
         tflite: its TFLite benchmarks.
         final_cycle: the cycle whose model is the result; None means the last accepted cycle.
+        prunable: the groups pruning can shrink (their first producers' names), from its spec; None
+            when unknown (then every weighted layer but the output counts, as widths alone tell).
     """
 
     id: int
@@ -257,6 +259,7 @@ class ExperimentSeries:
     epochs: Sequence[EpochPoint] = ()
     tflite: Sequence[TFLiteRow] = ()
     final_cycle: int | None = None
+    prunable: Sequence[str] | None = None
 
     @property
     def label(self) -> str:

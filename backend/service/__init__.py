@@ -4,7 +4,8 @@ Modules:
     queries    listing, one experiment, cycles, epochs, layer statistics, artifacts.
     commands   create, cancel, rerun, delete: conditional updates safe against a worker's claim.
     events     live progress as events, by polling the database.
-    catalog    presets, datasets on this server, spec previews.
+    catalog    presets, datasets on this server, spec previews (costs and dependency groups).
+    architecture  two cycles' models: layers with inputs and groups, groups' widths, the drawn graph.
     health     the database, its schema revision, the broker.
     ports      the protocols the service needs from outside (the queue).
     errors     one exception per domain failure (the API maps each to one HTTP status).

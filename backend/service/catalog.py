@@ -13,10 +13,12 @@ from importlib import resources
 from pathlib import Path
 
 from backend.schemas import DatasetOut, LayerCostOut, ModelCostOut, PresetOut, RecipeOut, SpecPreview
+from backend.schemas_graph import GroupOut
 from backend.service.errors import InvalidInput
 from backend.settings import Settings
 from prunespec import datapaths
 from prunespec.costs import model_cost
+from prunespec.groups import dependency_groups
 from prunespec.layers import ModelSpec
 from prunespec.presets import PRESET_DESCRIPTIONS, preset, preset_names
 from prunespec.spec import ExperimentSpec, load_spec
@@ -122,13 +124,35 @@ def recipes() -> tuple[RecipeOut, ...]:
     return tuple(out)
 
 
+def groups_out(model: ModelSpec) -> list[GroupOut]:
+    """Every dependency group of a model, prunable and fixed, in model order.
+
+    Args:
+        model: a validated model spec.
+
+    Raises:
+        InvalidInput: on ``("body", "spec", "model")``: the groups cannot be traced (the message
+            names the layer).
+    """
+    try:
+        groups = dependency_groups(model)
+    except ValueError as error:
+        raise InvalidInput(("body", "spec", "model"), str(error)) from error
+    return [GroupOut.of(group) for group in groups]
+
+
 def preview(spec: ExperimentSpec) -> SpecPreview:
-    """A validated spec as it would be stored, and its model's cost; nothing is created.
+    """A validated spec as it would be stored, its model's cost and dependency groups; nothing is created.
 
     Args:
         spec: a spec pydantic has already validated (presets expanded).
+
+    Raises:
+        InvalidInput: the model's groups cannot be traced.
     """
-    return SpecPreview(spec=spec.model_dump(mode="json"), cost=model_cost_out(spec.model))
+    return SpecPreview(
+        spec=spec.model_dump(mode="json"), cost=model_cost_out(spec.model), groups=groups_out(spec.model)
+    )
 
 
 def data_dirs(settings: Settings) -> list[Path]:

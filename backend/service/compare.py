@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import datetime
 from typing import Any, Literal
 
@@ -37,7 +38,7 @@ from backend.figures.settings import parcoords_figure, settings_table
 from backend.models import Cycle, EpochRow, Experiment, TFLiteBenchmark
 from backend.schemas import MAX_ID, experiment_path, parse_id
 from backend.service.errors import InvalidInput, NotFound
-from backend.service.figures import CYCLE_COLUMNS, EPOCH_COLUMNS
+from backend.service.figures import CYCLE_COLUMNS, EPOCH_COLUMNS, prunable_layers
 
 CompareFigureName = Literal["widths", "loss", "pareto-flops", "pareto-latency", "parcoords"]
 #: Every compare figure, in the order the page shows them.
@@ -411,7 +412,9 @@ def compare_figure(
     """
     _, series = load_series(session, ids, epochs=name == "loss", tflite=name == "pareto-latency")
     revision = f"compare:{name}:{','.join(str(one) for one in ids)}"
-    if name == "widths":
+    if name == "widths":  # each experiment's prunable groups come from its spec (read for this figure only)
+        groups = [prunable_layers(spec) for spec in _specs(session, ids)]
+        series = [replace(one, prunable=prunable) for one, prunable in zip(series, groups, strict=True)]
         return compare_widths_figure(series, uirevision=revision)
     if name == "loss":
         return compare_loss_figure(series, uirevision=revision)

@@ -2,7 +2,8 @@
 
 Each loader reads only the columns its figure draws (never the model file, and the per-unit blobs of
 one layer in one cycle only for the criterion figure). Figures come back as JSON-ready dicts; the
-other answers (the figure index, the architecture diff, the TFLite table) as schemas.
+other answers (the figure index, the TFLite table) as schemas; the architecture diff is
+``backend.service.architecture``.
 """
 
 from __future__ import annotations
@@ -27,7 +28,6 @@ from backend.figures import (
     TFLiteRow,
     UnitStats,
     activation_heatmap_figure,
-    architecture_diff,
     costs_figure,
     criterion_figure,
     metric_flops_figure,
@@ -40,7 +40,6 @@ from backend.figures.criterion import CRITERIA
 from backend.models import Cycle, EpochRow, Experiment, LayerStatsRow, TFLiteBenchmark
 from backend.schemas import TFLiteBenchmarkOut
 from backend.service.errors import NotFound
-from backend.service.queries import require_experiment
 from prunespec.layers import ModelSpec
 from prunespec.presets import preset
 from prunespec.spec import Criterion
@@ -118,29 +117,6 @@ class FigureIndex(Out):
     final_cycle: int | None = None
     rejected: list[int] = []
     cycle_marks: dict[str, str] = {}
-
-
-class LayerDiffOut(Out):
-    """One layer of the architecture diff (see ``backend.figures.LayerDiff``)."""
-
-    name: str
-    type: str | None
-    width_before: int | None
-    width_after: int | None
-    units_removed: int | None
-    params_before: int | None
-    params_after: int | None
-    flops_before: int | None
-    flops_after: int | None
-    change: str
-
-
-class ArchitectureDiffOut(Out):
-    """Two cycles' models layer by layer; ``after`` None means ``before``'s own pruning."""
-
-    before: int
-    after: int | None
-    layers: list[LayerDiffOut]
 
 
 @dataclass(frozen=True)
@@ -496,46 +472,4 @@ def _criterion(
         list((removed or {}).get(layer, [])),
         folded=list((folded or {}).get(layer, [])),
         uirevision=f"{revision}:{layer}",
-    )
-
-
-# --------------------------------------------------------------------------------------------- tables
-
-
-def architecture(
-    session: Session, experiment_id: int, before: int, after: int | None = None
-) -> ArchitectureDiffOut:
-    """The model of cycle ``before`` against the model of cycle ``after``, layer by layer.
-
-    Args:
-        session: an open session.
-        experiment_id: the experiment.
-        before: the earlier cycle's index.
-        after: the later cycle's index; None compares ``before``'s trained widths with what its
-            pruning kept.
-
-    Raises:
-        NotFound: no such experiment, or no such cycle.
-    """
-    wanted = {before} if after is None else {before, after}
-    cycles = {
-        cycle.index: cycle
-        for cycle in (
-            CycleRow.of(row)
-            for row in session.execute(
-                select(*CYCLE_COLUMNS, Cycle.layer_costs).where(
-                    Cycle.experiment_id == experiment_id, Cycle.index.in_(wanted)
-                )
-            ).mappings()
-        )
-    }
-    missing = sorted(wanted - set(cycles))
-    if missing:
-        require_experiment(session, experiment_id)
-        raise NotFound("cycle", f"{missing[0]} of experiment {experiment_id}")
-    diff = architecture_diff(cycles[before], None if after is None else cycles[after])
-    return ArchitectureDiffOut(
-        before=before,
-        after=after,
-        layers=[LayerDiffOut.model_validate(row.as_dict()) for row in diff],
     )

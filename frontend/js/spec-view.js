@@ -30,8 +30,17 @@ function pair(value) {
   return Array.isArray(value) ? value.join("×") : show(value);
 }
 
-function layerDetail(layer) {
+/** The layers a layer reads when that is not just the layer before it (a graph's joins and branches). */
+export function branchInputs(layers, index) {
+  const inputs = layers[index].inputs;
+  if (!Array.isArray(inputs)) return null;
+  const previous = index === 0 ? "input" : layers[index - 1].name;
+  return inputs.length === 1 && inputs[0] === previous ? null : inputs;
+}
+
+function layerDetail(layer, inputs = null) {
   const parts = [];
+  if (inputs) parts.push(`inputs ${inputs.join(", ")}`);
   if (layer.kernel_size) parts.push(`kernel ${pair(layer.kernel_size)}`);
   if (layer.pool_size) parts.push(`pool ${pair(layer.pool_size)}`);
   if (layer.strides && pair(layer.strides) !== "1×1") parts.push(`stride ${pair(layer.strides)}`);
@@ -52,13 +61,15 @@ export function costTable(model, cost) {
     h(
       "tbody",
       {},
-      model.layers.map((layer) => {
+      model.layers.map((layer, index) => {
         const own = costs.get(layer.name);
         const width = layer.units ?? layer.filters;
+        const inputs = branchInputs(model.layers, index);
+        const kind = prunable.has(layer.name) ? `${layer.type} · prunable` : layer.type;
         return h(
           "tr",
           {},
-          h("td", {}, h("span", { class: "mono" }, layer.name), h("div", { class: "faint", style: { fontSize: "11.5px" } }, prunable.has(layer.name) ? `${layer.type} · prunable` : layer.type)),
+          h("td", {}, h("span", { class: "mono" }, layer.name), h("div", { class: "faint", style: { fontSize: "11.5px" } }, inputs ? `${kind} · ← ${inputs.join(", ")}` : kind)),
           h("td", { class: "num" }, width !== undefined ? fmt.int(width) : ""),
           h("td", { class: "num" }, own ? fmt.compact(own.params) : ""),
           h("td", { class: "num" }, own ? fmt.compact(own.flops) : ""),
@@ -98,7 +109,7 @@ export function layersTable(model, cost = null) {
             h("td", { class: "muted" }, layer.type),
             h("td", { class: "num" }, width !== undefined ? fmt.int(width) : ""),
             h("td", {}, layer.activation && layer.activation !== "linear" ? layer.activation : layer.type === "activation" ? layer.activation : ""),
-            h("td", { class: "muted" }, layerDetail(layer)),
+            h("td", { class: "muted" }, layerDetail(layer, branchInputs(model.layers, index))),
             cost ? [h("td", { class: "num" }, own ? pair(own.output_shape) : ""), h("td", { class: "num" }, own ? fmt.int(own.params) : ""), h("td", { class: "num" }, own ? fmt.int(own.flops) : "")] : null,
           );
         }),

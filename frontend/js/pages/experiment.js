@@ -7,6 +7,7 @@ import { emptyState, isLive, markNav, notice, progressBar, queueState, segmented
 import * as fmt from "../format.js";
 import { Chart, drawWhenVisible, loadPlotly } from "../plots.js";
 import { specView } from "../spec-view.js";
+import { architectureView } from "../architecture.js";
 import { criterionLabel, loadCriterionLabels } from "../criteria.js";
 import { lineage, manageButtons, tagsAndNotes } from "../run-actions.js";
 
@@ -375,36 +376,7 @@ async function loadDiff() {
   if (view.diff.after !== null) params.set("after", String(view.diff.after));
   try {
     const diff = await api.get(`${base}/architecture?${params}`);
-    const cell = (value) => (value === null || value === undefined ? "–" : fmt.int(value));
-    replace(
-      target,
-      h(
-        "div",
-        { class: "table-wrap" },
-        h(
-          "table",
-          { class: "data compact", id: "diff-table" },
-          h("thead", {}, h("tr", {}, ["Layer", "Type", "Width", "Removed", "Params", "FLOPs", "Change"].map((label, i) => h("th", { class: i >= 2 && i <= 5 ? "num" : null }, label)))),
-          h(
-            "tbody",
-            {},
-            diff.layers.map((layer) =>
-              h(
-                "tr",
-                {},
-                h("td", { class: "mono" }, layer.name),
-                h("td", { class: "muted" }, layer.type || ""),
-                h("td", { class: "num" }, `${cell(layer.width_before)} → ${cell(layer.width_after)}`),
-                h("td", { class: "num" }, layer.units_removed ? fmt.int(layer.units_removed) : ""),
-                h("td", { class: "num" }, layer.params_after === null && layer.params_before !== null ? cell(layer.params_before) : `${cell(layer.params_before)} → ${cell(layer.params_after)}`),
-                h("td", { class: "num" }, layer.flops_after === null && layer.flops_before !== null ? cell(layer.flops_before) : `${cell(layer.flops_before)} → ${cell(layer.flops_after)}`),
-                h("td", { class: `change-${layer.change}` }, layer.change),
-              ),
-            ),
-          ),
-        ),
-      ),
-    );
+    replace(target, architectureView(diff));
   } catch (error) {
     replace(target, notice("error", `Could not load the diff: ${error.message}`));
   }
@@ -608,7 +580,7 @@ function skeletonPage(root) {
     h("div", { id: "charts" }),
     h("div", { class: "section-title", id: "sec-cycles" }, h("h2", {}, "Cycles")),
     h("section", { class: "card", id: "cycles-body" }),
-    h("div", { class: "section-title", id: "sec-diff" }, h("h2", {}, "Architecture diff"), h("span", { class: "hint" }, "Layer by layer, before → after")),
+    h("div", { class: "section-title", id: "sec-diff" }, h("h2", {}, "Architecture diff"), h("span", { class: "hint" }, "Layers with their inputs, channel groups and the model's graph, before → after")),
     h("section", { class: "card" }, h("div", { class: "card-head" }, h("div", { id: "diff-controls" })), h("div", { id: "diff-body" })),
     h("div", { class: "section-title", id: "sec-tflite" }, h("h2", {}, "TFLite"), h("span", { class: "hint" }, "Latency, size and fidelity of the converted models")),
     h("div", { id: "tflite-body", class: "card-slot" }),

@@ -9,6 +9,7 @@ import { markNav, notice, stat } from "../components.js";
 import * as fmt from "../format.js";
 import { costTable } from "../spec-view.js";
 import { criterionOptions, loadCriterionLabels } from "../criteria.js";
+import { showGroups } from "../groups.js";
 
 // ---------------------------------------------------------------------------------------- fields
 // Each field: path in the request ("spec.training.epochs"), label, kind, default, options, help, when.
@@ -404,7 +405,7 @@ function fillPresets(selectedName) {
   const select = byId(fieldId("spec.model"));
   replace(
     select,
-    presets.map((preset) => h("option", { value: preset.name, selected: preset.name === selectedName }, `${preset.name} · ${fmt.compact(preset.cost.params)} params`)),
+    presets.map((preset) => h("option", { value: preset.name, selected: preset.name === selectedName }, `${preset.name} · ${fmt.compact(preset.cost.params)} params · ${fmt.compact(preset.cost.flops)} FLOPs`)),
     customModel ? h("option", { value: "__custom__", selected: selectedName === "__custom__" }, `custom model from YAML (${customModel.layers?.length ?? "?"} layers)`) : null,
   );
   describePreset();
@@ -517,6 +518,7 @@ function showPreview(preview) {
   const limits = preview.limits ?? [];
   replace(byId("preview-limits"), limits.map(limitItem));
   replace(byId("preview-layers"), costTable(preview.spec.model, preview.cost));
+  showGroups(preview.groups);
   const over = limits.filter((check) => !check.within).length;
   byId("preview-state").textContent = over ? `over ${over === 1 ? "a limit" : `${over} limits`} of this server` : "valid spec";
 }
