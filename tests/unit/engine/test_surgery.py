@@ -10,7 +10,6 @@ from prunespec.layers import ModelSpec
 from worker.engine.build import build_model, layer_weights
 from worker.engine.stats import measure
 from worker.engine.surgery import LayerPlan, prune
-from worker.engine.topology import unit_blocks
 
 
 def _spec(input_shape: list[int], layers: list[dict]) -> ModelSpec:
@@ -244,14 +243,17 @@ def test_plans_are_checked() -> None:
         prune(model, spec, {"dense_1": LayerPlan(remove=[0])})
 
 
-def test_unit_blocks_find_probe_and_next_layer() -> None:
+def test_a_sequential_models_groups_are_its_prunable_layers_with_probe_and_next_layer() -> None:
+    from prunespec.groups import prunable_groups
     from prunespec.presets import preset
 
-    blocks = unit_blocks(preset("mnist-autoencoder"))
-    assert list(blocks) == ["enc1", "enc2", "dec1"]
-    assert (blocks["enc1"].probe, blocks["enc1"].next_index) == (2, 3)
-    blocks = unit_blocks(preset("lenet-5"))
-    assert (blocks["conv2"].probe, blocks["conv2"].following, blocks["conv2"].next_index) == (2, (3, 4), 5)
+    groups = {g.name: g for g in prunable_groups(preset("mnist-autoencoder"))}
+    assert list(groups) == ["enc1", "enc2", "dec1"]
+    assert groups["enc1"].probes == ("enc1_relu",)  # after the batch norm and the ReLU
+    assert [c.layer for c in groups["enc1"].consumers] == ["enc2"]
+    lenet = {g.name: g for g in prunable_groups(preset("lenet-5"))}
+    assert lenet["conv2"].probes == ("conv2",)
+    assert [(c.layer, c.flatten) for c in lenet["conv2"].consumers] == [("ip1", "flatten")]
 
 
 def _one_unit_sum_model(bias: float) -> tuple[keras.Model, ModelSpec]:
