@@ -76,7 +76,14 @@ RECIPES: dict[str, dict[str, Any]] = {
         {
             "model": "mobilenet-v2-mini",
             "training": {"bn_l1": 1e-4},
-            "pruning": {"criterion": {"type": "bn_scale", "fraction": 0.3}, "target": {"flops": 0.4}},
+            "pruning": {
+                "criterion": {"type": "bn_scale", "fraction": 0.3},
+                # the squeeze-excitation's reduce layer has no batch norm: its filters' L1 norms
+                "rules": [
+                    {"layers": ["b3_se_reduce"], "criterion": {"type": "weight_norm", "fraction": 0.3}}
+                ],
+                "target": {"flops": 0.4},
+            },
         },
     ),
     "resnet": merged(

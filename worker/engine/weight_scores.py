@@ -121,5 +121,9 @@ def weight_scores(
         if criterion.source != "weights":
             continue
         members = list((producers or {}).get(name, (name,)))
+        if isinstance(criterion, BnScaleCriterion):
+            # in a group, the producers without a batch norm after them (a squeeze-excitation's gate
+            # feeding a multiply) carry no γ: the others' scale the channel; the first one must have one
+            members = [members[0], *(p for p in members[1:] if bn_after(spec, p) is not None)]
         out[name] = aggregate([unit_score(model, spec, p, criterion) for p in members], pruning.group_score)
     return out

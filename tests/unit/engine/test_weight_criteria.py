@@ -356,3 +356,26 @@ def test_network_slimming_removes_the_channels_of_smallest_gamma_every_cycle() -
     assert gammas.penalties and sum(gammas.penalties) == pytest.approx(
         0.01 * gammas.cycles[-1][1].sum(), rel=1e-5
     )
+
+
+def test_bn_scale_of_a_group_with_a_gate_producer_reads_the_producers_that_have_a_batch_norm() -> None:
+    from prunespec.groups import groups_by_name
+    from prunespec.presets import preset
+    from worker.engine.build import build_model
+    from worker.engine.weight_scores import weight_scores
+
+    spec = preset("mobilenet-v2-mini")
+    group = groups_by_name(spec)["b3_expand"]
+    assert group.producers == ("b3_expand", "b3_se_expand")  # the gate has no batch norm after it
+    model = build_model(spec)
+    gamma = np.linspace(-1.0, 2.0, group.width).astype("float32")
+    norm = model.get_layer("b3_expand_bn")
+    norm.set_weights([gamma, *norm.get_weights()[1:]])
+    pruning = PruningSpec.model_validate(
+        {
+            "criterion": {"type": "bn_scale"},
+            "rules": [{"layers": ["b3_se_reduce"], "criterion": {"type": "weight_norm"}}],
+        }
+    )
+    scores = weight_scores(model, spec, ["b3_expand"], pruning, producers={"b3_expand": group.producers})
+    np.testing.assert_allclose(scores["b3_expand"], np.abs(gamma))
