@@ -125,7 +125,11 @@ def check_objects(node: Any, layer: str, depth: int) -> None:
             layer = _layer_name(node, layer)
         _check_object(node, class_name, module, layer)
     for key, value in node.items():
-        if key not in ("class_name", "module", "registered_name"):
+        if key == "layers" and isinstance(value, list):
+            for item in value:  # each item is a layer, whatever it claims to be: name it
+                name = _layer_name(item, layer) if isinstance(item, dict) else layer
+                check_objects(item, name, depth + 1)
+        elif key not in ("class_name", "module", "registered_name"):
             check_objects(value, layer, depth + 1)
 
 
@@ -136,7 +140,8 @@ def _check_object(node: dict[str, Any], class_name: Any, module: Any, layer: str
         return
     if class_name in DENIED_CLASSES:
         raise Refused(
-            f"layer '{layer}': {class_name} carries code and is refused; rewrite it with standard Keras layers"
+            f"layer '{layer}': {class_name} carries code and is refused; "
+            "rewrite it with standard Keras layers"
         )
     if not in_keras(module):
         raise Refused(

@@ -48,9 +48,10 @@ def check_zip(path: Path, limits: IngestLimits, what: str) -> list[zipfile.ZipIn
         if entry.flag_bits & 0x1:
             raise Refused(f"the {what} has an encrypted entry {entry.filename!r}")
         total += entry.file_size
-        if entry.file_size > 1024 and entry.file_size > limits.max_ratio * max(entry.compress_size, 1):
+        ratio = entry.file_size / max(entry.compress_size, 1)
+        if entry.file_size > 1024 and ratio > limits.max_ratio:
             raise Refused(
-                f"the {what}'s entry {entry.filename!r} expands {entry.file_size / max(entry.compress_size, 1):,.0f}"
+                f"the {what}'s entry {entry.filename!r} expands {ratio:,.0f}"
                 f" times (at most {limits.max_ratio:,.0f}): a zip bomb is refused"
             )
     if total > limits.max_uncompressed_bytes:
