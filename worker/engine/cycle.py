@@ -174,6 +174,7 @@ def run_experiment(
     reporter: Reporter | None = None,
     *,
     resume: ResumePoint | None = None,
+    initial_model: keras.Model | None = None,
 ) -> ExperimentResult:
     """Run trimming cycles until a stop rule fires.
 
@@ -183,6 +184,8 @@ def run_experiment(
         reporter: receives every epoch and cycle, and is asked after every epoch whether the run is
             cancelled. Default: a no-op reporter.
         resume: continue from a checkpoint instead of building a fresh model. Default None.
+        initial_model: cycle 0's model, built from ``spec.model`` (e.g. with an uploaded model's trained
+            weights), instead of a freshly initialised one. Default None.
 
     Returns:
         The cycles that ran, the final model and why the loop stopped.
@@ -197,7 +200,9 @@ def run_experiment(
     if resume is None:
         keras.utils.set_random_seed(spec.seed)
         model_spec = spec.model
-        model = build_model(model_spec, spec.training, run.prunable)
+        model = (
+            build_model(model_spec, spec.training, run.prunable) if initial_model is None else initial_model
+        )
         first, baseline = 0, None
     else:
         model_spec, model, first, baseline = resume.spec, resume.model, resume.cycle, resume.baseline_metric
