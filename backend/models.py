@@ -472,7 +472,7 @@ class Upload(Base):
     media_type: Mapped[str] = mapped_column(String(100), default="application/octet-stream")
     size_bytes: Mapped[int] = mapped_column(BigInteger)
     sha256: Mapped[str] = mapped_column(String(64))
-    content: Mapped[bytes] = deferred(mapped_column(LargeBinary))
+    content: Mapped[bytes] = deferred(mapped_column(LargeBinary, nullable=False))
     summary: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     project_id: Mapped[int] = mapped_column(ForeignKey("projects.id"), index=True)
     owner_id: Mapped[int | None] = mapped_column(
