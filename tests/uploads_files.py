@@ -74,7 +74,11 @@ def small_dense_keras(path: Path, features: int = 4, classes: int = 3) -> Path:
     import keras
 
     model = keras.Sequential(
-        [keras.Input((features,)), keras.layers.Dense(6, activation="relu"), keras.layers.Dense(classes)]
+        [
+            keras.Input((features,)),
+            keras.layers.Dense(6, activation="relu", name="hidden"),
+            keras.layers.Dense(classes, name="out"),
+        ]
     )
     model.save(path)
     return path

@@ -33,6 +33,9 @@ from backend.service.uploads_ingest import inspect_upload
 MODELS_PATH = "/api/models"
 DATASETS_PATH = "/api/datasets"
 UPLOAD_PATHS = frozenset({MODELS_PATH, DATASETS_PATH})
+#: Where each kind is listed: ``GET /api/models``; ``GET /api/datasets/uploaded`` (``GET /api/datasets`` is
+#: the catalog of built-in data sets).
+LIST_PATHS = {UploadKind.model: "", UploadKind.dataset: "/uploaded"}
 
 Responses = dict[int | str, dict[str, Any]]
 INVALID: Responses = {
@@ -188,8 +191,9 @@ def _routes(router: APIRouter, kind: UploadKind) -> None:
     """The list, read, delete and download routes of one kind."""
     label = kind.value
 
-    @router.get("", summary=f"List uploaded {label}s")
+    @router.get(LIST_PATHS[kind], summary=f"List uploaded {label}s")
     def list_all(session: SessionDep, user: CurrentUser) -> list[UploadOut]:
+        """The uploads of this kind in the caller's projects, newest first."""
         return uploads.list_uploads(session, kind, user)
 
     @router.get("/{upload_id}", responses=NOT_FOUND, summary=f"One uploaded {label}")

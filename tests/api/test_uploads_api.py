@@ -238,11 +238,12 @@ def test_a_model_upload_is_stored_once_and_read_as_a_spec(sqlite_client: TestCli
     assert first.status_code == 201, first.text
     body = first.json()
     assert body["summary"]["input_shape"] == [4]
-    assert body["summary"]["prunable"] == ["dense"]
+    assert body["summary"]["prunable"] == ["hidden"]
     assert body["summary"]["parameters"] == 4 * 6 + 6 + 6 * 3 + 3
     again = _post_model(sqlite_client, content, "other-name.keras")
     assert again.status_code == 200 and again.json()["id"] == body["id"] and again.json()["existing"]
     listed = sqlite_client.get("/api/models").json()
+    assert sqlite_client.get("/api/datasets/uploaded").json() == []
     assert [item["id"] for item in listed] == [body["id"]]
     downloaded = sqlite_client.get(body["download_url"])
     assert downloaded.content == content
@@ -260,7 +261,7 @@ def test_a_model_upload_is_stored_once_and_read_as_a_spec(sqlite_client: TestCli
     assert created.status_code == 202, created.text
     stored = sqlite_client.get(created.json()["url"]).json()["spec"]
     assert stored["uploaded_model"] == {"id": body["id"], "weights": "trained", "sha256": body["sha256"]}
-    assert [layer["name"] for layer in stored["model"]["layers"]] == ["dense", "dense_1"]
+    assert [layer["name"] for layer in stored["model"]["layers"]] == ["hidden", "out"]
     assert sqlite_client.get(f"/api/models/{body['id']}").json()["used_by"] == [created.json()["id"]]
     assert sqlite_client.delete(f"/api/models/{body['id']}").status_code == 409
 
