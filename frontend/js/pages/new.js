@@ -8,6 +8,7 @@ import { byId, debounce, h, markReady, replace } from "../dom.js";
 import { markNav, notice, stat } from "../components.js";
 import * as fmt from "../format.js";
 import { costTable } from "../spec-view.js";
+import { applyUploads, loadUploads, uploadSection } from "../uploads.js";
 
 // ---------------------------------------------------------------------------------------- fields
 // Each field: path in the request ("spec.training.epochs"), label, kind, default, options, help, when.
@@ -189,7 +190,7 @@ function section(spec) {
 }
 
 function build(root) {
-  const formPanel = h("div", { id: "panel-form", role: "tabpanel", "aria-labelledby": "tab-form" }, h("div", { id: "clone-note" }), recipePicker(), SECTIONS.map(section));
+  const formPanel = h("div", { id: "panel-form", role: "tabpanel", "aria-labelledby": "tab-form" }, h("div", { id: "clone-note" }), recipePicker(), SECTIONS.map(section), uploadSection(() => schedulePreview()));
   const yamlArea = h("textarea", {
     id: "yaml-text",
     class: "yaml-area",
@@ -290,7 +291,7 @@ function formRequest() {
     setPath(body, field.path, value);
   }
   addBaseSettings(body);
-  return body;
+  return applyUploads(body);
 }
 
 /** Leaf settings of a spec as [path, value] (arrays are leaves; the model is one leaf). */
@@ -640,6 +641,7 @@ async function main() {
   }
   fillPresets("sum-mlp");
   fillRecipes();
+  await loadUploads(api.get);
   const cloneOf = Number(new URLSearchParams(location.search).get("from"));
   if (Number.isInteger(cloneOf) && cloneOf > 0) await loadClone(cloneOf);
   form.addEventListener("input", (event) => {
