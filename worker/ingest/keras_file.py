@@ -83,7 +83,10 @@ def load_checked(path: Path, limits: IngestLimits) -> Any:
     try:
         model = keras.saving.load_model(path, compile=False, safe_mode=True)
     except Exception as exc:  # Keras raises many kinds for a bad file; each is the user's problem
-        raise Refused(f"the model cannot be loaded by Keras in safe mode: {_short(exc)}") from None
+        text = _short(str(exc).split(" Target variable:")[0])  # never echo weight values
+        if "could not be loaded" in text or ("expected" in text and "variables" in text):
+            raise Refused(f"the stored weights do not match the config's layers: {text}") from None
+        raise Refused(f"the model cannot be loaded by Keras in safe mode: {text}") from None
     if not isinstance(model, keras.Model):
         raise Refused("the .keras file does not hold a Keras model")
     parameters = int(sum(math.prod(w.shape) for w in model.weights))
@@ -103,7 +106,7 @@ def load_checked(path: Path, limits: IngestLimits) -> Any:
     return model
 
 
-def _short(exc: BaseException) -> str:
+def _short(exc: BaseException | str) -> str:
     text = " ".join(str(exc).split())
     return text[:400] + ("…" if len(text) > 400 else "")
 
