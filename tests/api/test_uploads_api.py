@@ -232,23 +232,23 @@ def test_a_cookie_upload_without_the_csrf_header_is_refused(sqlite_client: TestC
     assert response.status_code in (401, 403)
 
 
-def test_a_model_upload_is_stored_once_and_read_as_a_spec(sqlite_client: TestClient, tmp_path: Path) -> None:
+def test_a_model_upload_is_stored_once_and_read_as_a_spec(client: TestClient, tmp_path: Path) -> None:
     content = small_dense_keras(tmp_path / "small.keras").read_bytes()
-    first = _post_model(sqlite_client, content, "small.keras", name="small", notes="a test")
+    first = _post_model(client, content, "small.keras", name="small", notes="a test")
     assert first.status_code == 201, first.text
     body = first.json()
     assert body["summary"]["input_shape"] == [4]
     assert body["summary"]["prunable"] == ["hidden"]
     assert body["summary"]["parameters"] == 4 * 6 + 6 + 6 * 3 + 3
-    again = _post_model(sqlite_client, content, "other-name.keras")
+    again = _post_model(client, content, "other-name.keras")
     assert again.status_code == 200 and again.json()["id"] == body["id"] and again.json()["existing"]
-    listed = sqlite_client.get("/api/models").json()
-    assert sqlite_client.get("/api/datasets/uploaded").json() == []
+    listed = client.get("/api/models").json()
+    assert client.get("/api/datasets/uploaded").json() == []
     assert [item["id"] for item in listed] == [body["id"]]
-    downloaded = sqlite_client.get(body["download_url"])
+    downloaded = client.get(body["download_url"])
     assert downloaded.content == content
 
-    data = _post_data(sqlite_client, ("tiny.npz", tiny_npz()))
+    data = _post_data(client, ("tiny.npz", tiny_npz()))
     assert data.status_code == 201, data.text
     assert data.json()["summary"]["classes"] == 3
     spec = {
@@ -257,13 +257,13 @@ def test_a_model_upload_is_stored_once_and_read_as_a_spec(sqlite_client: TestCli
         "dataset": {"name": "npz", "id": data.json()["id"]},
         "training": {"loss": "crossentropy", "epochs": 1},
     }
-    created = sqlite_client.post("/api/experiments", json={"spec": spec})
+    created = client.post("/api/experiments", json={"spec": spec})
     assert created.status_code == 202, created.text
-    stored = sqlite_client.get(created.json()["url"]).json()["spec"]
+    stored = client.get(created.json()["url"]).json()["spec"]
     assert stored["uploaded_model"] == {"id": body["id"], "weights": "trained", "sha256": body["sha256"]}
     assert [layer["name"] for layer in stored["model"]["layers"]] == ["hidden", "out"]
-    assert sqlite_client.get(f"/api/models/{body['id']}").json()["used_by"] == [created.json()["id"]]
-    assert sqlite_client.delete(f"/api/models/{body['id']}").status_code == 409
+    assert client.get(f"/api/models/{body['id']}").json()["used_by"] == [created.json()["id"]]
+    assert client.delete(f"/api/models/{body['id']}").status_code == 409
 
 
 def test_a_spec_naming_an_unknown_upload_is_a_422_on_the_model_field(sqlite_client: TestClient) -> None:
