@@ -21,7 +21,7 @@ from backend.db import session_scope
 from backend.models import Experiment, Upload, UploadKind
 from backend.schemas import API_PREFIX
 from backend.schemas_uploads import UploadDetail, UploadOut
-from backend.service.errors import Conflict, NotFound
+from backend.service.errors import Conflict, InvalidInput, NotFound
 from prunespec.uploaded import UploadedDataRecord, UploadedModelRecord
 
 #: Where each kind's routes live (``/api/models``, ``/api/datasets``).
@@ -29,6 +29,9 @@ ROUTE_OF = {UploadKind.model: "models", UploadKind.dataset: "datasets"}
 KERAS_MEDIA_TYPE = "application/x-keras"
 NPZ_MEDIA_TYPE = "application/octet-stream"
 _CHUNK = 1 << 20
+#: Largest file the database stores in one row (SQLite's default blob limit is 1e9 bytes; PostgreSQL's
+#: bytea 1 GiB): a larger upload is refused with a message instead of failing the insert.
+MAX_STORED_BYTES = 900_000_000
 
 
 @dataclass(frozen=True)
@@ -101,18 +104,28 @@ def store_upload(
 
     Returns:
         The upload (``existing`` True when the bytes were already there).
+
+    Raises:
+        InvalidInput: the file is larger than the store holds (:data:`MAX_STORED_BYTES`).
     """
     sha256 = file_sha256(path)
     found = find_stored(session, kind, uploader.project_id, sha256)
     if found is not None:
         return upload_out(found, existing=True)
+    size = path.stat().st_size
+    if size > MAX_STORED_BYTES:
+        raise InvalidInput(
+            ("body", "file"),
+            f"the {kind.value} takes {size:,} bytes; the upload store holds files of at most "
+            f"{MAX_STORED_BYTES:,}",
+        )
     row = Upload(
         kind=kind.value,
         name=(name.strip() or filename)[:200],
         notes=notes,
         filename=filename[:200],
         media_type=KERAS_MEDIA_TYPE if kind is UploadKind.model else NPZ_MEDIA_TYPE,
-        size_bytes=path.stat().st_size,
+        size_bytes=size,
         sha256=sha256,
         content=path.read_bytes(),
         summary=summary,
