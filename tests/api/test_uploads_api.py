@@ -280,7 +280,9 @@ def test_an_npz_path_outside_the_data_directory_is_refused(sqlite_client: TestCl
     spec = {"name": "x", "model": "sum-mlp", "dataset": {"name": "npz", "path": path}}
     response = sqlite_client.post("/api/experiments", json={"spec": spec})
     assert response.status_code == 422
+    assert [issue["field"] for issue in response.json()["detail"]] == ["spec.dataset.path"]
     assert "/etc" not in response.text.replace(path, "")
+    _still_serving(sqlite_client)
 
 
 def test_a_symlink_out_of_the_data_directory_is_refused(
@@ -290,6 +292,7 @@ def test_a_symlink_out_of_the_data_directory_is_refused(
     spec = {"name": "x", "model": "sum-mlp", "dataset": {"name": "npz", "path": "link.npz"}}
     response = sqlite_client.post("/api/experiments", json={"spec": spec})
     assert response.status_code == 422
+    assert [issue["field"] for issue in response.json()["detail"]] == ["spec.dataset.path"]
 
 
 def test_nothing_is_written_outside_the_store(sqlite_client: TestClient, sqlite_settings: Settings) -> None:
