@@ -104,3 +104,51 @@ def test_an_uploaded_lenet_prunes_from_its_weights_and_the_final_model_loads_in_
     (tmp_path / "final.keras").write_bytes(content)
     loaded = keras.saving.load_model(tmp_path / "final.keras", safe_mode=True)
     assert loaded.predict(x_test[:5], verbose=0).shape == (5, 10)
+
+
+def test_a_worker_refuses_an_upload_whose_bytes_changed_after_submit(tmp_path: Path) -> None:
+    from sqlalchemy import update
+    from uploads_files import tiny_npz
+
+    from backend.db import session_scope
+    from backend.models import Project, Upload
+    from backend.settings import Settings
+    from prunespec.spec import NpzDataset
+    from worker.uploaded import UploadUnusable, uploaded_dataset
+
+    settings = Settings(data_dir=tmp_path, broker_url="memory://")
+    upgrade_to_head(settings)
+    sessions = make_session_factory(make_engine(settings))
+    content = tiny_npz()
+    import hashlib
+
+    sha = hashlib.sha256(content).hexdigest()
+    with session_scope(sessions) as session:
+        assert session.get(Project, 1) is not None
+        row = Upload(
+            kind="dataset",
+            name="d",
+            notes="",
+            filename="d.npz",
+            size_bytes=len(content),
+            sha256=sha,
+            content=content,
+            summary={},
+            project_id=1,
+            owner="test",
+        )
+        session.add(row)
+        session.flush()
+        upload_id = row.id
+    spec = NpzDataset(id=upload_id, sha256=sha, train_samples=10)
+    data = uploaded_dataset(sessions, spec, seed=0)
+    assert data.x_train.shape == (10, 4) and "uploaded data set" in data.description
+
+    with session_scope(sessions) as session:
+        session.execute(
+            update(Upload)
+            .where(Upload.id == upload_id)
+            .values(content=content[:-1] + bytes([content[-1] ^ 1]))
+        )
+    with pytest.raises(UploadUnusable, match="SHA-256 mismatch"):
+        uploaded_dataset(sessions, spec, seed=0)
