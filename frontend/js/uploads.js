@@ -163,6 +163,11 @@ export async function loadUploads(get) {
 export function applyUploads(body) {
   const modelId = Number(document.getElementById("upload-pick-model")?.value || 0);
   const dataId = Number(document.getElementById("upload-pick-dataset")?.value || 0);
+  delete body.spec.uploaded_model; // the pickers say which uploads the experiment uses, not a loaded spec
+  if (!dataId && body.spec.dataset) {
+    delete body.spec.dataset.id;
+    delete body.spec.dataset.sha256;
+  }
   if (modelId) body.spec.model = { uploaded: modelId, weights: document.getElementById("upload-weights").value };
   if (dataId) {
     const given = body.spec.dataset || {};
@@ -170,4 +175,16 @@ export function applyUploads(body) {
     body.spec.dataset = { name: "npz", id: dataId, ...kept };
   }
   return body;
+}
+
+/** Set the pickers from a spec (a clone, or YAML read into the form): its uploaded model and data set. */
+export function selectUploads(spec) {
+  const choices = { model: spec.uploaded_model?.id, dataset: spec.dataset?.name === "npz" ? spec.dataset.id : undefined };
+  for (const [kind, id] of Object.entries(choices)) {
+    const select = document.getElementById(`upload-pick-${kind}`);
+    if (!select) continue;
+    select.value = id && state[kind].some((item) => item.id === id) ? String(id) : "";
+    showSummary(kind);
+  }
+  if (spec.uploaded_model) document.getElementById("upload-weights").value = spec.uploaded_model.weights;
 }

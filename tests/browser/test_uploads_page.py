@@ -38,6 +38,15 @@ def test_an_uploaded_model_and_data_set_are_summarised_and_used_by_the_form(
     )
 
     expect(page.locator("#preview-params")).to_have_text("51")  # 4·6 + 6 + 6·3 + 3, read from the file
+    model_id = page.locator("#upload-pick-model").input_value()
+    data_id = page.locator("#upload-pick-dataset").input_value()
+    page.fill("#f-spec-name", "byo")
+    page.click("#submit")
+    page.wait_for_url("**/experiments/*")
+    experiment = page.url.rsplit("/", 1)[1]
+    visit(f"/new?from={experiment}")  # a clone keeps the uploads it used
+    expect(page.locator("#upload-pick-model")).to_have_value(model_id)
+    expect(page.locator("#upload-pick-dataset")).to_have_value(data_id)
 
     refused = tmp_path / "broken.keras"
     refused.write_bytes(b"not a zip")

@@ -8,7 +8,7 @@ import { byId, debounce, h, markReady, replace } from "../dom.js";
 import { markNav, notice, stat } from "../components.js";
 import * as fmt from "../format.js";
 import { costTable } from "../spec-view.js";
-import { applyUploads, loadUploads, uploadSection } from "../uploads.js";
+import { applyUploads, loadUploads, selectUploads, uploadSection } from "../uploads.js";
 
 // ---------------------------------------------------------------------------------------- fields
 // Each field: path in the request ("spec.training.epochs"), label, kind, default, options, help, when.
@@ -346,6 +346,7 @@ function loadIntoForm(spec) {
   writeField("spec.pruning.criterion.type", criterion.type);
   baseSpec = spec;
   baseModel = readField("spec.model");
+  selectUploads(spec);
   updateVisibility();
 }
 
