@@ -10,15 +10,17 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path, PurePath
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, File, Form, Response, UploadFile, status
 from fastapi import Path as PathParam
+from sqlalchemy.orm import Session
 
 from backend.api.artifacts import content_disposition
 from backend.api.deps import DECIMAL_ID, ContextDep, SessionDep
-from backend.auth.deps import AuditDep, CurrentUser, current_user
+from backend.auth.deps import AuditDep, AuditLog, CurrentUser, current_user
 from backend.auth.errors import Forbidden
 from backend.auth.projects import resolve_project
 from backend.auth.roles import Role
@@ -28,6 +30,7 @@ from backend.schemas_uploads import UploadDetail, UploadOut
 from backend.service import uploads
 from backend.service.errors import InvalidInput
 from backend.service.uploads_ingest import inspect_upload
+from backend.settings import Settings
 
 #: The paths uploads are POSTed to (``backend.api.security`` and ``backend.api.body_limit`` key on them).
 MODELS_PATH = "/api/models"
@@ -50,7 +53,36 @@ models_router = APIRouter(prefix="/models", tags=["uploads"], dependencies=[Depe
 datasets_router = APIRouter(prefix="/datasets", tags=["uploads"], dependencies=[Depends(current_user)])
 
 
-def _uploader(session: SessionDep, user: CurrentUser, project: str | None) -> uploads.Uploader:
+@dataclass(frozen=True)
+class UploadRequest:
+    """What both upload routes receive besides their files: the request's session and settings, the
+    answer (its status), the audit log, who uploads into which project, and the name and notes."""
+
+    session: Session
+    settings: Settings
+    response: Response
+    audit: AuditLog
+    uploader: uploads.Uploader
+    name: str
+    notes: str
+
+
+def upload_request(
+    session: SessionDep,
+    context: ContextDep,
+    user: CurrentUser,
+    audit: AuditDep,
+    response: Response,
+    name: Annotated[str, Form(max_length=200, description="default: the file's name")] = "",
+    notes: Annotated[str, Form(max_length=10_000)] = "",
+    project: Annotated[str | None, Form(max_length=100, description="name or id; default yours")] = None,
+) -> UploadRequest:
+    """The upload's form fields and caller, refused unless they may upload into the project.
+
+    Raises:
+        NotFound: no such project, or not theirs.
+        Forbidden: a viewer there.
+    """
     reference: str | int | None = project or None
     if isinstance(reference, str) and reference.isdigit():
         reference = int(reference)
@@ -58,7 +90,11 @@ def _uploader(session: SessionDep, user: CurrentUser, project: str | None) -> up
     role = user.role_in(project_id)
     if role is None or role is Role.viewer:
         raise Forbidden("viewers cannot upload to this project")
-    return uploads.Uploader(user.name, user.user_id, project_id)
+    uploader = uploads.Uploader(user.name, user.user_id, project_id)
+    return UploadRequest(session, context.settings, response, audit, uploader, name, notes)
+
+
+UploadDep = Annotated[UploadRequest, Depends(upload_request)]
 
 
 def _plain_name(upload: UploadFile, default: str) -> str:
@@ -73,63 +109,81 @@ def _saved(upload: UploadFile, directory: Path, name: str) -> Path:
     return path
 
 
+def _accept(
+    upload: UploadRequest,
+    kind: UploadKind,
+    reader: str,
+    files: list[Path],
+    names: list[str],
+    stored: Path,
+    filename: str,
+) -> UploadOut:
+    """Store what the ingest subprocess accepts (the same bytes already stored: that row, with 200).
+
+    Args:
+        upload: the request.
+        kind: model or dataset.
+        reader: the subprocess's kind (``keras``, ``npz``, ``idx``).
+        files / names: the received files and their names as uploaded.
+        stored: the file that is stored (for IDX files, the .npz the subprocess writes there).
+        filename: the stored file's name.
+    """
+    if stored.exists():  # known bytes need no second reading
+        found = uploads.find_stored(
+            upload.session, kind, upload.uploader.project_id, uploads.file_sha256(stored)
+        )
+        if found is not None:
+            upload.response.status_code = status.HTTP_200_OK
+            return uploads.upload_out(found, existing=True)
+    out = stored if reader == "idx" else None
+    inspected = inspect_upload(upload.settings, reader, files, names, out=out)
+    item = uploads.store_upload(
+        upload.session,
+        kind,
+        stored,
+        filename=filename,
+        name=upload.name,
+        notes=upload.notes,
+        summary=inspected.summary,
+        uploader=upload.uploader,
+    )
+    if item.existing:
+        upload.response.status_code = status.HTTP_200_OK
+    else:
+        upload.audit(
+            "upload.create", f"{kind.value} {item.id}", project=upload.uploader.project_id, sha256=item.sha256
+        )
+    return item
+
+
+STORED_ALREADY: Responses = {200: {"model": UploadOut, "description": "these bytes were stored already"}}
+
+
 @models_router.post(
     "",
     status_code=status.HTTP_201_CREATED,
-    responses={
-        **INVALID,
-        **TOO_LARGE,
-        200: {"model": UploadOut, "description": "these bytes were stored already"},
-    },
+    responses={**INVALID, **TOO_LARGE, **STORED_ALREADY},
     summary="Upload a Keras model (.keras)",
 )
 def upload_model(
     file: Annotated[UploadFile, File(description="a .keras file (model.save('name.keras'))")],
-    session: SessionDep,
-    context: ContextDep,
-    user: CurrentUser,
-    audit: AuditDep,
-    response: Response,
-    name: Annotated[str, Form(max_length=200)] = "",
-    notes: Annotated[str, Form(max_length=10_000)] = "",
-    project: Annotated[str | None, Form(max_length=100)] = None,
+    upload: UploadDep,
 ) -> UploadOut:
     """Check the file in the ingest subprocess (allow-listed Keras layers only, safe-mode load, weights that
     match), store it by content hash, and return its id with the model read as a spec. The same bytes
     uploaded again answer 200 with the existing id."""
-    uploader = _uploader(session, user, project)
     filename = _plain_name(file, "model.keras")
     if not filename.lower().endswith(".keras"):
         raise InvalidInput(("body", "file"), f"a model is uploaded as a .keras file, not {filename!r}")
     with tempfile.TemporaryDirectory(prefix="prunelab-upload-") as directory:
         path = _saved(file, Path(directory), "upload.keras")
-        found = uploads.find_stored(session, UploadKind.model, uploader.project_id, uploads.file_sha256(path))
-        if found is not None:
-            response.status_code = status.HTTP_200_OK
-            return uploads.upload_out(found, existing=True)
-        inspected = inspect_upload(context.settings, "keras", [path], [filename])
-        stored = uploads.store_upload(
-            session,
-            UploadKind.model,
-            path,
-            filename=filename,
-            name=name,
-            notes=notes,
-            summary=inspected.summary,
-            uploader=uploader,
-        )
-    audit("upload.create", f"model {stored.id}", project=uploader.project_id, sha256=stored.sha256)
-    return stored
+        return _accept(upload, UploadKind.model, "keras", [path], [filename], path, filename)
 
 
 @datasets_router.post(
     "",
     status_code=status.HTTP_201_CREATED,
-    responses={
-        **INVALID,
-        **TOO_LARGE,
-        200: {"model": UploadOut, "description": "these bytes were stored already"},
-    },
+    responses={**INVALID, **TOO_LARGE, **STORED_ALREADY},
     summary="Upload a data set (.npz, or MNIST-style IDX files)",
 )
 def upload_dataset(
@@ -137,20 +191,12 @@ def upload_dataset(
         list[UploadFile],
         File(description="one .npz (x_train, y_train, x_test, y_test) or 2 or 4 IDX files (.gz or raw)"),
     ],
-    session: SessionDep,
-    context: ContextDep,
-    user: CurrentUser,
-    audit: AuditDep,
-    response: Response,
-    name: Annotated[str, Form(max_length=200)] = "",
-    notes: Annotated[str, Form(max_length=10_000)] = "",
-    project: Annotated[str | None, Form(max_length=100)] = None,
+    upload: UploadDep,
 ) -> UploadOut:
     """Check the arrays in the ingest subprocess (headers and sizes before loading, no pickle, numeric
     dtypes, no NaN or infinity), store them by content hash, and return the id with shapes, dtypes and the
     class count or value range. IDX files are stored as the .npz made from them (one pair is split 5:1
     into train and test)."""
-    uploader = _uploader(session, user, project)
     names = [_plain_name(part, f"file{index}") for index, part in enumerate(file)]
     is_npz = len(file) == 1 and names[0].lower().endswith(".npz")
     if not is_npz and len(file) not in (2, 4):
@@ -159,32 +205,9 @@ def upload_dataset(
         folder = Path(directory)
         paths = [_saved(part, folder, f"part{index}") for index, part in enumerate(file)]
         if is_npz:
-            path, filename = paths[0], names[0]
-            found = uploads.find_stored(
-                session, UploadKind.dataset, uploader.project_id, uploads.file_sha256(path)
-            )
-            if found is not None:
-                response.status_code = status.HTTP_200_OK
-                return uploads.upload_out(found, existing=True)
-            inspected = inspect_upload(context.settings, "npz", [path], names)
-        else:
-            path, filename = folder / "idx.npz", f"{PurePath(names[0]).name.split('.')[0]}.npz"
-            inspected = inspect_upload(context.settings, "idx", paths, names, out=path)
-        stored = uploads.store_upload(
-            session,
-            UploadKind.dataset,
-            path,
-            filename=filename,
-            name=name,
-            notes=notes,
-            summary=inspected.summary,
-            uploader=uploader,
-        )
-    if stored.existing:
-        response.status_code = status.HTTP_200_OK
-    else:
-        audit("upload.create", f"dataset {stored.id}", project=uploader.project_id, sha256=stored.sha256)
-    return stored
+            return _accept(upload, UploadKind.dataset, "npz", paths, names, paths[0], names[0])
+        filename = f"{PurePath(names[0]).name.split('.')[0]}.npz"
+        return _accept(upload, UploadKind.dataset, "idx", paths, names, folder / "idx.npz", filename)
 
 
 def _routes(router: APIRouter, kind: UploadKind) -> None:
