@@ -240,16 +240,21 @@ def submit_command(args: argparse.Namespace) -> int:
     from backend.client_uploads import names_uploads, submit_with_uploads
     from backend.submit import follow, submit
 
-    if args.model is not None or args.data or _raw_names_uploads(Path(args.spec), names_uploads):
-        return submit_with_uploads(args)  # the server validates: it alone knows the uploads
-    try:
-        spec = read_spec(Path(args.spec))
-    except SpecFileError as exc:
-        _error(*exc.lines)
-        return EXIT_USAGE
+    # a spec naming uploads is validated by the server: it alone knows what they hold
+    uploading = args.model is not None or args.data or _raw_names_uploads(Path(args.spec), names_uploads)
+    spec = None
+    if not uploading:
+        try:
+            spec = read_spec(Path(args.spec))
+        except SpecFileError as exc:
+            _error(*exc.lines)
+            return EXIT_USAGE
     try:
         with client_from(args.server, args.token) as client:
-            experiment_id = submit(client, spec, owner=args.owner, tags=args.tag, notes=args.notes)
+            if spec is None:
+                experiment_id = submit_with_uploads(client, args)
+            else:
+                experiment_id = submit(client, spec, owner=args.owner, tags=args.tag, notes=args.notes)
             print(f"submitted experiment {experiment_id}: {client.dashboard_url(experiment_id)}", flush=True)
             if not args.follow:
                 return 0

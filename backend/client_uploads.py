@@ -128,51 +128,35 @@ def names_uploads(spec: Any) -> bool:
     )
 
 
-def submit_with_uploads(args: argparse.Namespace) -> int:
-    """``prunelab submit SPEC --model FILE --data FILE…``: upload, put the ids into the spec, submit (the
-    server validates it: it alone knows the uploaded model's layers); ``--follow`` as without uploads.
+def submit_with_uploads(client: PrunelabClient, args: argparse.Namespace) -> int:
+    """``prunelab submit SPEC --model FILE --data FILE…``: upload the files, put their ids into the spec
+    (read as plain data: the server validates it), and submit it.
 
     Returns:
-        As ``prunelab submit``.
+        The new experiment's id.
+
+    Raises:
+        ClientError: the spec file cannot be read (exit code 2), a file is refused, or the spec is.
     """
-    from backend.client import client_from
-    from backend.client_cli import print_outcome
-    from backend.submit import follow
     from prunespec.spec_yaml import SpecTooComplex, load_yaml
 
     try:
         raw = load_yaml(Path(args.spec).read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, SpecTooComplex, ValueError) as exc:
-        print(f"prunelab: error: {args.spec}: cannot read the spec: {exc}", file=sys.stderr)
-        return 2
+        raise ClientError(f"{args.spec}: cannot read the spec: {exc}", exit_code=2) from None
     if not isinstance(raw, dict):
-        print(f"prunelab: error: {args.spec}: a spec must be a mapping of fields", file=sys.stderr)
-        return 2
-    try:
-        with client_from(args.server, args.token) as client:
-            model_id = data_id = None
-            if args.model is not None:
-                item = upload(client, "model", [args.model])
-                model_id = int(item["id"])
-                print(summary_line(item), flush=True)
-            if args.data:
-                item = upload(client, "dataset", list(args.data))
-                data_id = int(item["id"])
-                print(summary_line(item), flush=True)
-            spec = with_uploads(raw, model_id, data_id, args.weights)
-            body = {"spec": spec, "tags": args.tag, "notes": args.notes}
-            experiment_id = int(client.post_json("/api/experiments", body)["id"])
-            print(f"submitted experiment {experiment_id}: {client.dashboard_url(experiment_id)}", flush=True)
-            if not args.follow:
-                return 0
-            status = follow(client, experiment_id)
-            print_outcome(client, experiment_id)
-    except ClientError as exc:
-        print(f"prunelab: error: {exc}", file=sys.stderr)
-        return exc.exit_code
-    except KeyboardInterrupt:
-        return 130
-    return {"succeeded": 0, "cancelled": 130}.get(status, 1)
+        raise ClientError(f"{args.spec}: a spec must be a mapping of fields", exit_code=2)
+    model_id = data_id = None
+    if args.model is not None:
+        item = upload(client, "model", [args.model])
+        model_id = int(item["id"])
+        print(summary_line(item), flush=True)
+    if args.data:
+        item = upload(client, "dataset", list(args.data))
+        data_id = int(item["id"])
+        print(summary_line(item), flush=True)
+    body = {"spec": with_uploads(raw, model_id, data_id, args.weights), "tags": args.tag, "notes": args.notes}
+    return int(client.post_json("/api/experiments", body)["id"])
 
 
 def add_submit_upload_options(parser: argparse.ArgumentParser) -> None:
