@@ -12,16 +12,17 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from starlette.middleware.gzip import DEFAULT_EXCLUDED_CONTENT_TYPES, GZipMiddleware
 
-from backend.api import api_router, benchmarks, compare, figures, pages, signin, team
+from backend.api import api_router, benchmarks, compare, figures, pages, signin, team, uploads
 from backend.api.artifacts import ARTIFACT_MEDIA_TYPES
 from backend.api.body_limit import BodyLimit
 from backend.api.deps import AppContext
 from backend.api.docs import install_docs
 from backend.api.errors import install_error_handlers
 from backend.api.security import install_security
+from backend.api.uploads_resolve import upload_resolver
 from backend.auth.bootstrap import require_safe_bind
 from backend.auth.errors import install_auth_errors
 from backend.db import make_engine, make_session_factory
@@ -88,6 +89,7 @@ def create_app(
         lifespan=lifespan,
         docs_url=None,  # install_docs: the explorers with their files served from here, not a CDN
         redoc_url=None,
+        dependencies=[Depends(upload_resolver)],  # specs may name uploads by id (prunespec.uploaded)
     )
     app.state.context = AppContext(
         settings=settings,
@@ -98,14 +100,22 @@ def create_app(
     )
     install_error_handlers(app)
     install_auth_errors(app)
-    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        BodyLimit,
+        max_bytes=settings.max_body_bytes,
+        limits_by_prefix={
+            uploads.MODELS_PATH: settings.max_model_upload_bytes,
+            uploads.DATASETS_PATH: settings.max_data_upload_bytes,
+        },
+    )
     app.add_middleware(
         GZipMiddleware, minimum_size=GZIP_MIN_BYTES, compresslevel=6, exclude_content_types=NOT_GZIPPED
     )
     install_docs(app)
     install_security(app, settings)  # outermost: hosts and origins are checked first
     app.include_router(api_router())
-    for router in (figures.router, compare.router, pages.spec_router, benchmarks.router, team.router):
+    routers = (figures.router, compare.router, pages.spec_router, benchmarks.router, team.router)
+    for router in (*routers, uploads.models_router, uploads.datasets_router):
         app.include_router(router, prefix=API_PREFIX)
     app.include_router(signin.api_router, prefix=API_PREFIX)
     app.include_router(signin.page_router)

@@ -37,6 +37,7 @@ import pydantic
 import yaml
 
 from backend.client_cli import add_client_commands, connection_options
+from backend.client_uploads import add_submit_upload_options, add_upload_commands
 from backend.version import package_version
 from prunespec.spec import ExperimentSpec, load_spec, written_location
 from prunespec.spec_yaml import load_yaml
@@ -120,6 +121,14 @@ def read_spec(path: Path) -> ExperimentSpec:
         raise SpecFileError([heading, *lines]) from None
     except ValueError as exc:  # not a mapping (checked after ValidationError, which is a ValueError too)
         raise SpecFileError([str(exc)]) from None
+
+
+def _raw_names_uploads(path: Path, names_uploads: Any) -> bool:
+    """Whether a spec file names an upload by id (False when it cannot be read: read_spec says why)."""
+    try:
+        return bool(names_uploads(load_yaml(path.read_text(encoding="utf-8"))))
+    except (OSError, UnicodeDecodeError, ValueError, yaml.YAMLError):
+        return False
 
 
 def _error(message: str, *details: str) -> None:
@@ -228,16 +237,24 @@ def submit_command(args: argparse.Namespace) -> int:
     """
     from backend.client import ClientError, client_from
     from backend.client_cli import print_outcome
+    from backend.client_uploads import names_uploads, submit_with_uploads
     from backend.submit import follow, submit
 
-    try:
-        spec = read_spec(Path(args.spec))
-    except SpecFileError as exc:
-        _error(*exc.lines)
-        return EXIT_USAGE
+    # a spec naming uploads is validated by the server: it alone knows what they hold
+    uploading = args.model is not None or args.data or _raw_names_uploads(Path(args.spec), names_uploads)
+    spec = None
+    if not uploading:
+        try:
+            spec = read_spec(Path(args.spec))
+        except SpecFileError as exc:
+            _error(*exc.lines)
+            return EXIT_USAGE
     try:
         with client_from(args.server, args.token) as client:
-            experiment_id = submit(client, spec, owner=args.owner, tags=args.tag, notes=args.notes)
+            if spec is None:
+                experiment_id = submit_with_uploads(client, args)
+            else:
+                experiment_id = submit(client, spec, owner=args.owner, tags=args.tag, notes=args.notes)
             print(f"submitted experiment {experiment_id}: {client.dashboard_url(experiment_id)}", flush=True)
             if not args.follow:
                 return 0
@@ -460,6 +477,7 @@ def _add_service_commands(commands: Any, connection: argparse.ArgumentParser) ->
     submit.add_argument("--tag", action="append", default=[], help="a tag (repeat for more)")
     submit.add_argument("--notes", default="", help="free text shown beside the experiment")
     submit.add_argument("--follow", action="store_true", help="print progress until the experiment finishes")
+    add_submit_upload_options(submit)
     submit.set_defaults(handler=submit_command)
 
     db = commands.add_parser("db", help="database maintenance")
@@ -511,6 +529,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_service_commands(commands, connection)
     _add_benchmark_commands(commands)
     add_client_commands(commands, connection)
+    add_upload_commands(commands, connection)
     return parser
 
 

@@ -219,6 +219,32 @@ class PrunelabClient:
         response = self.request("POST", path, body=body)
         return response.json() if response.content else None
 
+    def post_files(
+        self, path: str, files: list[tuple[str, tuple[str, Any]]], data: Mapping[str, str] | None = None
+    ) -> Any:
+        """POST ``multipart/form-data`` (an upload) and return the answer's JSON.
+
+        Args:
+            path: ``/api/models`` or ``/api/datasets``.
+            files: (field, (file name, open file or bytes)) pairs, sent in order.
+            data: plain form fields (name, notes, project).
+
+        Raises:
+            ClientError: as :meth:`request`.
+        """
+        try:
+            response = self._http.post(
+                path,
+                files=files,
+                data=dict(data or {}),
+                timeout=httpx.Timeout(TIMEOUT_SECONDS, write=600, read=600),
+            )
+        except httpx.HTTPError as exc:
+            raise self.unreachable(exc) from None
+        if not response.is_success:
+            raise refusal(response)
+        return response.json()
+
     def delete(self, path: str) -> None:
         """DELETE ``path`` (with an empty JSON body).
 

@@ -1,5 +1,6 @@
 """SQLAlchemy 2 tables: experiments, cycles, epochs, layer statistics, artifacts, TFLite benchmarks, and
-the team: projects, users, memberships, API tokens, browser sessions, audit events.
+the team: projects, users, memberships, API tokens, browser sessions, audit events; and uploaded models
+and data sets.
 
 Per-unit arrays (activation counts, APoZ numerators, means, variances, extremes, per-unit histograms)
 are stored as little-endian binary blobs beside a JSON summary and the layer's pre-binned histogram,
@@ -439,3 +440,45 @@ class AuditEvent(Base):
     target: Mapped[str] = mapped_column(String(200), default="")
     address: Mapped[str] = mapped_column(String(64), default="")
     detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+# --------------------------------------------------------------------------------------------- uploads
+
+
+class UploadKind(enum.StrEnum):
+    """What an upload holds: a Keras ``model`` (.keras) or a ``dataset`` (.npz, IDX files stored as .npz)."""
+
+    model = "model"
+    dataset = "dataset"
+
+
+class Upload(Base):
+    """A user's model or data set, stored by content hash (``backend.service.uploads``).
+
+    ``content`` holds the bytes (a data set sent as IDX files holds the .npz made from them), ``sha256``
+    their hash; one project keeps one row per kind and hash, so the same bytes uploaded again name the
+    same row. ``summary`` is what the ingest subprocess read: a model's spec, costs and prunable layers,
+    or a data set's shapes, dtypes and classes. Specs refer to it by id; it cannot be deleted while an
+    experiment's spec does.
+    """
+
+    __tablename__ = "uploads"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    notes: Mapped[str] = mapped_column(Text, default="")
+    filename: Mapped[str] = mapped_column(String(200))
+    media_type: Mapped[str] = mapped_column(String(100), default="application/octet-stream")
+    size_bytes: Mapped[int] = mapped_column(BigInteger)
+    sha256: Mapped[str] = mapped_column(String(64))
+    content: Mapped[bytes] = deferred(mapped_column(LargeBinary, nullable=False))
+    summary: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id"), index=True)
+    owner_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), nullable=True, index=True
+    )
+    owner: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow)
+
+    __table_args__ = (UniqueConstraint("project_id", "kind", "sha256"),)

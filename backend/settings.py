@@ -72,6 +72,13 @@ class Settings(BaseSettings):
             their concurrency). Default 1.
         tf_intra_op_threads / tf_inter_op_threads: TensorFlow's thread pools in one experiment process.
             Default: the machine's cores // ``experiments_per_machine`` (at least 1).
+        max_model_upload_bytes / max_data_upload_bytes: longest body of ``POST /api/models`` and
+            ``POST /api/datasets`` (413 while it streams in). Default 200 MB and 2 GB.
+        upload_memory_mb / upload_cpu_seconds / upload_wall_seconds: the address space, CPU time and
+            wall time of the subprocess that inspects one upload (``worker.ingest``). Default 4,096 MiB,
+            120 s and 300 s.
+        upload_max_entries / upload_max_ratio: most entries in an uploaded zip (.keras, .npz), and most
+            uncompressed bytes per compressed byte of one entry. Default 64 and 200.
     """
 
     model_config = SettingsConfigDict(env_prefix="PRUNELAB_", extra="ignore")
@@ -124,6 +131,14 @@ class Settings(BaseSettings):
     signin_attempts: int = Field(default=10, ge=1, le=10_000)
     signin_lock_seconds: float = Field(default=900.0, gt=0, le=86_400)
     submissions_per_minute: int = Field(default=30, ge=1, le=100_000)
+    # uploads (issue 16, ``backend.service.uploads``, ``worker.ingest``)
+    max_model_upload_bytes: int = Field(default=200_000_000, ge=1024)
+    max_data_upload_bytes: int = Field(default=2_000_000_000, ge=1024)
+    upload_memory_mb: int = Field(default=4096, ge=0, le=1 << 20)
+    upload_cpu_seconds: int = Field(default=120, ge=0, le=86_400)
+    upload_wall_seconds: float = Field(default=300.0, gt=0, le=86_400)
+    upload_max_entries: int = Field(default=64, ge=1, le=100_000)
+    upload_max_ratio: float = Field(default=200.0, ge=1.0, le=1e6)
 
     @field_validator("data_dir", mode="after")
     @classmethod

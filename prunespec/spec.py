@@ -37,6 +37,10 @@ from prunespec.datapaths import check_request_path
 from prunespec.layers import DropoutLayer, ModelSpec, Shape, StrictModel
 from prunespec.presets import preset
 from prunespec.spec_yaml import SpecTooComplex, load_yaml
+from prunespec.uploaded import resolve_dataset, resolve_model
+
+#: Largest upload id (the id columns are 32-bit).
+MAX_UPLOAD_ID = 2**31 - 1
 
 # --------------------------------------------------------------------------------------------- datasets
 
@@ -71,19 +75,60 @@ class ImageDataset(StrictModel):
 
 
 class NpzDataset(StrictModel):
-    """A user's .npz file holding x_train, y_train, x_test and y_test."""
+    """A user's .npz file holding x_train, y_train, x_test and y_test: a ``path`` in the server's data
+    directories, or the ``id`` of an uploaded data set (``POST /api/datasets``), never both."""
 
     name: Literal["npz"] = "npz"
-    path: str = Field(min_length=1, max_length=4096)
+    path: str | None = Field(default=None, min_length=1, max_length=4096)
+    id: int | None = Field(default=None, ge=1, le=MAX_UPLOAD_ID, description="an uploaded data set's id")
+    sha256: str | None = Field(
+        default=None, pattern="^[0-9a-f]{64}$", description="the upload's hash (filled in by the server)"
+    )
     train_samples: int | None = Field(default=None, ge=1)
     test_samples: int | None = Field(default=None, ge=1)
     target: Literal["labels", "input", "values"] = "labels"
 
     @field_validator("path", mode="after")
     @classmethod
-    def _inside_data_dirs(cls, value: str) -> str:
+    def _inside_data_dirs(cls, value: str | None) -> str | None:
         """In a request, the path stays inside the server's data directories (``prunespec.datapaths``)."""
-        return check_request_path(value)
+        return None if value is None else check_request_path(value)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _upload_hash(cls, data: Any) -> Any:
+        """In a request, an uploaded data set's id resolves (for the caller) and its hash is filled in."""
+        if (
+            not isinstance(data, Mapping)
+            or isinstance(data.get("id"), bool)
+            or not isinstance(data.get("id"), int)
+        ):
+            return data
+        record = resolve_dataset(data["id"])
+        if record is None:
+            return data
+        if data.get("sha256") not in (None, record.sha256):
+            raise ValueError(f"uploaded data set {data['id']} does not hold the bytes this spec names")
+        return {**data, "sha256": record.sha256}
+
+    @model_validator(mode="after")
+    def _path_or_id(self) -> NpzDataset:
+        if (self.path is None) == (self.id is None):
+            raise ValueError("give the .npz file's path or an uploaded data set's id (not both)")
+        return self
+
+
+class UploadedModel(StrictModel):
+    """The uploaded model a spec's ``model`` came from (``model: {uploaded: ID, weights: …}``).
+
+    ``model`` then holds the layers read from the file at submit time; the worker builds them and, with
+    ``weights: trained``, loads the file's weights before cycle 0 (``reinitialize`` trains from fresh
+    weights).
+    """
+
+    id: int = Field(ge=1, le=MAX_UPLOAD_ID)
+    weights: Literal["trained", "reinitialize"] = "trained"
+    sha256: str | None = Field(default=None, pattern="^[0-9a-f]{64}$")
 
 
 DatasetSpec = Annotated[SumDataset | ImageDataset | NpzDataset, Field(discriminator="name")]
@@ -97,6 +142,15 @@ def dataset_shapes(dataset: SumDataset | ImageDataset | NpzDataset) -> tuple[Sha
         return (2,), (1,)
     if isinstance(dataset, ImageDataset):
         return IMAGE_SHAPE, (IMAGE_SHAPE if dataset.target == "input" else (10,))
+    if dataset.id is not None:
+        record = resolve_dataset(dataset.id)  # only where the server resolves uploads
+        if record is None:
+            return None
+        if dataset.target == "input":
+            return record.input_shape, record.input_shape
+        if dataset.target == "labels":
+            return (record.input_shape, (record.classes,)) if record.classes else None
+        return record.input_shape, record.target_shape
     return None
 
 
@@ -371,6 +425,38 @@ class ExperimentSpec(StrictModel):
     training: TrainingSpec = Field(default_factory=TrainingSpec)
     pruning: PruningSpec = Field(default_factory=PruningSpec)
     benchmark: BenchmarkSpec = Field(default_factory=BenchmarkSpec)
+    uploaded_model: UploadedModel | None = Field(
+        default=None, description="filled in by the server from model: {uploaded: ID, weights: ...}"
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _resolve_uploaded_model(cls, data: Any) -> Any:
+        """``model: {uploaded: ID, weights: …}`` → the upload's layers in ``model`` and the reference in
+        ``uploaded_model`` (left as written when it cannot be resolved: ``model``'s validator says why)."""
+        if not isinstance(data, Mapping):
+            return data
+        model = data.get("model")
+        if isinstance(model, Mapping) and "uploaded" in model:
+            try:
+                reference = _uploaded_reference(model)
+                record = resolve_model(reference.id)
+            except (ValueError, TypeError):
+                return data
+            resolved = {**reference.model_dump(), "sha256": record.sha256}
+            return {**data, "model": record.spec, "uploaded_model": resolved}
+        reference_data = data.get("uploaded_model")
+        if isinstance(reference_data, Mapping) and isinstance(reference_data.get("id"), int):
+            try:
+                record = resolve_model(reference_data["id"])
+            except ValueError:
+                return data  # no resolver: a stored spec (its worker checks the hash); else refused below
+            if reference_data.get("sha256") not in (None, record.sha256):
+                raise ValueError(
+                    f"uploaded model {reference_data['id']} does not hold the bytes this spec names"
+                )
+            return {**data, "uploaded_model": {**reference_data, "sha256": record.sha256}}
+        return data
 
     @field_validator("name")
     @classmethod
@@ -385,6 +471,8 @@ class ExperimentSpec(StrictModel):
     def _expand_preset(cls, value: Any) -> Any:
         if isinstance(value, str):
             return preset(value)
+        if isinstance(value, Mapping) and "uploaded" in value:
+            return resolve_model(_uploaded_reference(value).id).spec  # raises: says why it is refused
         if isinstance(value, Mapping) and "preset" in value:
             extra = set(value) - {"preset"}
             if extra:
@@ -446,6 +534,21 @@ def check_data_fits(model: ModelSpec, input_shape: Shape, target_shape: Shape, l
         raise ValueError(
             f"dataset: targets of shape {tuple(target_shape)} do not fit the model's output {output}"
         )
+
+
+def _uploaded_reference(model: Mapping[str, Any]) -> UploadedModel:
+    """``{uploaded: ID, weights: …}`` as an :class:`UploadedModel`.
+
+    Raises:
+        ValueError: other keys beside them, or an id or weights value that is not allowed.
+    """
+    extra = set(model) - {"uploaded", "weights"}
+    if extra:
+        raise ValueError(f"'uploaded' can only be combined with 'weights', not {sorted(extra)}")
+    upload_id = model["uploaded"]
+    if isinstance(upload_id, bool) or not isinstance(upload_id, int):
+        raise ValueError(f"'uploaded' is an uploaded model's id (a whole number), not {upload_id!r}")
+    return UploadedModel(id=upload_id, weights=model.get("weights", "trained"))
 
 
 # --------------------------------------------------------------------------------------------- errors

@@ -27,7 +27,7 @@ from backend.service.benchmarks import BENCHMARK_TASK
 from backend.service.crossover import CROSSOVER_TASK
 from backend.settings import Settings, get_settings
 from prunespec import datapaths
-from prunespec.spec import ExperimentSpec
+from prunespec.spec import ExperimentSpec, NpzDataset
 from worker.celery_app import LossRecordingRequest, app
 from worker.engine.data import Dataset, DatasetError
 from worker.recorder import DatabaseRecorder, Heartbeat
@@ -130,12 +130,16 @@ def _run_engine(
     from worker.engine.training import objective
     from worker.resume import resume_point
     from worker.runtime import prepare
+    from worker.uploaded import initial_weights, uploaded_dataset
 
     runtime = prepare(settings)  # threads before TensorFlow does any work; the device it will use
     with session_scope(sessions) as session:
         recording.record_versions(session, lease, *runtime.versions(tf.__version__, keras.__version__))
     loading = time.perf_counter()
-    data = cached_dataset(spec.dataset, seed=spec.seed, data_dirs=data_dirs(settings))
+    if isinstance(spec.dataset, NpzDataset) and spec.dataset.id is not None:
+        data = uploaded_dataset(sessions, spec.dataset, spec.seed)  # by id from the upload store
+    else:
+        data = cached_dataset(spec.dataset, seed=spec.seed, data_dirs=data_dirs(settings))
     logger.info(
         "experiment %s: %s, %s/%s threads; data ready in %.2f s",
         lease.experiment_id,
@@ -159,7 +163,8 @@ def _run_engine(
         wall_seconds=settings.max_wall_seconds,
     )
     try:
-        result = run_experiment(spec, data, recorder, resume=start)
+        weights = initial_weights(sessions, spec) if start is None else None
+        result = run_experiment(spec, data, recorder, resume=start, initial_weights=weights)
     except ExperimentCancelled:
         if recorder.timed_out:
             return _fail(sessions, lease, f"{_wall_time_used(settings)} before its first cycle finished")

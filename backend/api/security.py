@@ -15,8 +15,15 @@ One ASGI middleware, :class:`RequestGuard`, in front of every route:
   ``text/plain``, ``multipart/form-data`` or ``application/x-www-form-urlencoded``, and without a
   preflight) never reaches a route: 415 otherwise. The one exception is the spec parser
   (``POST /api/specs/parse``), a pure function that changes nothing, which also takes YAML text; the
-  Origin check applies to it all the same. When uploads arrive (multipart), they will be accepted only
-  with a same-origin ``Origin`` *and* a custom header or CSRF token, never on the media type alone.
+  Origin check applies to it all the same.
+- **Uploads, the one multipart exception.** ``multipart/form-data`` is accepted on the upload routes only
+  (``POST /api/models``, ``POST /api/datasets``; :data:`MULTIPART_PATHS`), never on the media type alone:
+  the request must pass the same-origin check above (a browser always sends ``Origin`` on such a POST, so
+  a cross-site form is refused with 403) *and*, when it comes with the session cookie rather than a bearer
+  token, carry the ``X-CSRF-Token`` header, which a cross-site form cannot set (the value is then checked
+  against the session by ``backend.auth.deps``). Bearer tokens are never sent by a browser on its own,
+  so a request that carries one is not cross-site. JSON stays the rule everywhere else: no cross-site
+  request may change anything.
 - **Headers on every answer.** ``X-Content-Type-Options: nosniff``, ``Referrer-Policy: same-origin``,
   ``X-Frame-Options: DENY`` and a Content-Security-Policy (the pages' policy, which forbids framing;
   ``/docs`` and ``/redoc`` get :func:`docs_policy`, which lets the API explorers run their start-up
@@ -54,6 +61,11 @@ STATE_CHANGING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 WITH_BODY = frozenset({"POST", "PUT", "PATCH"})
 #: Routes that also take these non-JSON media types (pure functions that change nothing).
 EXTRA_MEDIA_TYPES: dict[str, tuple[str, ...]] = {f"{API_PREFIX}/specs/parse": YAML_MEDIA_TYPES}
+#: Paths that also take ``multipart/form-data`` (file uploads), under the conditions in the module docstring.
+MULTIPART_PATHS = frozenset({f"{API_PREFIX}/models", f"{API_PREFIX}/datasets"})
+MULTIPART = "multipart/form-data"
+#: The header a browser session's state-changing request carries its CSRF token in.
+CSRF_HEADER = "x-csrf-token"
 #: Bound addresses that stand for "every interface": they name no host a client would send.
 WILDCARD_ADDRESSES = frozenset({"", "0.0.0.0", "::", "[::]"})
 DOCS_PATHS = frozenset({DOCS_URL, REDOC_URL})
@@ -225,6 +237,8 @@ class RequestGuard:
                 )
         if method in WITH_BODY and self.routed(scope):
             kind = media_type(headers)
+            if kind == MULTIPART and scope["path"] in MULTIPART_PATHS:
+                return _multipart_refusal(headers)
             allowed = EXTRA_MEDIA_TYPES.get(scope["path"], ())
             if not (is_json(kind) or kind in allowed):
                 wanted = " or ".join(["application/json", *allowed])
@@ -238,6 +252,14 @@ class RequestGuard:
         if not self.routes:
             return True
         return any(route.matches(scope)[0] == Match.FULL for route in self.routes)
+
+
+def _multipart_refusal(headers: Headers) -> tuple[int, str, str] | None:
+    """Why an upload (multipart, same-origin already checked) is refused: a cookie session without the
+    CSRF header; None when it may pass (a bearer token, or the header present)."""
+    if "authorization" in headers or CSRF_HEADER in headers or "cookie" not in headers:
+        return None
+    return 403, "uploads from the browser must carry the X-CSRF-Token header; reload the page", "csrf_missing"
 
 
 async def _answer(send: Send, status: int, detail: str, code: str) -> None:

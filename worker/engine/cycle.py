@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import keras
@@ -26,7 +26,7 @@ from prunespec.groups import Group, groups_by_name
 from prunespec.layers import ModelSpec
 from prunespec.spec import ExperimentSpec
 from worker.engine import criteria
-from worker.engine.build import build_model
+from worker.engine.build import build_model, set_layer_weights
 from worker.engine.data import Dataset, fit_to_model
 from worker.engine.distortion import distort
 from worker.engine.results import CycleResult, ExperimentResult, LayerStats, NullReporter, Reporter, Selection
@@ -212,6 +212,7 @@ def run_experiment(
     reporter: Reporter | None = None,
     *,
     resume: ResumePoint | None = None,
+    initial_weights: Mapping[str, list[np.ndarray]] | None = None,
 ) -> ExperimentResult:
     """Run trimming cycles until a stop rule fires.
 
@@ -221,6 +222,8 @@ def run_experiment(
         reporter: receives every epoch and cycle, and is asked after every epoch whether the run is
             cancelled. Default: a no-op reporter.
         resume: continue from a checkpoint instead of building a fresh model. Default None.
+        initial_weights: cycle 0 starts from these weights (by spec layer name, every weighted layer;
+            e.g. an uploaded model's trained weights) instead of freshly initialised ones. Default None.
 
     Returns:
         The cycles that ran, the final model and why the loop stopped.
@@ -236,6 +239,8 @@ def run_experiment(
         keras.utils.set_random_seed(spec.seed)
         model_spec = spec.model
         model = build_model(model_spec, spec.training, penalised_layers(model_spec, run.prunable))
+        if initial_weights is not None:
+            set_layer_weights(model, dict(initial_weights))
         first, baseline = 0, None
     else:
         model_spec, model, first, baseline = resume.spec, resume.model, resume.cycle, resume.baseline_metric

@@ -10,6 +10,7 @@ import * as fmt from "../format.js";
 import { costTable } from "../spec-view.js";
 import { criterionOptions, loadCriterionLabels } from "../criteria.js";
 import { showGroups } from "../groups.js";
+import { applyUploads, loadUploads, selectUploads, uploadSection } from "../uploads.js";
 
 // ---------------------------------------------------------------------------------------- fields
 // Each field: path in the request ("spec.training.epochs"), label, kind, default, options, help, when.
@@ -188,7 +189,7 @@ function section(spec) {
 }
 
 function build(root) {
-  const formPanel = h("div", { id: "panel-form", role: "tabpanel", "aria-labelledby": "tab-form" }, h("div", { id: "clone-note" }), recipePicker(), SECTIONS.map(section));
+  const formPanel = h("div", { id: "panel-form", role: "tabpanel", "aria-labelledby": "tab-form" }, h("div", { id: "clone-note" }), recipePicker(), SECTIONS.map(section), uploadSection(() => schedulePreview()));
   const yamlArea = h("textarea", {
     id: "yaml-text",
     class: "yaml-area",
@@ -289,7 +290,7 @@ function formRequest() {
     setPath(body, field.path, value);
   }
   addBaseSettings(body);
-  return body;
+  return applyUploads(body);
 }
 
 /** Leaf settings of a spec as [path, value] (arrays are leaves; the model is one leaf). */
@@ -344,6 +345,7 @@ function loadIntoForm(spec) {
   writeField("spec.pruning.criterion.type", criterion.type);
   baseSpec = spec;
   baseModel = readField("spec.model");
+  selectUploads(spec);
   updateVisibility();
 }
 
@@ -642,6 +644,7 @@ async function main() {
   }
   fillPresets("sum-mlp");
   fillRecipes();
+  await loadUploads(api.get);
   const cloneOf = Number(new URLSearchParams(location.search).get("from"));
   if (Number.isInteger(cloneOf) && cloneOf > 0) await loadClone(cloneOf);
   form.addEventListener("input", (event) => {

@@ -41,7 +41,7 @@ def _source_files(
     """The files loading ``spec`` would read, or None when it would fail (then it is not cached)."""
     try:
         if isinstance(spec, NpzDataset):
-            return [_locate_npz(spec.path, dirs, local_paths)[0]]
+            return None if spec.path is None else [_locate_npz(spec.path, dirs, local_paths)[0]]
         found = _locate_images(spec.name, dirs)
     except DatasetError:
         return None

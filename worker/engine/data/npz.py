@@ -153,6 +153,8 @@ def _npz_dataset(spec: NpzDataset, dirs: Sequence[Path], *, local_paths: bool = 
     Raises:
         DatasetError: the file is missing, outside the data directories, unreadable or malformed.
     """
+    if spec.path is None:  # an uploaded data set (``dataset.id``): worker.uploaded reads it from the store
+        raise DatasetError(f"uploaded data set {spec.id} is read from the upload store, not a path")
     file, path = _locate_npz(spec.path, dirs, local_paths)
     arrays = _read_npz(file, path)
     for split in ("train", "test"):
