@@ -21,6 +21,7 @@ Pure Python: this module never imports TensorFlow.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -432,3 +433,25 @@ def probe_activation(spec: ModelSpec, probe: str) -> str:
             continue
         return _activation_of(layer) or "linear"
     return "linear"
+
+
+def with_group_widths(spec: ModelSpec, widths: Mapping[str, int]) -> ModelSpec:
+    """A copy of the spec with new widths for the named groups: every producer of a group resized at once.
+
+    Args:
+        spec: a validated model.
+        widths: channels by group name (for a sequential model, the prunable layer's name).
+
+    Returns:
+        The resized spec, validated again.
+
+    Raises:
+        ValueError: a name is not a group of this model.
+    """
+    groups = groups_by_name(spec)
+    unknown = sorted(set(widths) - set(groups))
+    if unknown:
+        raise ValueError(f"{unknown} are not dependency groups; groups: {list(groups)}")
+    return spec.with_widths(
+        {layer: int(width) for name, width in widths.items() for layer in groups[name].producers}
+    )

@@ -7,7 +7,7 @@ import numpy as np
 
 from backend.arrays import encode
 from backend.models import LayerStatsRow
-from prunespec.groups import groups_by_name
+from prunespec.groups import with_group_widths
 from prunespec.layers import ModelSpec
 
 
@@ -18,10 +18,7 @@ def resized(model: ModelSpec, widths: dict[str, int]) -> ModelSpec:
         model: a validated model.
         widths: channels by group name.
     """
-    groups = groups_by_name(model)
-    return model.with_widths(
-        {layer: width for name, width in widths.items() for layer in groups[name].producers}
-    )
+    return with_group_widths(model, widths)
 
 
 def group_stats_row(

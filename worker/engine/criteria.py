@@ -34,6 +34,7 @@ from prunespec.criteria import (
     VarianceBandCriterion,
     VarianceCriterion,
 )
+from prunespec.groups import with_group_widths
 from prunespec.layers import ModelSpec
 from prunespec.spec import PruningSpec
 from worker.engine.results import LayerStats, Selection
@@ -529,7 +530,7 @@ def _towards_target(
         lost = {name: min(allowed[name], constants[name].size) for name in constants}
         for name, _ in eligible[:count]:
             lost[name] += 1
-        return _cost(spec.with_widths({n: int(widths[n]) - k for n, k in lost.items() if k}), kind)
+        return _cost(with_group_widths(spec, {n: int(widths[n]) - k for n, k in lost.items() if k}), kind)
 
     low, high = 0, len(eligible)
     if cost_after(high) > goal:

@@ -379,3 +379,25 @@ def test_bn_scale_of_a_group_with_a_gate_producer_reads_the_producers_that_have_
     )
     scores = weight_scores(model, spec, ["b3_expand"], pruning, producers={"b3_expand": group.producers})
     np.testing.assert_allclose(scores["b3_expand"], np.abs(gamma))
+
+
+def test_a_cost_target_on_a_residual_graph_resizes_every_producer_of_a_group() -> None:
+    from prunespec.groups import groups_by_name, with_group_widths
+    from prunespec.presets import preset
+
+    spec = preset("resnet-mini")
+    groups = [name for name, g in groups_by_name(spec).items() if g.fixed is None]
+    assert len(groups_by_name(spec)["stem"].producers) == 4  # the stem and three residual branches
+    pruning = PruningSpec.model_validate(
+        {"criterion": "weight_norm", "target": {"params": 0.5}, "max_cycles": 2, "max_fraction": 0.9}
+    )
+    rng = np.random.default_rng(4)
+    widths = spec.widths()
+    scores = {name: rng.uniform(0.1, 2.0, widths[name]) for name in groups}
+    stats = {name: _stats(name, widths[name]) for name in groups}
+    chosen = select_units(stats, pruning, widths, groups, scores=scores, spec=spec, baseline=spec)
+    pruned = with_group_widths(spec, {name: widths[name] - chosen[name].count for name in groups})
+    assert model_cost(pruned).params <= 0.5 * model_cost(spec).params
+    after = pruned.widths()
+    for name in groups:  # every producer of a group keeps the same width
+        assert {after[p] for p in groups_by_name(spec)[name].producers} == {widths[name] - chosen[name].count}
