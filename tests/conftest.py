@@ -1,8 +1,11 @@
-"""Shared test setup: quiet TensorFlow, and the shared real MNIST test-set files."""
+"""Shared test setup: quiet TensorFlow, the shared real MNIST test-set files, and a garbage collector that
+skips what outlives a test module."""
 
 from __future__ import annotations
 
+import gc
 import os
+from collections.abc import Generator
 from pathlib import Path
 
 import pytest
@@ -35,3 +38,30 @@ def mnist_t10k_dir() -> Path:
             "../shared/datasets/mnist-t10k/ beside the project root (tests never download data)."
         )
     return directory
+
+
+# ------------------------------------------------------------------------------------- garbage collection
+# The test process holds millions of long-lived objects (TensorFlow, Keras, FastAPI, the test modules,
+# session fixtures) and every full collection walks them all; TensorFlow's tracing and TFLite conversion
+# set off many collections (a conversion takes about three times as long beside a large heap). So what
+# is alive once collection ends, and again after each test module's teardown (its garbage collected
+# first), moves to the permanent generation (``gc.freeze``); each test's own objects are collected as
+# usual. Nothing a test asserts changes; objects that outlive a module are not reclaimed by the cyclic
+# collector until the session ends (reference counting still frees them).
+
+
+def _collect_and_freeze() -> None:
+    gc.collect()
+    gc.freeze()
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    _collect_and_freeze()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> Generator[None, None, None]:
+    result = yield  # the item's fixtures are torn down, its module's too when ``nextitem`` is elsewhere
+    if nextitem is None or getattr(nextitem, "module", None) is not getattr(item, "module", None):
+        _collect_and_freeze()
+    return result

@@ -9,15 +9,14 @@ import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
 from backend.db import make_engine, make_session_factory, session_scope
-from backend.migrate import upgrade_to_head
 from backend.models import CrossoverRun
 from backend.settings import Settings
 
 
 def migrated_settings(request: pytest.FixtureRequest) -> Settings:
-    """The ``sqlite_settings`` or ``postgres_settings`` fixture the parametrised request names, migrated."""
-    chosen: Settings = request.getfixturevalue(f"{request.param}_settings")
-    upgrade_to_head(chosen)
+    """The ``migrated_sqlite_settings`` or ``migrated_postgres_settings`` fixture the parametrised request
+    names (a database at head)."""
+    chosen: Settings = request.getfixturevalue(f"migrated_{request.param}_settings")
     return chosen
 
 

@@ -13,7 +13,6 @@ from sqlalchemy.orm import Session, sessionmaker
 from worker_fixtures import experiment_row, insert_experiment, tiny_spec
 
 from backend.db import make_engine, make_session_factory, session_scope
-from backend.migrate import upgrade_to_head
 from backend.models import Artifact, CrossoverRun, Cycle, Experiment, TFLiteBenchmark, utcnow
 from backend.service import benchmarks, crossover, runs
 from backend.service.benchmarks import BenchmarkRecord, choose_cycles
@@ -22,8 +21,7 @@ from backend.settings import Settings
 
 @pytest.fixture(params=["sqlite", "postgres"])
 def sessions(request: pytest.FixtureRequest) -> Iterator[sessionmaker[Session]]:
-    settings: Settings = request.getfixturevalue(f"{request.param}_settings")
-    upgrade_to_head(settings)
+    settings: Settings = request.getfixturevalue(f"migrated_{request.param}_settings")
     engine = make_engine(settings)
     yield make_session_factory(engine)
     engine.dispose()

@@ -45,7 +45,8 @@ def test_a_local_run_pushed_to_a_server_keeps_its_cycles_numbers_and_model(
     app = create_app(sqlite_settings, RecordingQueue())
     token = admin_token(app, "pusher")
     with live_server(app) as server:
-        assert main(["push", str(out), "--server", server.url, "--token", token]) == 0
+        # ``--token=``: a random token may begin with "-", which argparse would take for an option
+        assert main(["push", str(out), "--server", server.url, f"--token={token}"]) == 0
         printed = capsys.readouterr().out
         assert "uploaded final.keras" in printed
         signed = {"Authorization": f"Bearer {token}"}

@@ -1,7 +1,8 @@
 """Experiments through a real Celery worker on real Redis, recorded in a SQLite database.
 
-One prefork worker serves the whole module (its pool child imports TensorFlow once). Each test
-inserts its own experiments and enqueues them with ``CeleryQueue``, as the API does.
+One prefork worker serves the whole module (its pool child imports TensorFlow once), with TensorFlow's
+thread pools set to one thread each through its settings. Each test inserts its own experiments and
+enqueues them with ``CeleryQueue``, as the API does.
 """
 
 from __future__ import annotations
@@ -43,6 +44,8 @@ from worker.recorder import CANCEL_POLL_SECONDS
 FINISHED = {"succeeded", "failed", "cancelled"}
 #: Seconds a tiny experiment may take once the worker runs it (TensorFlow's import included).
 RUN_SECONDS = 90.0
+#: The worker's TensorFlow thread settings (recorded with each experiment).
+THREADS = {"PRUNELAB_TF_INTRA_OP_THREADS": "1", "PRUNELAB_TF_INTER_OP_THREADS": "1"}
 
 
 class Lab:
@@ -77,7 +80,7 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     directory = tmp_path_factory.mktemp("worker-runs")
     settings = sqlite_redis_settings(directory)
     sessions = migrated(settings)
-    with running_worker(settings, directory / "worker.log") as worker:
+    with running_worker(settings, directory / "worker.log", env=THREADS) as worker:
         yield Lab(settings, sessions, worker)
 
 
@@ -146,6 +149,13 @@ def test_the_stored_final_model_loads_and_predicts(lab: Lab, succeeded: int) -> 
 
     assert widths is not None and model.get_layer("hidden").units == widths["hidden"]
     assert np.allclose(model.predict(x, verbose=0).ravel(), x.sum(axis=1), atol=0.3)
+
+
+def test_an_experiment_records_its_threads_and_device(lab: Lab, succeeded: int) -> None:
+    row = experiment_row(lab.sessions, succeeded)
+    assert row.tf_version is not None and row.tf_version.endswith(" threads 1/1")
+    assert row.keras_version is not None and " on " in row.keras_version
+    assert row.keras_version.endswith((" on CPU", ")", " on GPU:0"))
 
 
 def _maps(pid: int) -> str:

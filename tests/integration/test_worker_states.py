@@ -17,7 +17,6 @@ from sqlalchemy.orm import Session, sessionmaker
 from worker_fixtures import cycle_rows, experiment_row, insert_experiment, tiny_spec
 
 from backend.db import make_engine, make_session_factory, session_scope
-from backend.migrate import upgrade_to_head
 from backend.models import Artifact, ArtifactKind, Cycle, EpochRow, Experiment, LayerStatsRow, Status, utcnow
 from backend.service import orphans, recording, runs
 from backend.service.orphans import OrphanFate
@@ -32,8 +31,7 @@ MAX_ATTEMPTS = 3
 @pytest.fixture(params=["sqlite", "postgres"])
 def sessions(request: pytest.FixtureRequest) -> Iterator[sessionmaker[Session]]:
     """A session factory on a migrated, empty database of each kind."""
-    settings: Settings = request.getfixturevalue(f"{request.param}_settings")
-    upgrade_to_head(settings)
+    settings: Settings = request.getfixturevalue(f"migrated_{request.param}_settings")
     engine = make_engine(settings)
     yield make_session_factory(engine)
     engine.dispose()

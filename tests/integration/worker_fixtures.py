@@ -190,13 +190,16 @@ def worker_env(settings: Settings, **overrides: str) -> dict[str, str]:
     return env
 
 
-def start_worker(settings: Settings, log: Path, *, name: str = "w1") -> WorkerProcess:
+def start_worker(
+    settings: Settings, log: Path, *, name: str = "w1", env: dict[str, str] | None = None
+) -> WorkerProcess:
     """Start a prefork worker (concurrency 1) on the ``prunelab`` queue and wait until it is ready.
 
     Args:
         settings: its database, broker, heartbeat, lease and attempt settings (passed as environment).
         log: where its output goes.
         name: its node name (``<name>@%h``).
+        env: extra environment variables (e.g. other ``PRUNELAB_`` settings). Default None.
 
     Raises:
         pytest.fail.Exception: the worker exited or did not become ready within ``START_SECONDS``.
@@ -219,7 +222,11 @@ def start_worker(settings: Settings, log: Path, *, name: str = "w1") -> WorkerPr
     ]
     with log.open("wb") as out:
         process = subprocess.Popen(
-            command, env=worker_env(settings), stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+            command,
+            env=worker_env(settings, **(env or {})),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
     worker = WorkerProcess(process=process, log=log)
     try:
@@ -231,9 +238,11 @@ def start_worker(settings: Settings, log: Path, *, name: str = "w1") -> WorkerPr
 
 
 @contextmanager
-def running_worker(settings: Settings, log: Path, *, name: str = "w1") -> Iterator[WorkerProcess]:
-    """A started worker, stopped when the block ends (however it ends)."""
-    worker = start_worker(settings, log, name=name)
+def running_worker(
+    settings: Settings, log: Path, *, name: str = "w1", env: dict[str, str] | None = None
+) -> Iterator[WorkerProcess]:
+    """A started worker (``start_worker``'s arguments), stopped when the block ends (however it ends)."""
+    worker = start_worker(settings, log, name=name, env=env)
     try:
         yield worker
     finally:

@@ -7,6 +7,7 @@ import json
 import keras
 import numpy as np
 import pytest
+from converted_presets import ConvertedPresets
 
 from prunespec.costs import model_cost
 from prunespec.layers import ModelSpec
@@ -95,17 +96,16 @@ def test_the_dynamic_threshold_is_the_converters() -> None:
 
 
 @pytest.mark.parametrize("fmt", FORMATS)
-def test_nominal_bits_equal_what_the_flatbuffer_stores(fmt: str) -> None:
-    model = _with_nonzero_biases(build_model(preset("lenet-300-100")))
-    representative = np.random.default_rng(0).random((16, 784), dtype=np.float32)
-    stored = stored_bits(convert(model, fmt, representative, calibration_samples=16))
+def test_nominal_bits_equal_what_the_flatbuffer_stores(converted_presets: ConvertedPresets, fmt: str) -> None:
+    model = converted_presets.models["lenet-300-100"][0]  # random non-zero biases
+    stored = stored_bits(converted_presets.flatbuffer("lenet-300-100", fmt))
     assert _constants(stored) == nominal_bits(model, fmt).total_bits
 
 
-def test_int8_full_stores_activation_groups_beside_the_parameters() -> None:
-    model = _with_nonzero_biases(build_model(preset("lenet-300-100")))
-    representative = np.random.default_rng(0).random((16, 784), dtype=np.float32)
-    stored = stored_bits(convert(model, "int8_full", representative, calibration_samples=16))
+def test_int8_full_stores_activation_groups_beside_the_parameters(
+    converted_presets: ConvertedPresets,
+) -> None:
+    stored = stored_bits(converted_presets.flatbuffer("lenet-300-100", "int8_full"))
     activations = [t for t in stored.tensors if t.role == "activation"]
     assert activations and all(t.quantization_groups == 1 for t in activations)
 

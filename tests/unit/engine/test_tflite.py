@@ -19,11 +19,11 @@ from typing import Any
 import keras
 import numpy as np
 import pytest
+from converted_presets import ConvertedPresets
 
-from prunespec.presets import preset, preset_names
+from prunespec.presets import preset_names
 from prunespec.spec import TrainingSpec
 from worker.engine import latency
-from worker.engine.build import build_model
 from worker.engine.latency import LatencyStats, benchmark_models, paired_speedup, time_interpreter
 from worker.engine.tflite import (
     FORMATS,
@@ -37,41 +37,6 @@ from worker.engine.tflite import (
 from worker.engine.training import objective
 
 RELATIVE_BOUND = {"float32": 1e-5, "float16": 5e-3, "int8_dynamic": 5e-2, "int8_full": 1e-1}
-
-
-def _randomise_vectors(model: keras.Model, rng: np.random.Generator) -> None:
-    """Non-zero biases and batch-norm statistics, so the converter cannot drop or fold them trivially."""
-    for layer in model.layers:
-        weights = layer.get_weights()
-        if not weights:
-            continue
-        new = []
-        for variable, value in zip(layer.weights, weights, strict=True):
-            if value.ndim > 1:
-                new.append(value)
-            elif "variance" in variable.path or "gamma" in variable.path:
-                new.append(rng.uniform(0.5, 1.5, value.shape).astype(np.float32))
-            else:
-                new.append(rng.normal(0.0, 0.1, value.shape).astype(np.float32))
-        layer.set_weights(new)
-
-
-@pytest.fixture(scope="module")
-def presets() -> dict[str, tuple[keras.Model, np.ndarray, np.ndarray]]:
-    """Every preset with random weights, a test batch and representative inputs in [0, 1)."""
-    rng = np.random.default_rng(0)
-    out: dict[str, tuple[keras.Model, np.ndarray, np.ndarray]] = {}
-    for name in preset_names():
-        keras.utils.set_random_seed(1)
-        model = build_model(preset(name))
-        _randomise_vectors(model, rng)
-        shape = model.input_shape[1:]
-        out[name] = (
-            model,
-            rng.random((24, *shape), dtype=np.float32),
-            rng.random((64, *shape), dtype=np.float32),
-        )
-    return out
 
 
 def _tiny_classifier(seed: int = 0) -> keras.Model:
@@ -89,10 +54,10 @@ def tiny_bytes() -> bytes:
 @pytest.mark.parametrize("fmt", FORMATS)
 @pytest.mark.parametrize("name", preset_names())
 def test_every_preset_converts_and_matches_keras(
-    presets: dict[str, tuple[keras.Model, np.ndarray, np.ndarray]], name: str, fmt: str
+    converted_presets: ConvertedPresets, name: str, fmt: str
 ) -> None:
-    model, x, representative = presets[name]
-    flatbuffer = convert(model, fmt, representative, calibration_samples=32)
+    model, x, _ = converted_presets.models[name]
+    flatbuffer = converted_presets.flatbuffer(name, fmt)
     expected = model.predict(x, verbose=0)
     actual = predict_tflite(flatbuffer, x, batch_size=10)
     assert actual.shape == expected.shape
@@ -103,11 +68,8 @@ def test_every_preset_converts_and_matches_keras(
     assert error <= RELATIVE_BOUND[fmt] * output_range, f"{name} {fmt}: {error / output_range:.2e} of range"
 
 
-def test_lower_precision_formats_are_smaller(
-    presets: dict[str, tuple[keras.Model, np.ndarray, np.ndarray]],
-) -> None:
-    model, _, representative = presets["lenet-300-100"]
-    sizes = {fmt: len(convert(model, fmt, representative, calibration_samples=8)) for fmt in FORMATS}
+def test_lower_precision_formats_are_smaller(converted_presets: ConvertedPresets) -> None:
+    sizes = {fmt: len(converted_presets.flatbuffer("lenet-300-100", fmt)) for fmt in FORMATS}
     assert sizes["float16"] < 0.55 * sizes["float32"]
     assert sizes["int8_dynamic"] < 0.3 * sizes["float32"]
     assert sizes["int8_full"] < 0.3 * sizes["float32"]
@@ -168,14 +130,14 @@ def test_score_outputs_computes_loss_and_accuracy_over_all_examples() -> None:
 
 
 @pytest.mark.parametrize("loss", ["crossentropy", "rmse"])
-def test_tflite_and_keras_evaluations_agree(loss: str) -> None:
+def test_tflite_and_keras_evaluations_agree(tiny_bytes: bytes, loss: str) -> None:
     rng = np.random.default_rng(2)
     x = rng.random((50, 6), dtype=np.float32)
     y: np.ndarray = rng.integers(0, 3, size=50) if loss == "crossentropy" else rng.random((50, 3))
     model = _tiny_classifier()
     goal = objective(TrainingSpec(loss=loss))
     keras_eval = evaluate_keras(model, x, y, goal)
-    tflite_eval = evaluate_tflite(convert(model, "float32"), x, y, goal, batch_size=16)
+    tflite_eval = evaluate_tflite(tiny_bytes, x, y, goal, batch_size=16)
     assert tflite_eval.loss == pytest.approx(keras_eval.loss, rel=1e-5)
     assert tflite_eval.metric == pytest.approx(keras_eval.metric, rel=1e-5)
 
