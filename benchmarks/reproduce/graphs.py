@@ -90,7 +90,9 @@ RECIPES: dict[str, dict[str, Any]] = {
         CLASSIFY,
         {
             "model": "resnet-mini",
-            "training": {"bn_l1": 1e-4},
+            # a longer first training and fine-tune: with 6 + 2 epochs cycle 0 ended anywhere between
+            # 92.5% and 98.6% held-out accuracy across seeds, and the tolerance compares against it
+            "training": {"bn_l1": 1e-4, "first_epochs": 10, "epochs": 3},
             "pruning": {"criterion": {"type": "bn_scale", "fraction": 0.3}, "target": {"params": 0.25}},
         },
     ),
@@ -134,7 +136,7 @@ RECIPES: dict[str, dict[str, Any]] = {
 }
 DESCRIPTIONS = {
     "mobilenet": "`mobilenet-v2-mini`, BN scale (γ L1 1e-4), lowest 30% per cycle, FLOPs target 0.4",
-    "resnet": "`resnet-mini`, BN scale (γ L1 1e-4), lowest 30% per cycle, parameter target 0.25",
+    "resnet": "`resnet-mini`, 10 + 3 epochs, BN scale (γ L1 1e-4), lowest 30% per cycle, params target 0.25",
     "lenet5-conv2": ("`lenet-5`, filter L1 norm (lowest 30%) on the linear conv1/conv2, APoZ > mean on ip1"),
     "ae-slimming": (
         "`mnist-autoencoder`, Network Slimming: γ L1 1e-3; BN scale: |γ| under 0.1 × the layer's mean or "
