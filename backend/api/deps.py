@@ -57,7 +57,10 @@ def get_queue(context: ContextDep) -> Queue:
     return context.queue
 
 
-SessionDep = Annotated[Session, Depends(get_session)]
+#: ``scope="function"``: the session commits when the route returns, before the response is sent. With the
+#: default (``"request"``) the commit ran after the response went out, so a client acting on a 201/303 at
+#: once (sign in, then read /api/me) could find the row not yet committed.
+SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 QueueDep = Annotated[Queue, Depends(get_queue)]
 
 
