@@ -1,8 +1,9 @@
-"""The engine's overheads on a graph preset: statistics pass vs ``model.predict``, cycle training vs ``fit``.
+"""The engine's overheads on a graph preset: statistics pass vs ``model.predict``, training vs ``fit``.
 
 The same paired comparisons as ``benchmarks/reproduce/performance.py``
-(``engine_throughput.measure_overheads``) on ``mobilenet-v2-mini`` or ``resnet-mini``: every dependency group's probes are measured in the one traced
-pass, so this is where a graph's many probes would show. Prints the ratios with their per-repeat range.
+(``engine_throughput.measure_overheads``) on ``mobilenet-v2-mini`` or ``resnet-mini``: every dependency
+group's probes are measured in the one traced pass, so this is where a graph's many probes would show.
+Prints the ratios with their per-repeat range.
 
 Run from the repository root::
 
