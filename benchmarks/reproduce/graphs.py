@@ -91,8 +91,9 @@ RECIPES: dict[str, dict[str, Any]] = {
         {
             "model": "resnet-mini",
             # a longer first training and fine-tune: with 6 + 2 epochs cycle 0 ended anywhere between
-            # 92.5% and 98.6% held-out accuracy across seeds, and the tolerance compares against it
-            "training": {"bn_l1": 1e-4, "first_epochs": 10, "epochs": 3},
+            # 92.5% and 98.6% held-out accuracy across seeds, and the tolerance compares against it; with
+            # 10 + 3, seed 1's first pruned cycle came back 0.7 points short and ended the run
+            "training": {"bn_l1": 1e-4, "first_epochs": 10, "epochs": 4},
             "pruning": {"criterion": {"type": "bn_scale", "fraction": 0.3}, "target": {"params": 0.25}},
         },
     ),
@@ -136,7 +137,7 @@ RECIPES: dict[str, dict[str, Any]] = {
 }
 DESCRIPTIONS = {
     "mobilenet": "`mobilenet-v2-mini`, BN scale (γ L1 1e-4), lowest 30% per cycle, FLOPs target 0.4",
-    "resnet": "`resnet-mini`, 10 + 3 epochs, BN scale (γ L1 1e-4), lowest 30% per cycle, params target 0.25",
+    "resnet": "`resnet-mini`, 10 + 4 epochs, BN scale (γ L1 1e-4), lowest 30% per cycle, params target 0.25",
     "lenet5-conv2": ("`lenet-5`, filter L1 norm (lowest 30%) on the linear conv1/conv2, APoZ > mean on ip1"),
     "ae-slimming": (
         "`mnist-autoencoder`, Network Slimming: γ L1 1e-3; BN scale: |γ| under 0.1 × the layer's mean or "
@@ -267,7 +268,10 @@ def markdown(runs: list[dict[str, Any]], references: dict[int, float]) -> str:
         )
     parts = [
         "Graph models and the criteria of this round, on the fixed 8,000/2,000 split of the MNIST t10k "
-        "files (held-out metric on the 2,000). Recipes:",
+        "files (held-out metric on the 2,000). Each recipe was run by "
+        "`python benchmarks/reproduce/graphs.py --recipes RECIPE --seeds 0 1 --keep` (the autoencoder with "
+        "`--seeds 0`), one process at a time or two side by side, while tests ran on the same 2 cores. "
+        "Recipes:",
         "",
         *[
             f"- `{name}`: {text}"
@@ -314,6 +318,9 @@ def main() -> None:
     parser.add_argument("--latency-runs", type=int, default=300)
     parser.add_argument("--no-record", action="store_true", help="print only; do not rewrite docs/results.md")
     parser.add_argument(
+        "--report", action="store_true", help="run nothing: rewrite the section from the recorded runs"
+    )
+    parser.add_argument(
         "--keep",
         action="store_true",
         help="keep the runs already recorded in benchmarks/results/graphs.json (other recipes or seeds)",
@@ -325,7 +332,7 @@ def main() -> None:
     data = load_dataset(labels, seed=0, data_dirs=[args.data])
     runs: list[dict[str, Any]] = []
     references: dict[int, float] = {}
-    for recipe in args.recipes:
+    for recipe in [] if args.report else args.recipes:
         for seed in seeds:
             recipe_data = data
             if recipe == "ae-slimming":
@@ -336,7 +343,7 @@ def main() -> None:
                 references[seed] = unpruned_rmse(seed, recipe_data, 3 if args.quick else epochs)
             runs.append(run_recipe(recipe, seed, recipe_data, args.quick, args.latency_runs))
             print(runs[-1] | {"cycles": "…"}, flush=True)
-    if args.keep and (RESULTS_DIR / f"{NAME}.json").exists():
+    if (args.keep or args.report) and (RESULTS_DIR / f"{NAME}.json").exists():
         earlier = json.loads((RESULTS_DIR / f"{NAME}.json").read_text())["data"]
         done = {(r["recipe"], r["seed"]) for r in runs}
         runs = [r for r in earlier["runs"] if (r["recipe"], r["seed"]) not in done] + runs
