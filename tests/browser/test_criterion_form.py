@@ -51,3 +51,7 @@ def test_the_spec_view_shows_rules_target_and_bn_l1_with_api_labels(
     )
     expect(body).to_contain_text("50 % of cycle 0's FLOPs")
     expect(body).to_contain_text("L1 on BN γ")
+    # the criterion chart's hint names each layer's rule beside the default criterion
+    expect(page.get_by_role("region", name="Pruning criterion")).to_contain_text(
+        "APoZ (Hu et al.), k = 1 (rules: fc2: Weight norm (Li et al.))"
+    )

@@ -279,7 +279,10 @@ function buildCharts(root) {
 function criterionHint() {
   const criterion = view.index?.criterion || {};
   const parameter = criterion.k !== undefined ? `k = ${criterion.k}` : criterion.threshold !== undefined ? `threshold = ${criterion.threshold}` : "";
-  return `${criterion.type ? criterionLabel(criterion.type) : "criterion"}${parameter ? `, ${parameter}` : ""}: threshold dashed, removed units red`;
+  const rules = (view.detail?.spec?.pruning?.rules || []).filter((rule) => rule.criterion);
+  const ruled = rules.map((rule) => `${rule.layers.join(", ")}: ${criterionLabel(rule.criterion.type)}`);
+  const base = `${criterion.type ? criterionLabel(criterion.type) : "criterion"}${parameter ? `, ${parameter}` : ""}`;
+  return `${base}${ruled.length ? ` (rules: ${ruled.join("; ")})` : ""}: threshold dashed, removed units red`;
 }
 
 function updateLayerControls() {
