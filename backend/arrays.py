@@ -13,6 +13,7 @@ DTYPES: dict[str, str] = {
     "minimum": "<f4",
     "maximum": "<f4",
     "unit_histograms": "<i4",
+    "scores": "<f4",
 }
 
 

@@ -232,6 +232,8 @@ class LayerStatsRow(Base):
     Blobs hold little-endian arrays with one entry per unit: ``active``/``zeros`` int64,
     ``mean``/``variance``/``minimum``/``maximum`` float32, and ``unit_histograms`` int32 of shape
     (units, bins). ``histogram`` and ``bin_edges`` (JSON) are the whole layer's histogram.
+    ``scores`` (float32, nullable) holds the weight criterion's per-unit score (bn_scale, weight_norm)
+    the cycle selected with; NULL for layers pruned by an activation criterion and older experiments.
     """
 
     __tablename__ = "layer_stats"
@@ -251,6 +253,7 @@ class LayerStatsRow(Base):
     minimum: Mapped[bytes] = deferred(mapped_column(LargeBinary))
     maximum: Mapped[bytes] = deferred(mapped_column(LargeBinary))
     unit_histograms: Mapped[bytes] = deferred(mapped_column(LargeBinary))
+    scores: Mapped[bytes | None] = deferred(mapped_column(LargeBinary, nullable=True))
 
     cycle: Mapped[Cycle] = relationship(back_populates="layers")
 

@@ -33,6 +33,7 @@ from worker.engine.results import CycleResult, EpochRecord, LayerStats
 
 if TYPE_CHECKING:
     import keras
+    import numpy as np
 
 logger = logging.getLogger(__name__)
 
@@ -81,8 +82,16 @@ def model_bytes(model: keras.Model) -> bytes:
         return path.read_bytes()
 
 
-def layer_row(stats: LayerStats) -> LayerStatsRow:
-    """One layer's statistics as a row: a JSON summary, the layer histogram, per-unit blobs."""
+def layer_row(stats: LayerStats, scores: np.ndarray | None = None) -> LayerStatsRow:
+    """One layer's statistics as a row: a JSON summary, the layer histogram, per-unit blobs.
+
+    Args:
+        stats: the layer's activation statistics.
+        scores: the layer's per-unit weight scores, when its criterion reads weights. Default None.
+
+    Returns:
+        an unsaved row (``cycle_id`` unset).
+    """
     apoz = stats.apoz
     return LayerStatsRow(
         layer=stats.layer,
@@ -106,6 +115,7 @@ def layer_row(stats: LayerStats) -> LayerStatsRow:
         minimum=arrays.encode("minimum", stats.minimum),
         maximum=arrays.encode("maximum", stats.maximum),
         unit_histograms=arrays.encode("unit_histograms", stats.histogram),
+        scores=None if scores is None else arrays.encode("scores", scores),
     )
 
 
@@ -135,7 +145,7 @@ def cycle_row(result: CycleResult) -> Cycle:
         stats_seconds=float(result.stats_seconds),
         prune_seconds=float(result.prune_seconds),
         accepted=bool(result.accepted),
-        layers=[layer_row(stats) for stats in result.stats.values()],
+        layers=[layer_row(stats, result.scores.get(name)) for name, stats in result.stats.items()],
     )
 
 

@@ -445,6 +445,7 @@ def _criterion(
             LayerStatsRow.active,
             LayerStatsRow.zeros,
             LayerStatsRow.variance,
+            LayerStatsRow.scores,
         )
         .join(Cycle, LayerStatsRow.cycle_id == Cycle.id)
         .where(Cycle.experiment_id == experiment_id, LayerStatsRow.layer == layer)
@@ -456,7 +457,7 @@ def _criterion(
     row = session.execute(statement).one_or_none()
     if row is None:
         raise NotFound("cycle", f"{options.cycle} with statistics of layer '{layer}'")
-    index, removed, folded, outputs, active, zeros, variance = row
+    index, removed, folded, outputs, active, zeros, variance, scores = row
     apoz = np.asarray(decode("zeros", zeros), dtype=np.float64) / max(int(outputs), 1)
     stats = UnitStats(
         layer=layer,
@@ -471,5 +472,6 @@ def _criterion(
         criterion,
         list((removed or {}).get(layer, [])),
         folded=list((folded or {}).get(layer, [])),
+        scores=None if scores is None else decode("scores", scores).tolist(),  # recorded weight scores
         uirevision=f"{revision}:{layer}",
     )

@@ -232,8 +232,10 @@ class RowFactory:
         loss: float = 0.1,
         layers: dict[str, int] | None = None,
         bins: int = 4,
+        scores: dict[str, list[float]] | None = None,
     ) -> int:
-        """A finished cycle; ``layers`` maps layer name to units for layer statistics rows."""
+        """A finished cycle; ``layers`` maps layer name to units for layer statistics rows, ``scores``
+        layer name to its recorded weight scores (a weight criterion's)."""
         widths = widths or {"hidden": 1000 // (index + 1), "out": 1}
         after = {name: max(1, units // 2) for name, units in widths.items()}
         with session_scope(self.sessions) as session:
@@ -259,7 +261,10 @@ class RowFactory:
                 prune_seconds=0.1,
             )
             for position, (name, units) in enumerate((layers or {}).items()):
-                row.layers.append(layer_stats_row(name, units, outputs=100, bins=bins, seed=position))
+                layer = layer_stats_row(name, units, outputs=100, bins=bins, seed=position)
+                if scores and name in scores:
+                    layer.scores = encode("scores", np.asarray(scores[name]))
+                row.layers.append(layer)
             session.add(row)
             session.flush()
             return row.id

@@ -88,3 +88,35 @@ def test_the_criterion_figure_of_a_layer_with_a_rule_draws_that_rules_criterion(
     assert [shape["x0"] for shape in layout["shapes"]] == [0.5]
     index = sqlite_client.get(f"/api/experiments/{experiment_id}/figures").json()
     assert index["criterion"] == {"type": "activation_count", "threshold": 0}  # the default, as before
+
+
+def test_the_criterion_figure_of_a_weight_criterion_plots_the_recorded_scores_and_their_threshold(
+    sqlite_client: TestClient, sqlite_rows: Any
+) -> None:
+    spec = {
+        "name": "filter-norms",
+        "model": {"preset": "sum-mlp"},
+        "dataset": {"name": "sum"},
+        "pruning": {"criterion": {"type": "weight_norm", "threshold": 0.5}},
+    }
+    norms = [0.25, 2.0, 1.5, 0.5, 3.0, 1.0, 0.75, 1.0]
+    recorded = sqlite_rows.experiment(status="succeeded", spec=spec)
+    sqlite_rows.cycle(recorded, 0, {"hidden": 8, "out": 1}, layers={"hidden": 8}, scores={"hidden": norms})
+    before = sqlite_rows.experiment(status="succeeded", spec=spec)  # recorded before scores were kept
+    sqlite_rows.cycle(before, 0, {"hidden": 8, "out": 1}, layers={"hidden": 8})
+
+    figure = sqlite_client.get(f"/api/experiments/{recorded}/figures/criterion?layer=hidden&cycle=0").json()
+    layout = figure["layout"]
+    assert layout["xaxis"]["title"]["text"].startswith("norm of the unit's incoming weights")
+    assert [shape["x0"] for shape in layout["shapes"]] == [pytest.approx(0.5 * sum(norms) / len(norms))]
+    points = {
+        unit: value
+        for trace in figure["data"]
+        if trace["type"] == "scatter"
+        for unit, value in zip(trace["y"], trace["x"], strict=True)
+    }
+    assert points == {unit: pytest.approx(value) for unit, value in enumerate(norms)}
+
+    old = sqlite_client.get(f"/api/experiments/{before}/figures/criterion?layer=hidden&cycle=0").json()
+    assert "weight_norm not recorded" in old["layout"]["xaxis"]["title"]["text"]
+    assert old["layout"]["shapes"] == []

@@ -164,8 +164,13 @@ class _Run:
 
     def choose(
         self, model: keras.Model, model_spec: ModelSpec
-    ) -> tuple[dict[str, LayerStats], dict[str, LayerPlan], dict[str, np.ndarray]]:
-        """Measure the trained model and plan the removal."""
+    ) -> tuple[dict[str, LayerStats], dict[str, LayerPlan], dict[str, np.ndarray], dict[str, np.ndarray]]:
+        """Measure the trained model and plan the removal.
+
+        Returns:
+            the first probe's statistics by layer, the removal plans, the inputs of the layers to merge,
+            and the weight scores of the layers whose criterion reads weights.
+        """
         pruning = self.spec.pruning
         probes = measure_probes(
             model,
@@ -180,13 +185,14 @@ class _Run:
         # only where it is constant at every probe
         scored = {name: combine(measured, self.group_score) for name, measured in probes.items()}
         groups = groups_by_name(model_spec)
-        scores = weight_scores(
+        weights = weight_scores(
             model,
             model_spec,
             self.prunable,
             pruning,
             producers={name: groups[name].producers for name in self.prunable},
         )
+        scores = dict(weights)
         scores.update(criteria.group_measures(probes, pruning))  # e.g. APoZ per probe, then group_score
         selections = criteria.select_units(
             scored,
@@ -203,7 +209,7 @@ class _Run:
         plans = _plans(selections, probes, groups, mergeable)
         merging = [name for name, plan in plans.items() if plan.merge]
         layer_inputs = _layer_inputs(model, model_spec, merging, self.x_stats)
-        return stats, plans, layer_inputs
+        return stats, plans, layer_inputs, weights
 
 
 def run_experiment(
@@ -269,7 +275,7 @@ def run_experiment(
             pruning.tolerance if pruning.tolerance is not None else np.inf
         )
 
-        stats, plans, layer_inputs = run.choose(model, model_spec)
+        stats, plans, layer_inputs, weights = run.choose(model, model_spec)
         measured_at = time.perf_counter()
         last_cycle = index == pruning.max_cycles - 1
         pruned_model: keras.Model | None = None
@@ -315,6 +321,7 @@ def run_experiment(
             stats_seconds=measured_at - trained_at,
             prune_seconds=pruned_at - measured_at,
             accepted=accepted,
+            scores=weights,
         )
         cycles.append(result)
         reporter.on_cycle(result, model, pruned_model)

@@ -99,6 +99,8 @@ class CycleResult:
     Attributes:
         accepted: False when the validation metric fell beyond the tolerance; the previous cycle's
             model is then the result.
+        scores: the per-unit weight scores (bn_scale, weight_norm) the cycle selected with, by layer
+            (group), for the layers whose criterion reads weights; the others are left out.
     """
 
     index: int
@@ -122,6 +124,7 @@ class CycleResult:
     stats_seconds: float
     prune_seconds: float
     accepted: bool = True
+    scores: dict[str, np.ndarray] = field(default_factory=dict)
 
     @property
     def removed_count(self) -> int:

@@ -373,6 +373,20 @@ def test_weight_criteria_draw_the_threshold_of_their_one_definition() -> None:
     assert "bn_scale not recorded" in unrecorded["layout"]["xaxis"]["title"]["text"]
 
 
+def test_a_weight_criterion_figure_plots_each_units_recorded_score_in_its_fate() -> None:
+    gammas = [0.02, 1.0, 0.5, 0.0, 2.48, 0.8]
+    fig = criterion_figure(STATS, {"type": "bn_scale", "threshold": 0.1}, removed=[0, 3], scores=gammas)
+    points = {
+        trace["name"].split(" (")[0]: dict(zip(trace["y"], trace["x"], strict=True))
+        for trace in fig["data"]
+        if trace["type"] == "scatter"
+    }
+    assert points == {"kept": {1: 1.0, 2: 0.5, 4: 2.48, 5: 0.8}, "removed": {0: 0.02, 3: 0.0}}
+    threshold = BnScaleCriterion(threshold=0.1).thresholds(gammas)[0].value
+    assert [shape["x0"] for shape in fig["layout"]["shapes"]] == [pytest.approx(threshold)]
+    assert sum(sum(trace["y"]) for trace in fig["data"] if trace["type"] == "bar") == len(gammas)
+
+
 # --------------------------------------------------------------------------------------------- TFLite
 
 TFLITE = [
