@@ -11,10 +11,6 @@ from typing import Any
 
 import numpy as np
 
-MNIST_T10K = Path(__file__).resolve().parents[1].parent / "shared" / "datasets" / "mnist-t10k"
-if not MNIST_T10K.is_dir():
-    MNIST_T10K = Path("/work/shared/datasets/mnist-t10k")
-
 
 def keras_layer(class_name: str, name: str, module: str = "keras.layers", **config: Any) -> dict[str, Any]:
     """One layer as Keras 3 serializes it."""

@@ -14,27 +14,26 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 from servers import admin_app
-from uploads_files import MNIST_T10K, lenet5_keras
+from uploads_files import lenet5_keras
 from worker_fixtures import running_worker, sqlite_redis_settings, wait_for_status
 
 from backend.db import make_engine, make_session_factory
 from backend.migrate import upgrade_to_head
 from backend.queue import CeleryQueue
 
-IMAGES = MNIST_T10K / "t10k-images-idx3-ubyte.gz"
-LABELS = MNIST_T10K / "t10k-labels-idx1-ubyte.gz"
+IMAGES = "t10k-images-idx3-ubyte.gz"
+LABELS = "t10k-labels-idx1-ubyte.gz"
 
 
 @pytest.fixture
-def mnist() -> tuple[np.ndarray, np.ndarray]:
-    """The t10k images in [0, 1] (n, 28, 28, 1) and their labels, read from the shared copy."""
+def mnist(mnist_t10k_dir: Path) -> tuple[np.ndarray, np.ndarray]:
+    """The t10k images in [0, 1] (n, 28, 28, 1) and their labels, read from the shared copy (the
+    ``mnist_t10k_dir`` fixture fails the test when the files are missing: tests never download)."""
     from worker.engine.data.idx import read_idx_images, read_idx_labels
 
-    if not IMAGES.exists():
-        pytest.skip("the MNIST t10k files are not in ../shared/datasets/mnist-t10k")
-    x = read_idx_images(IMAGES).astype(np.float32)
+    x = read_idx_images(mnist_t10k_dir / IMAGES).astype(np.float32)
     x = (x / 255.0 if x.max() > 1 else x).reshape(-1, 28, 28, 1)
-    return x, read_idx_labels(LABELS).astype(np.int64)
+    return x, read_idx_labels(mnist_t10k_dir / LABELS).astype(np.int64)
 
 
 def _spec(model_id: int, data_id: int, **training: Any) -> dict[str, Any]:
@@ -50,7 +49,7 @@ def _spec(model_id: int, data_id: int, **training: Any) -> dict[str, Any]:
 
 
 def test_an_uploaded_lenet_prunes_from_its_weights_and_the_final_model_loads_in_keras(
-    tmp_path: Path, mnist: tuple[np.ndarray, np.ndarray]
+    tmp_path: Path, mnist: tuple[np.ndarray, np.ndarray], mnist_t10k_dir: Path
 ) -> None:
     import keras
 
@@ -72,8 +71,8 @@ def test_an_uploaded_lenet_prunes_from_its_weights_and_the_final_model_loads_in_
         data = client.post(
             "/api/datasets",
             files=[
-                ("file", (IMAGES.name, IMAGES.read_bytes())),
-                ("file", (LABELS.name, LABELS.read_bytes())),
+                ("file", (IMAGES, (mnist_t10k_dir / IMAGES).read_bytes())),
+                ("file", (LABELS, (mnist_t10k_dir / LABELS).read_bytes())),
             ],
         )
         assert data.status_code == 201, data.text

@@ -5,43 +5,19 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from graph_specs import RESIDUAL
+from graph_specs import conv as _conv
+from graph_specs import model_spec as _spec
+from graph_specs import relu as _relu
 
 from prunespec.groups import Consumer, Group, dependency_groups, groups_by_name, tensor_layouts
 from prunespec.layers import ModelSpec
 from prunespec.presets import preset, preset_names
 
 
-def _spec(input_shape: list[int], layers: list[dict[str, Any]]) -> ModelSpec:
-    return ModelSpec.model_validate({"input_shape": input_shape, "layers": layers})
-
-
-def _conv(name: str, filters: int, **extra: Any) -> dict[str, Any]:
-    return {"type": "conv2d", "name": name, "filters": filters, "kernel_size": 1, **extra}
-
-
-def _relu(name: str, **extra: Any) -> dict[str, Any]:
-    return {"type": "activation", "name": name, "activation": "relu", **extra}
-
-
 def residual_spec() -> ModelSpec:
     """stem → (conv, bn, relu, conv, bn) + stem → relu → global pool → dense."""
-    return _spec(
-        [6, 6, 2],
-        [
-            _conv("stem", 4),
-            {"type": "batch_norm", "name": "stem_bn"},
-            _relu("stem_relu"),
-            _conv("c1", 3),
-            {"type": "batch_norm", "name": "c1_bn"},
-            _relu("c1_relu"),
-            _conv("c2", 4),
-            {"type": "batch_norm", "name": "c2_bn"},
-            {"type": "add", "name": "sum", "inputs": ["stem_relu", "c2_bn"]},
-            _relu("sum_relu"),
-            {"type": "global_avg_pool", "name": "pool"},
-            {"type": "dense", "name": "out", "units": 3},
-        ],
-    )
+    return _spec([6, 6, 2], RESIDUAL)
 
 
 def concat_spec() -> ModelSpec:

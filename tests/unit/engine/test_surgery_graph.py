@@ -9,38 +9,15 @@ import keras
 import numpy as np
 import pytest
 from graph_cases import constant_plans, plant, randomise
+from graph_specs import RESIDUAL
+from graph_specs import conv as _conv
+from graph_specs import model_spec as _spec
+from graph_specs import relu as _relu
 
 from prunespec.layers import ModelSpec
 from worker.engine.build import build_model, layer_weights
 from worker.engine.surgery import LayerPlan, prune
 
-
-def _spec(input_shape: list[int], layers: list[dict[str, Any]]) -> ModelSpec:
-    return ModelSpec.model_validate({"input_shape": input_shape, "layers": layers})
-
-
-def _conv(name: str, filters: int, **extra: Any) -> dict[str, Any]:
-    return {"type": "conv2d", "name": name, "filters": filters, "kernel_size": 1, **extra}
-
-
-def _relu(name: str, **extra: Any) -> dict[str, Any]:
-    return {"type": "activation", "name": name, "activation": "relu", **extra}
-
-
-RESIDUAL: list[dict[str, Any]] = [
-    _conv("stem", 4),
-    {"type": "batch_norm", "name": "stem_bn"},
-    _relu("stem_relu"),
-    _conv("c1", 3),
-    {"type": "batch_norm", "name": "c1_bn"},
-    _relu("c1_relu"),
-    _conv("c2", 4),
-    {"type": "batch_norm", "name": "c2_bn"},
-    {"type": "add", "name": "sum", "inputs": ["stem_relu", "c2_bn"]},
-    _relu("sum_relu"),
-    {"type": "global_avg_pool", "name": "pool"},
-    {"type": "dense", "name": "out", "units": 3},
-]
 CONCAT: list[dict[str, Any]] = [
     _conv("a", 3),
     _conv("b", 2, inputs=["input"]),
