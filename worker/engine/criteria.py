@@ -204,8 +204,8 @@ def measure_values(
         stats: the layer's statistics (``stats.layer`` names it).
         criterion: the criterion.
         scores: measures by layer name that replace the statistics' own: weight measures
-            (``worker.engine.weight_scores``, required by criteria whose ``source`` is "weights") and
-            group-aggregated activation measures (:func:`group_measures`).
+            (``worker.engine.weight_scores``, required by criteria whose ``source`` is "weights"). A
+            group's activation statistics arrive already combined over its probes (``stats.combine``).
 
     Returns:
         (units,) float64.
@@ -249,32 +249,6 @@ def evaluate(
     return Verdict(np.asarray(mask, dtype=np.bool_), _floats(score))
 
 
-def group_measures(
-    member_stats: Mapping[str, Sequence[LayerStats]], pruning: PruningSpec
-) -> dict[str, FloatArray]:
-    """Activation measures of dependency groups with several measured members, aggregated per channel.
-
-    For each group whose criterion reads activations, the criterion's measure (e.g. APoZ) of every
-    member is combined by ``pruning.group_score``; pass the result to :func:`select_units` as ``scores``
-    (together with the weight scores). A group with one member needs nothing: its statistics are used.
-
-    Args:
-        member_stats: the statistics of each group's members (probes), by group name.
-        pruning: the recipe (its rules choose each group's criterion).
-
-    Returns:
-        (units,) measures by group name, for groups with at least two members.
-    """
-    out: dict[str, FloatArray] = {}
-    for name, members in member_stats.items():
-        criterion, _ = pruning.rule_for(name)
-        if criterion.source == "activations" and len(members) > 1:
-            out[name] = aggregate(
-                [getattr(member, criterion.measure) for member in members], pruning.group_score
-            )
-    return out
-
-
 def aggregate(values: Sequence[npt.ArrayLike], how: str) -> FloatArray:
     """A channel's score over a dependency group's members (``pruning.group_score``).
 
@@ -297,7 +271,7 @@ def aggregate(values: Sequence[npt.ArrayLike], how: str) -> FloatArray:
         return _floats(stacked.max(axis=0))
     if how == "sum":
         return _floats(stacked.sum(axis=0))
-    raise ValueError(f"unknown group score '{how}'; known: mean, max, sum")
+    raise ValueError(f"unknown group_score '{how}'; known: mean, max, sum")
 
 
 # --------------------------------------------------------------------------------------------- composer
@@ -373,8 +347,8 @@ def select_units(
         widths: current width of every layer in ``layers``.
         layers: the prunable layers to consider (``pruning.layers`` already applied by the caller).
         scores: measures by layer name replacing the statistics' own: weight measures
-            (``worker.engine.weight_scores``), needed by the layers whose criterion reads weights, and
-            group-aggregated activation measures (:func:`group_measures`). Default none.
+            (``worker.engine.weight_scores``), needed by the layers whose criterion reads weights.
+            Default none.
         spec: the current architecture; needed with ``pruning.target``.
         baseline: cycle 0's architecture; needed with ``pruning.target``.
 

@@ -193,7 +193,6 @@ class _Run:
             producers={name: groups[name].producers for name in self.prunable},
         )
         scores = dict(weights)
-        scores.update(criteria.group_measures(probes, pruning))  # e.g. APoZ per probe, then group_score
         selections = criteria.select_units(
             scored,
             pruning,

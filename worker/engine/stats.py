@@ -31,6 +31,7 @@ import tensorflow as tf
 
 from prunespec.groups import Group, groups_by_name, probe_activation
 from prunespec.layers import ModelSpec
+from worker.engine.criteria import aggregate
 from worker.engine.results import LayerStats
 
 LayerState = tuple[tf.Tensor, ...]
@@ -361,19 +362,15 @@ def combine(probes: Sequence[LayerStats], group_score: str = "mean") -> LayerSta
         raise ValueError("a group needs at least one probe")
     if len(probes) == 1:
         return probes[0]
-    reducers: dict[str, Callable[..., np.ndarray]] = {"mean": np.mean, "max": np.max, "sum": np.sum}
-    if group_score not in reducers:
-        raise ValueError(f"group_score must be one of {sorted(reducers)}, not '{group_score}'")
-    reduce = reducers[group_score]
     primary = probes[0]
     outputs = max(primary.outputs, 1)
 
     def rate(field: str) -> np.ndarray:
         rates = [np.asarray(getattr(p, field), np.float64) / max(p.outputs, 1) for p in probes]
-        return np.rint(reduce(np.stack(rates), axis=0) * outputs).astype(np.int64)
+        return np.rint(aggregate(rates, group_score) * outputs).astype(np.int64)
 
     def value(field: str) -> np.ndarray:
-        return np.asarray(reduce(np.stack([getattr(p, field) for p in probes]), axis=0), np.float64)
+        return aggregate([getattr(p, field) for p in probes], group_score)
 
     spread = np.max(np.stack([p.maximum - p.minimum for p in probes]), axis=0)
     return dataclasses.replace(

@@ -14,10 +14,11 @@ from prunespec.criteria import normalised
 from prunespec.layers import ModelSpec
 from prunespec.spec import ExperimentSpec, PruningSpec, TrainingSpec
 from worker.engine.build import build_model
-from worker.engine.criteria import aggregate, group_measures, select_units
+from worker.engine.criteria import aggregate, select_units
 from worker.engine.cycle import run_experiment
 from worker.engine.data import Dataset
 from worker.engine.results import CycleResult, EpochRecord, LayerStats
+from worker.engine.stats import combine
 from worker.engine.weight_scores import bn_scale, weight_norm, weight_scores
 
 CONV_BN = ModelSpec.model_validate(
@@ -298,11 +299,11 @@ def test_a_groups_activation_measure_aggregates_its_members_by_group_score() -> 
         pruning = PruningSpec.model_validate(
             {"criterion": {"type": "apoz", "k": 1.0}, "group_score": how, "fold_constant": False}
         )
-        scores = group_measures({"g": [first, second]}, pruning)
-        np.testing.assert_allclose(scores["g"], expected)
-        chosen = select_units({"g": first}, pruning, {"g": 4}, ["g"], scores=scores)
+        combined = combine([first, second], how)
+        np.testing.assert_allclose(combined.apoz, expected)
+        chosen = select_units({"g": combined}, pruning, {"g": 4}, ["g"])
         assert chosen["g"].remove.tolist() == removed, how
-    assert group_measures({"g": [first]}, PruningSpec()) == {}
+    assert combine([first], "mean") is first
 
 
 class _Gammas(_Norms):
