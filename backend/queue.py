@@ -92,8 +92,8 @@ class BrokerUnavailable(Exception):
 
 
 class CeleryQueue:
-    """Hands experiments and other tasks to the Celery workers (implements
-    ``backend.service.ports.Queue`` and ``backend.service.benchmarks.TaskQueue``).
+    """Hands experiments and other tasks to the Celery workers (a ``backend.service.ports.TaskQueue``
+    and ``PingableQueue``).
 
     Args:
         settings: where the broker is, and its options (see :func:`make_celery`).

@@ -20,8 +20,8 @@ from backend.schemas import (
     ValidationErrorBody,
 )
 from backend.service import benchmarks, crossover
-from backend.service.benchmarks import TaskQueue
 from backend.service.errors import QueueUnavailable
+from backend.service.ports import TaskQueue
 
 router = APIRouter(tags=["benchmarks"], dependencies=[Depends(current_user)])
 
@@ -34,35 +34,8 @@ CONFLICT: Responses = {409: {"model": ErrorBody, "description": "the experiment 
 QUEUE_DOWN: Responses = {503: {"model": ErrorBody, "description": "the queue refused the task"}}
 
 
-class CeleryTasks:
-    """Sends named tasks through the Celery app of ``backend.queue.CeleryQueue`` (a ``TaskQueue``).
-
-    Args:
-        app: the Celery app to send through.
-    """
-
-    def __init__(self, app: Any):
-        self.app = app
-
-    def send(self, task: str, *args: Any) -> None:
-        """Queue ``task(*args)`` on the experiments' queue, with the same bounded retries as experiments.
-
-        Raises:
-            kombu.exceptions.OperationalError: the broker cannot be reached or refused the message.
-        """
-        from backend.queue import EXPERIMENT_QUEUE
-
-        self.app.send_task(
-            task,
-            args=list(args),
-            queue=EXPERIMENT_QUEUE,
-            retry=True,
-            retry_policy={"max_retries": 2, "interval_start": 0.2, "interval_step": 0.5, "interval_max": 1.0},
-        )
-
-
 def get_task_queue(context: ContextDep) -> TaskQueue:
-    """The app's queue as a :class:`TaskQueue` (it sends benchmark and crossover tasks).
+    """The app's queue, if it can send benchmark and crossover tasks.
 
     Raises:
         QueueUnavailable: the app's queue can send experiments only.
@@ -70,10 +43,6 @@ def get_task_queue(context: ContextDep) -> TaskQueue:
     queue = context.queue
     if isinstance(queue, TaskQueue):
         return queue
-    from backend.queue import CeleryQueue  # imports Celery, as the default queue does
-
-    if isinstance(queue, CeleryQueue):
-        return CeleryTasks(queue.app)
     raise QueueUnavailable("this server's queue cannot send benchmark or crossover tasks")
 
 

@@ -16,7 +16,7 @@ import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal, Protocol, runtime_checkable
+from typing import Any, Literal
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
@@ -30,6 +30,7 @@ from backend.schemas import (
     TFLiteBenchmarkOut,
 )
 from backend.service.errors import Conflict, NotFound, QueueUnavailable
+from backend.service.ports import TaskQueue
 from backend.service.runs import Lease, last_accepted, rowcount, touch
 
 #: The Celery task that benchmarks a finished experiment; arguments: the id and the cycles choice.
@@ -94,20 +95,6 @@ class TrainedCycle:
     index: int
     model_spec: dict[str, Any]
     trained: bytes
-
-
-@runtime_checkable
-class TaskQueue(Protocol):
-    """Sends a named task with JSON arguments to the workers (``backend.api.benchmarks`` adapts the
-    app's queue to it)."""
-
-    def send(self, task: str, *args: Any) -> None:
-        """Queue ``task(*args)``.
-
-        Raises:
-            Exception: whatever the broker raises when it cannot take the message.
-        """
-        ...
 
 
 # --------------------------------------------------------------------------------------------- which cycles

@@ -40,14 +40,12 @@ from backend.schemas import (
     ExperimentSummary,
 )
 from backend.service import catalog, runs, spec_paths
-from backend.service.errors import Conflict, InvalidInput, NotFound, QueueUnavailable
-from backend.service.ports import Queue
+from backend.service.errors import Conflict, InvalidInput, NotFound
+from backend.service.ports import Queue, dispatch_saved
 from backend.service.queries import get_experiment, get_summary
 from prunespec.costs import model_cost
 from prunespec.spec import ExperimentSpec
 
-#: Longest broker error message kept in an experiment's ``error``.
-MAX_ERROR_CHARS = 2000
 #: Where a spec's dataset name is, as a 422 names it.
 DATASET_NAME_FIELD = ("spec", "dataset", "name")
 
@@ -148,17 +146,16 @@ def create_experiment(
     session.add(row)
     session.commit()
     experiment_id = row.id
-    try:
-        queue.enqueue(experiment_id)
-    except Exception as exc:
-        message = f"could not be queued: {type(exc).__name__}: {exc}"[:MAX_ERROR_CHARS]
+
+    def mark_failed(message: str) -> None:
         session.execute(
             update(Experiment)
             .where(Experiment.id == experiment_id, Experiment.status == Status.queued.value)
-            .values(status=Status.failed.value, error=message, finished_at=utcnow())
+            .values(status=Status.failed.value, error=message[: runs.MAX_ERROR_CHARS], finished_at=utcnow())
         )
         session.commit()
-        raise QueueUnavailable(f"experiment {experiment_id} was saved but {message}; rerun it later") from exc
+
+    dispatch_saved(lambda: queue.enqueue(experiment_id), mark_failed, f"experiment {experiment_id}")
     return ExperimentCreated(id=experiment_id, status=Status.queued)
 
 

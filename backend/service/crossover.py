@@ -24,8 +24,8 @@ from sqlalchemy.orm import Session
 from backend.models import CrossoverRun, CrossoverStatus, utcnow
 from backend.schemas import CrossoverCreate, CrossoverCreated, CrossoverOut
 from backend.service import runs
-from backend.service.benchmarks import TaskQueue
-from backend.service.errors import Conflict, NotFound, QueueUnavailable
+from backend.service.errors import Conflict, NotFound
+from backend.service.ports import TaskQueue, dispatch_saved
 from backend.service.runs import MAX_ERROR_CHARS, ClaimAction, CrossoverLease, LeaseLost, rowcount
 
 #: The Celery task that runs one crossover; its only argument is the run's id.
@@ -83,13 +83,12 @@ def create_run(session: Session, queue: TaskQueue, request: CrossoverCreate) -> 
     session.add(row)
     session.commit()
     run_id = row.id
-    try:
-        queue.send(CROSSOVER_TASK, run_id)
-    except Exception as exc:
-        message = f"could not be queued: {type(exc).__name__}: {exc}"
+
+    def mark_failed(message: str) -> None:
         fail(session, run_id, message)
         session.commit()
-        raise QueueUnavailable(f"crossover run {run_id} was saved but {message}") from exc
+
+    dispatch_saved(lambda: queue.send(CROSSOVER_TASK, run_id), mark_failed, f"crossover run {run_id}")
     return CrossoverCreated(id=run_id)
 
 
