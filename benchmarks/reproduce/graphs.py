@@ -129,9 +129,9 @@ DESCRIPTIONS = {
     "resnet": "`resnet-mini`, 10 + 4 epochs, BN scale (γ L1 1e-4), lowest 30% per cycle, params target 0.25",
     "lenet5-conv2": ("`lenet-5`, filter L1 norm (lowest 30%) on the linear conv1/conv2, APoZ > mean on ip1"),
     "ae-slimming": (
-        "`mnist-autoencoder`, Network Slimming: 20 + 4 epochs, learning rate decaying to 0 in every cycle "
-        "(cosine), γ L1 1e-4; BN scale: |γ| under 0.1 × the layer's mean or the lowest 40% per cycle; stop "
-        "when RMSE exceeds cycle 0's by 0.01"
+        "`mnist-autoencoder` (`backend/recipes/ae-slimming.yaml`), Network Slimming: 10 + 3 epochs, γ L1 "
+        "1e-3; BN scale: |γ| under 0.1 × the layer's mean or the lowest 40% per cycle; stop when RMSE "
+        "exceeds cycle 0's by 0.01"
     ),
 }
 
