@@ -329,6 +329,7 @@ async function load({ quiet = false } = {}) {
 }
 
 function main() {
+  load(); // first: the rows are asked for before anything else is built (they render when they arrive)
   markNav();
   buildFilters();
   buildHead();
@@ -355,7 +356,6 @@ function main() {
   document.addEventListener("visibilitychange", () => {
     if (!document.hidden && page?.items.some((item) => isLive(item.status))) load({ quiet: true });
   });
-  load();
 }
 
 main();
