@@ -121,8 +121,9 @@ def page_html(name: str) -> str:
     modules = imported_modules(FRONTEND_DIR / "js", f"pages/{page.script}")
     head = [f'  <link rel="modulepreload" href="/static/js/{module}">' for module in modules]
     head.append(f'  <script type="module" src="/static/js/pages/{page.script}"></script>')
-    if page.plots:  # deferred, after the module: it runs once the module has asked for its data
-        head.append(f'  <script defer src="{plotly}" id="plotly-js"></script>')
+    if page.plots:  # deferred, after the module: it runs once the module has asked for its data;
+        # high priority, as a preload would be (a deferred script is otherwise fetched after the rest)
+        head.append(f'  <script defer fetchpriority="high" src="{plotly}" id="plotly-js"></script>')
     fragment = (FRONTEND_DIR / "pages" / f"{page.name}.html").read_text(encoding="utf-8")
     layout = (FRONTEND_DIR / "layout.html").read_text(encoding="utf-8")
     main = "".join(f"    {line}" if line.strip() else line for line in fragment.splitlines(keepends=True))
