@@ -210,7 +210,8 @@ def measure_pages(
 ) -> dict[str, dict[str, Any]]:
     """``runs`` cold loads of every page in every mode (name → server URL, identity encoding), after
     one untimed load each (it warms the server's caches); the modes alternate within each run, so that
-    all see the same machine. Returns per mode and page the summary."""
+    all see the same machine, first to last in even runs and last to first in odd ones (a load right
+    after another pays for the closing of its context). Returns per mode and page the summary."""
     from playwright.sync_api import sync_playwright
 
     loads: dict[str, dict[str, list[dict[str, Any]]]] = {mode: {} for mode in modes}
@@ -220,8 +221,9 @@ def measure_pages(
             for name, target in targets.items():
                 for url, identity in modes.values():
                     _checked(name, target, _load(browser, url + target, cookies, throttle_mbps, identity))
-                for _ in range(runs):
-                    for mode, (url, identity) in modes.items():
+                for run in range(runs):
+                    order = list(modes.items())
+                    for mode, (url, identity) in order[::-1] if run % 2 else order:
                         load = _load(browser, url + target, cookies, throttle_mbps, identity)
                         loads[mode].setdefault(name, []).append(_checked(name, target, load))
         finally:
