@@ -18,6 +18,8 @@ browser context (a cold cache), viewport 1440×900, and measures from navigation
   chart that is on the first screen is drawn (Plotly finished, the chart's ``data-loaded`` set), and
   ``all_charts``, until every chart of the page is drawn without scrolling (those below the first
   screen are drawn once the browser is idle, or when scrolled to);
+* ``after_plotly``: from plotly.js having run until the first screen's charts are drawn (the part
+  of ``first_screen`` that is not plotly.js's start-up: waiting for data, drawing);
 * ``plotly_ran``: until plotly.js has run (compiling and running the script: the largest single cost
   of a cold chart page);
 * ``kb``: the bytes that crossed the network for the page (compressed sizes);
