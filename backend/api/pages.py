@@ -27,6 +27,7 @@ from pydantic import Field
 from starlette.datastructures import Headers
 
 from backend.api.deps import ContextDep, ExperimentId
+from backend.api.module_graph import imported_modules
 from backend.api.static_cache import (
     REVALIDATE,
     Asset,
@@ -94,16 +95,15 @@ class Page:
 
     name: str  # the fragment's name and the body's ``data-page`` (the navigation marks it)
     title: str
-    script: str  # its module under /static/js/pages/
-    modules: tuple[str, ...] = ()  # further modules it imports, preloaded
-    plots: bool = False  # whether it draws Plotly charts (plotly.js is preloaded)
+    script: str  # its module under /static/js/pages/ (the modules it imports are preloaded)
+    plots: bool = False  # whether it draws Plotly charts (its HTML loads plotly.js)
 
 
 PAGES = {
     "experiments": Page("experiments", "Experiments", "list.js"),
-    "experiment": Page("experiment", "Experiment", "experiment.js", ("plots.js", "spec-view.js"), True),
-    "compare": Page("compare", "Compare", "compare.js", ("plots.js",), True),
-    "new": Page("new", "New experiment", "new.js", ("spec-view.js",)),
+    "experiment": Page("experiment", "Experiment", "experiment.js", plots=True),
+    "compare": Page("compare", "Compare", "compare.js", plots=True),
+    "new": Page("new", "New experiment", "new.js"),
     "not-found": Page("not-found", "Not found", "not-found.js"),
     "signin": Page("signin", "Sign in", "signin.js"),
     "audit": Page("audit", "Audit trail", "audit.js"),
@@ -112,12 +112,18 @@ PAGES = {
 
 @cache
 def page_html(name: str) -> str:
-    """The page's HTML: the layout with the page's title, head links and fragment put in."""
+    """The page's HTML: the layout with the page's title, head links and fragment put in. The head
+    preloads every module the page's script imports (directly or not) so that they download while the
+    HTML is parsed; a page with charts loads plotly.js as a deferred script after its module (compiled
+    while it downloads, run after the module has asked for the page's data)."""
     page = PAGES[name]
     plotly = f"{PLOTLY_URL}?v={load_asset(PLOTLY_JS).version}"  # plots.js loads the same URL
-    head = [f'  <link rel="preload" href="{plotly}" as="script" id="plotly-js">'] if page.plots else []
-    head += [f'  <link rel="modulepreload" href="/static/js/{module}">' for module in page.modules]
+    modules = imported_modules(FRONTEND_DIR / "js", f"pages/{page.script}")
+    head = [f'  <link rel="modulepreload" href="/static/js/{module}">' for module in modules]
     head.append(f'  <script type="module" src="/static/js/pages/{page.script}"></script>')
+    if page.plots:  # deferred, after the module: it runs once the module has asked for its data;
+        # high priority, as a preload would be (a deferred script is otherwise fetched after the rest)
+        head.append(f'  <script defer fetchpriority="high" src="{plotly}" id="plotly-js"></script>')
     fragment = (FRONTEND_DIR / "pages" / f"{page.name}.html").read_text(encoding="utf-8")
     layout = (FRONTEND_DIR / "layout.html").read_text(encoding="utf-8")
     main = "".join(f"    {line}" if line.strip() else line for line in fragment.splitlines(keepends=True))

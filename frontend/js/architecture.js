@@ -4,7 +4,7 @@
 
 import { h } from "./dom.js";
 import * as fmt from "./format.js";
-import { draw } from "./plots.js";
+import { draw, drawWhenVisible } from "./plots.js";
 
 const cell = (value) => (value === null || value === undefined ? "–" : fmt.int(value));
 const change = (before, after) => (after === null && before !== null ? cell(before) : `${cell(before)} → ${cell(after)}`);
@@ -87,15 +87,16 @@ export function groupsDiffTable(groups) {
 
 /**
  * The drawn graph: a chart element as tall as the figure asks (in a frame that scrolls past 720 px, so
- * a deep model does not push the page's next sections far down), drawn once plotly.js is loaded.
+ * a deep model does not push the page's next sections far down), drawn when it scrolls into view or
+ * once the charts on the first screen are drawn (it sits below them).
  */
 export function graphChart(figure) {
   const element = h("div", { class: "chart", id: "diff-graph", role: "img", "aria-label": "The model as a graph: layers and their inputs" });
   element.style.height = `${Math.max(figure?.layout?.height ?? 400, 200)}px`;
   if (figure) {
-    draw(element, figure)
-      .then(() => {
-        element.dataset.loaded = "true";
+    drawWhenVisible(element, () => draw(element, figure))
+      .then((drawn) => {
+        if (drawn !== undefined) element.dataset.loaded = "true";
       })
       .catch((error) => {
         element.textContent = `Could not draw the graph: ${error.message}`;

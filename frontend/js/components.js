@@ -2,7 +2,7 @@
 
 import { api } from "./api.js";
 import { h } from "./dom.js";
-import { relativeTime } from "./format.js";
+import { cycleProgress, relativeTime } from "./format.js";
 
 const STATUS_LABELS = {
   queued: "Queued",
@@ -38,6 +38,16 @@ export function queueState(item) {
   if (!item.requeues) return "Waiting for a worker";
   const last = item.requeued_at ? ` (last ${relativeTime(item.requeued_at).text})` : "";
   return `Re-queued ${item.requeues}×${last} · waiting for a worker`;
+}
+
+/**
+ * Where a running experiment stands, from its summary or detail: "cycle 3 (stops when nothing is
+ * removed or after 15 cycles)", the share of its planned epochs as the title (the list and the
+ * experiment page say the same).
+ */
+export function cycleProgressLabel(item) {
+  const percent = Math.round((Number(item.progress) || 0) * 100);
+  return h("span", { class: "progress-label", title: `${percent} % of the planned epochs` }, cycleProgress(item.cycles_done, item.max_cycles));
 }
 
 /** A progress bar (0..1) with an accessible label. */

@@ -1,4 +1,4 @@
-// Drawing server-built figures with plotly.js (loaded by the page from /vendor/plotly.min.js).
+// Drawing server-built figures with plotly.js (the page's HTML loads it from /vendor/plotly.min.js).
 //
 // Figures arrive as Plotly JSON whose user text is already escaped; Plotly.react keeps zoom, pan and
 // legend state across live updates because every figure carries a stable layout.uirevision.
@@ -14,31 +14,70 @@ const CONFIG = {
   toImageButtonOptions: { format: "svg", scale: 1 },
 };
 
-let plotlyLoading = null;
-
-/** plotly.js's URL: the versioned one the page preloads (cached for a year), else the plain one. */
-function plotlyUrl() {
-  return document.getElementById("plotly-js")?.getAttribute("href") || "/vendor/plotly.min.js";
-}
+/** plotly.js's plain URL, for a page whose HTML does not load it. */
+const PLOTLY_URL = "/vendor/plotly.min.js";
 
 /**
- * plotly.js, loaded once (4.8 MB from the installed plotly package): the page renders its text and
- * tables while the browser compiles it, and charts appear when it is ready.
+ * plotly.js as the page's HTML loads it: a deferred script after the page's module (compiled while it
+ * downloads, run once the module has asked for its data). Listened to from here, before it can run:
+ * this module is imported by the page's module, which runs first.
+ */
+function pageScript() {
+  const script = document.getElementById("plotly-js");
+  return script instanceof HTMLScriptElement ? script : null;
+}
+
+/** A promise of window.Plotly once `script` has loaded (null again after a failure, to retry). */
+function whenLoaded(script) {
+  return new Promise((resolve, reject) => {
+    script.addEventListener("load", () => (window.Plotly ? resolve(window.Plotly) : reject(new Error("plotly.js did not load"))), { once: true });
+    script.addEventListener("error", () => {
+      plotlyLoading = null;
+      reject(new Error("plotly.js could not be loaded"));
+    }, { once: true });
+  });
+}
+
+let plotlyLoading = !window.Plotly && pageScript() ? whenLoaded(pageScript()) : null;
+plotlyLoading?.catch(() => {}); // a failure is reported to the charts that wait for it
+
+/**
+ * plotly.js (4.8 MB from the installed plotly package), loaded once: the page renders its text and
+ * tables first, and charts appear when it is ready. A page without it in its HTML loads it here.
  */
 export function loadPlotly() {
   if (window.Plotly) return Promise.resolve(window.Plotly);
-  plotlyLoading ??= new Promise((resolve, reject) => {
+  if (!plotlyLoading) {
     const script = document.createElement("script");
-    script.src = plotlyUrl();
+    script.src = pageScript()?.getAttribute("src") || PLOTLY_URL;
     script.async = true;
-    script.onload = () => (window.Plotly ? resolve(window.Plotly) : reject(new Error("plotly.js did not load")));
-    script.onerror = () => {
-      plotlyLoading = null;
-      reject(new Error("plotly.js could not be loaded"));
-    };
+    plotlyLoading = whenLoaded(script);
     document.head.append(script);
-  });
+  }
   return plotlyLoading;
+}
+
+/** Figures asked for before their charts exist, by URL (see prefetchFigure). */
+const prefetched = new Map();
+
+/**
+ * Ask for a figure now, before its chart exists (a first-screen chart's, while the page still waits
+ * for the data it lays out); the first Chart to refresh from the same URL takes the answer. Only for
+ * charts on the first screen: the others are asked for when they are drawn.
+ */
+export function prefetchFigure(url) {
+  if (prefetched.has(url)) return;
+  const answer = api.get(url);
+  answer.catch(() => {}); // a failure is the chart's to show, when it takes the answer
+  prefetched.set(url, answer);
+}
+
+/** A figure: the prefetched answer for its URL (once), else a new request. */
+function fetchFigure(url) {
+  const early = prefetched.get(url);
+  if (!early) return api.get(url);
+  prefetched.delete(url);
+  return early;
 }
 
 /** Draw (or redraw in place) a figure into a chart element. */
@@ -85,7 +124,7 @@ export class Chart {
       do {
         this.again = false;
         try {
-          const [figure] = await Promise.all([api.get(this.url()), loadPlotly()]);
+          const [figure] = await Promise.all([fetchFigure(this.url()), loadPlotly()]);
           await draw(this.element, figure);
           this.loaded = true;
           this.element.dataset.loaded = "true";

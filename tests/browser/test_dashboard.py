@@ -144,7 +144,10 @@ def test_a_running_experiment_updates_without_a_reload(
 
     visit(f"/experiments/{experiment_id}")
     page.evaluate("window.__sameDocument = true")
-    expect(page.locator("#progress-percent")).to_have_text("25 %")
+    # the header says where the run stands as the list does: the cycle and when it stops
+    progress = page.locator("#progress-cycles .progress-label")
+    expect(progress).to_have_text("cycle 1 (stops when nothing is removed or after 8 cycles)")
+    expect(progress).to_have_attribute("title", "25 % of the planned epochs")
     epochs_before = _points(page, "chart-training")
     assert epochs_before == 4  # cycle 0 trained first_epochs = 4
     page.evaluate("Plotly.relayout('chart-training', {'xaxis.range': [0.5, 3.5]})")
@@ -156,7 +159,7 @@ def test_a_running_experiment_updates_without_a_reload(
         progress=0.6,
         progress_detail={"cycle": 1, "epoch": 2, "epochs": 3, "val_loss": 0.123, "metric_name": "accuracy"},
     )
-    expect(page.locator("#progress-percent")).to_have_text("60 %")
+    expect(progress).to_have_attribute("title", "60 % of the planned epochs")
     expect(page.locator("#progress-text")).to_contain_text("cycle 1 · epoch 2 of 3 · val loss 0.123")
     _wait_for_points(page, "chart-training", epochs_before + 2)
     x_range = page.evaluate("document.getElementById('chart-training').layout.xaxis.range")
@@ -165,6 +168,7 @@ def test_a_running_experiment_updates_without_a_reload(
     history.cycle(experiment_id, 1, {"fc1": 250, "fc2": 86, "fc3": 10}, seed=3)
     expect(page.locator("#cycles-table tbody tr")).to_have_count(2)
     _wait_for_points(page, "chart-widths", 2)
+    expect(progress).to_have_text("cycle 2 (stops when nothing is removed or after 8 cycles)")
     screenshot("experiment-running")
 
     history.update(

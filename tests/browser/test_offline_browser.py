@@ -102,16 +102,22 @@ def test_charts_below_the_first_screen_are_drawn_after_those_on_it(page: Any, da
 
     page.goto(f"{dashboard.url}/experiments/{experiment_id}")
     expect(page.locator("#chart-speedup")).to_have_attribute("data-loaded", "true")  # drawn once idle
+    expect(page.locator("#diff-graph")).to_have_attribute("data-loaded", "true")
 
     drawn = page.evaluate("window.__drawn")
     first_screen = max(drawn["chart-widths"], drawn["chart-costs"])
     asked = page.evaluate(
         "() => Object.fromEntries(performance.getEntriesByType('resource')"
-        ".filter((entry) => entry.name.includes('/figures/'))"
-        ".map((entry) => [new URL(entry.name).pathname.split('/').pop(), entry.startTime]))"
+        ".filter((entry) => entry.name.includes('/api/experiments/'))"
+        ".map((entry) => [new URL(entry.name).pathname.split('/').slice(3).join('/'), entry.startTime]))"
     )
+    asked = {path.split("/")[-1] if "/" in path else "detail": start for path, start in asked.items()}
     # the figures below the first screen are not even asked for before the first screen is drawn
     assert min(asked["tflite"], asked["speedup"], asked["activations"]) >= first_screen, (asked, drawn)
+    # those on it are asked for with the experiment itself, not once it has arrived
+    assert max(asked["widths"], asked["costs"]) <= asked["detail"], asked
+    # the architecture diff's graph (below the first screen too) is drawn after the first screen
+    assert drawn["diff-graph"] >= first_screen, drawn
     assert page.evaluate("window.scrollY") == 0  # nobody scrolled
 
 

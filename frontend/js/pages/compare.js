@@ -7,7 +7,7 @@ import { api, ApiError } from "../api.js";
 import { byId, h, markReady, replace } from "../dom.js";
 import { emptyState, markNav, notice, segmented, statusBadge } from "../components.js";
 import * as fmt from "../format.js";
-import { Chart, drawWhenVisible } from "../plots.js";
+import { Chart, drawWhenVisible, prefetchFigure } from "../plots.js";
 
 const MAX_COMPARED = 20;
 // The figures' colours (backend/figures/common.py PALETTE), so chips match the traces.
@@ -213,6 +213,8 @@ async function load() {
     markReady("compare");
     return;
   }
+  // the chart on the first screen (below the settings) is asked for with the data, not after it
+  prefetchFigure(figureUrl("parcoords"));
   let comparison;
   let settings;
   try {

@@ -3,9 +3,9 @@
 
 import { api, ApiError } from "../api.js";
 import { byId, debounce, h, markReady, replace } from "../dom.js";
-import { emptyState, isLive, markNav, notice, progressBar, queueState, segmented, stat, statusBadge, tagChips, toast } from "../components.js";
+import { cycleProgressLabel, emptyState, isLive, markNav, notice, progressBar, queueState, segmented, stat, statusBadge, tagChips, toast } from "../components.js";
 import * as fmt from "../format.js";
-import { Chart, drawWhenVisible, loadPlotly } from "../plots.js";
+import { Chart, drawWhenVisible, prefetchFigure } from "../plots.js";
 import { specView } from "../spec-view.js";
 import { architectureView } from "../architecture.js";
 import { criterionLabel, loadCriterionLabels } from "../criteria.js";
@@ -26,6 +26,8 @@ const view = {
   diff: { before: null, after: null, auto: true },
 };
 const charts = {};
+/** The charts on the first screen, drawn first: their figures are asked for as the page starts. */
+const FIRST_SCREEN = ["widths", "costs"];
 let events = null;
 let notesEditor = null; // built once: a header re-rendered while live keeps an open edit
 
@@ -95,12 +97,11 @@ function liveProgress(detail) {
     if (Number.isFinite(progress.val_loss)) parts.push(`val loss ${fmt.num(progress.val_loss)}`);
     if (Number.isFinite(progress.val_metric)) parts.push(`val ${progress.metric_name || "metric"} ${fmt.metric(progress.val_metric, progress.metric_name)}`);
   }
-  const percent = Math.round((detail.progress || 0) * 100);
   return h(
     "div",
     { class: "live-progress" },
     progressBar(detail.progress, "experiment progress"),
-    h("strong", { id: "progress-percent" }, `${percent} %`),
+    h("strong", { id: "progress-cycles" }, cycleProgressLabel(detail)),
     h("div", { class: "progress-text", id: "progress-text" }, parts.join(" · ") || "Starting…"),
   );
 }
@@ -173,7 +174,7 @@ function chartCard({ id, title, hint, controls, tall = false, taller = false, wi
   const card = h(
     "section",
     { class: ["card", wide ? "wide" : null], "aria-label": title },
-    h("div", { class: "card-head" }, h("div", {}, h("h2", {}, title), hint ? h("div", { class: "hint" }, hint) : null), controls ? h("div", { class: "chart-controls" }, controls) : null),
+    h("div", { class: "card-head" }, h("div", {}, h("h2", {}, title), hint ? h("div", { class: "hint", id: `${id}-hint` }, hint) : null), controls ? h("div", { class: "chart-controls" }, controls) : null),
     h("div", { class: "card-body", style: { padding: "4px 8px 8px" } }, element),
   );
   return { card, element };
@@ -602,7 +603,8 @@ async function main() {
     markReady("experiment");
     return;
   }
-  loadPlotly().catch(() => {}); // compiles while the data arrives; the charts wait for it
+  // The first screen's figures (default options) are asked for with the page's data, not after it.
+  for (const name of FIRST_SCREEN) prefetchFigure(figureUrl(name, view[name]));
   const labels = loadCriterionLabels();
   const index = api.get(`${base}/figures`).catch(() => ({ cycles: [], layers: [], criterion: {}, figures: [] }));
   try {
@@ -614,7 +616,6 @@ async function main() {
     markReady("experiment");
     return;
   }
-  await labels;
   skeletonPage(root);
   if (isLive(view.detail.status)) followEvents();
   renderHeader();
@@ -624,6 +625,11 @@ async function main() {
   replace(byId("cycles-body"), cyclesTable(view.detail));
   buildCharts(byId("charts"));
   applyIndex();
+  // the criteria's labels arrive from the API's schema, later than the data: the texts that name them
+  labels.then(() => {
+    byId("criterion-hint").textContent = criterionHint();
+    replace(byId("spec-body"), specView(view.detail.spec));
+  });
   await Promise.all([
     ...["widths", "costs", "metricFlops", "training", "activations", "criterion"].map((name) => drawWhenVisible(charts[name].element, () => charts[name].refresh())),
     loadDiff(),

@@ -3,7 +3,7 @@
 
 import { api, ApiError, query } from "../api.js";
 import { byId, debounce, h, markReady, replace } from "../dom.js";
-import { emptyState, isLive, markNav, notice, progressBar, queueState, statusBadge, tagChips } from "../components.js";
+import { cycleProgressLabel, emptyState, isLive, markNav, notice, progressBar, queueState, statusBadge, tagChips } from "../components.js";
 import * as fmt from "../format.js";
 
 const STATUSES = ["queued", "running", "succeeded", "failed", "cancelled"];
@@ -185,7 +185,7 @@ function statusCell(item) {
   const parts = [statusBadge(item.status, item.cancel_requested)];
   if (item.status === "running") {
     parts.push(progressBar(item.progress, `progress of ${item.name}`));
-    parts.push(h("span", { class: "progress-label", title: `${Math.round(item.progress * 100)} % of the planned epochs` }, fmt.cycleProgress(item.cycles_done, item.max_cycles)));
+    parts.push(cycleProgressLabel(item));
   } else if (item.status === "queued") {
     parts.push(h("span", { class: "progress-label queue-state" }, queueState(item)));
   }
@@ -329,6 +329,7 @@ async function load({ quiet = false } = {}) {
 }
 
 function main() {
+  load(); // first: the rows are asked for before anything else is built (they render when they arrive)
   markNav();
   buildFilters();
   buildHead();
@@ -355,7 +356,6 @@ function main() {
   document.addEventListener("visibilitychange", () => {
     if (!document.hidden && page?.items.some((item) => isLive(item.status))) load({ quiet: true });
   });
-  load();
 }
 
 main();
