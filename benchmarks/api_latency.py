@@ -46,9 +46,11 @@ import numpy as np
 from sqlalchemy import Engine, func, insert, select
 
 from backend.arrays import encode
-from backend.db import make_engine
+from backend.auth.roles import Role
+from backend.auth.users import add_user, issue_token
+from backend.db import make_engine, make_session_factory, session_scope
 from backend.migrate import upgrade_to_head
-from backend.models import Cycle, EpochRow, Experiment, LayerStatsRow, Status, utcnow
+from backend.models import Cycle, EpochRow, Experiment, LayerStatsRow, Status, User, utcnow
 from backend.settings import Settings
 from prunespec.presets import preset
 
@@ -244,6 +246,29 @@ def uvicorn_process(settings: Settings) -> Iterator[str]:
         process.wait(timeout=30)
 
 
+#: The admin the benchmarks read as (sign-in is on by default, as a user would run the server).
+READER = "bench-reader"
+
+
+def reader(session: Any) -> User:
+    """The benchmarks' admin, created on first use in this database."""
+    user = session.query(User).filter(User.name == READER).one_or_none()
+    if user is None:
+        add_user(session, READER, Role.admin)
+        user = session.query(User).filter(User.name == READER).one()
+    return user
+
+
+def api_token(settings: Settings) -> str:
+    """A new API token of the benchmarks' admin (its secret)."""
+    engine = make_engine(settings)
+    try:
+        with session_scope(make_session_factory(engine)) as session:
+            return issue_token(session, reader(session))
+    finally:
+        engine.dispose()
+
+
 def _percentiles(samples: list[float]) -> dict[str, float]:
     ordered = sorted(samples)
     return {
@@ -254,12 +279,14 @@ def _percentiles(samples: list[float]) -> dict[str, float]:
 
 
 def time_endpoints(
-    url: str, paths: dict[str, Callable[[], str]], requests: int, warmup: int = 10
+    url: str, paths: dict[str, Callable[[], str]], requests: int, token: str, warmup: int = 10
 ) -> dict[str, dict[str, float]]:
     """GET every path ``requests`` times after ``warmup`` untimed rounds, interleaved round by round
-    over one keep-alive connection; p50, p95 and max in milliseconds per path."""
+    over one keep-alive connection, as the holder of the API ``token``; p50, p95 and max in
+    milliseconds per path."""
     samples: dict[str, list[float]] = {name: [] for name in paths}
-    with httpx.Client(base_url=url, timeout=60) as client:
+    headers = {"Authorization": f"Bearer {token}"}
+    with httpx.Client(base_url=url, timeout=60, headers=headers) as client:
         for round_index in range(requests + warmup):
             for name, path in paths.items():
                 target = path()
@@ -280,7 +307,9 @@ def ratios_to_baseline(latency: dict[str, dict[str, float]]) -> dict[str, float]
     }
 
 
-def measure(url: str, ids: list[int], requests: int, seed: int = 0) -> dict[str, dict[str, float]]:
+def measure(
+    url: str, ids: list[int], requests: int, token: str, seed: int = 0
+) -> dict[str, dict[str, float]]:
     """Time the list, one experiment and one cycle's layers against a baseline that reads no database."""
     rng = random.Random(seed)
     paths = {
@@ -289,7 +318,7 @@ def measure(url: str, ids: list[int], requests: int, seed: int = 0) -> dict[str,
         "get": lambda: f"/api/experiments/{rng.choice(ids)}",
         "layers": lambda: f"/api/experiments/{rng.choice(ids)}/cycles/0/layers",
     }
-    return time_endpoints(url, paths, requests)
+    return time_endpoints(url, paths, requests, token)
 
 
 def add_history_arguments(parser: argparse.ArgumentParser, requests: int) -> None:
@@ -340,8 +369,9 @@ def main(argv: list[str] | None = None) -> int:
 
     with tempfile.TemporaryDirectory(prefix="prunelab-bench-") as tmp:
         settings, report, ids = stored_history(Path(tmp), args)
+        token = api_token(settings)
         with uvicorn_process(settings) as url:
-            latency = measure(url, ids, args.requests)
+            latency = measure(url, ids, args.requests, token)
     report.update(
         {
             "requests_per_endpoint": args.requests,

@@ -7,7 +7,8 @@ Usage:
 
 Fills a database with the history generator of ``benchmarks/api_latency.py`` (``--experiments``
 finished experiments of ``--cycles`` cycles, each with epochs and per-unit layer statistics), starts
-``uvicorn`` in a child process, and measures:
+``uvicorn`` in a child process, signs in as an admin (an API token for the API, a browser session
+for the pages), and measures:
 
 * API latency over one keep-alive connection, ``--requests`` rounds interleaving every endpoint:
   ``baseline`` (``GET /api/presets``: no database), the list page's call (``GET /api/experiments``,
@@ -37,6 +38,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import api_latency  # noqa: E402  (the history generator and the uvicorn child process)
+import page_speed  # noqa: E402  (a signed-in browser session)
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -49,8 +51,11 @@ CHROMIUM_ARGS = [
 COMPARED = 20
 
 
-def measure_api(url: str, ids: list[int], requests: int, seed: int = 0) -> dict[str, dict[str, float]]:
-    """Time every endpoint the dashboard's pages call, against a baseline that reads no database."""
+def measure_api(
+    url: str, ids: list[int], requests: int, token: str, seed: int = 0
+) -> dict[str, dict[str, float]]:
+    """Time every endpoint the dashboard's pages call (as the holder of the API ``token``), against a
+    baseline that reads no database."""
     rng = random.Random(seed)
 
     def compared() -> str:
@@ -69,11 +74,14 @@ def measure_api(url: str, ids: list[int], requests: int, seed: int = 0) -> dict[
         "figure_activations": lambda: f"/api/experiments/{rng.choice(ids)}/figures/activations",
         "figure_criterion": lambda: f"/api/experiments/{rng.choice(ids)}/figures/criterion?cycle=0",
     }
-    return api_latency.time_endpoints(url, paths, requests, warmup=5)
+    return api_latency.time_endpoints(url, paths, requests, token, warmup=5)
 
 
-def measure_pages(url: str, ids: list[int], loads: int, seed: int = 0) -> dict[str, Any]:
-    """Cold loads of the list, compare and experiment pages in headless Chromium (ms to ready)."""
+def measure_pages(
+    url: str, ids: list[int], loads: int, cookies: dict[str, str], seed: int = 0
+) -> dict[str, Any]:
+    """Cold loads of the list, compare and experiment pages in headless Chromium (ms to ready), signed
+    in by the browser session's ``cookies``."""
     from playwright.sync_api import sync_playwright
 
     rng = random.Random(seed)
@@ -90,6 +98,7 @@ def measure_pages(url: str, ids: list[int], loads: int, seed: int = 0) -> dict[s
                 ready: list[float] = []
                 for _ in range(loads):
                     context = browser.new_context(viewport={"width": 1440, "height": 900})
+                    context.add_cookies([{"name": k, "value": v, "url": url} for k, v in cookies.items()])
                     page = context.new_page()
                     page.goto(url + target())
                     page.wait_for_selector("body[data-state=ready]", timeout=30_000)
@@ -116,10 +125,12 @@ def main(argv: list[str] | None = None) -> int:
 
     with tempfile.TemporaryDirectory(prefix="prunelab-dashboard-") as tmp:
         settings, report, ids = api_latency.stored_history(Path(tmp), args)
+        token, cookies = api_latency.api_token(settings), page_speed.signed_in_cookies(settings)
         with api_latency.uvicorn_process(settings) as url:
-            latency = measure_api(url, ids, args.requests)
+            latency = measure_api(url, ids, args.requests, token)
             browser_ok = not args.no_browser and Path(CHROMIUM).exists()
-            pages = measure_pages(url, ids, args.page_loads) if browser_ok else {"skipped": "no Chromium"}
+            skipped: dict[str, Any] = {"skipped": "no Chromium"}
+            pages = measure_pages(url, ids, args.page_loads, cookies) if browser_ok else skipped
     report.update(
         {
             "requests_per_endpoint": args.requests,
