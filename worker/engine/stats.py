@@ -127,21 +127,23 @@ def _update(
     histogram_rows: int,
     nonnegative: bool,
 ) -> LayerState:
+    """Fold one batch's values (``flat``: rows × units) into a layer's running state."""
     count, active, zeros, s1, s2, minimum, maximum, histogram = state
     units = flat.shape[-1]
     rows = tf.shape(flat, out_type=tf.int64)[0]
-    # Counts per batch are exact in float32 (far below 2**24) and cheaper to reduce than int64.
-    batch_zeros = tf.cast(tf.reduce_sum(tf.cast(flat == 0, tf.float32), axis=0), tf.int64)
+    # Counts per batch in int32: exact, and as cheap to reduce as float32.
+    batch_zeros = tf.cast(tf.reduce_sum(tf.cast(flat == 0, tf.int32), axis=0), tf.int64)
     zeros += batch_zeros
     if nonnegative:  # after a ReLU every value that is not 0 is > 0: one reduction fewer
         active += rows - batch_zeros
     else:
-        active += tf.cast(tf.reduce_sum(tf.cast(flat > 0, tf.float32), axis=0), tf.int64)
-    # Sums of values shifted by the first batch's mean keep float32 accurate within a batch; summed
-    # over batches in float64 (the shift is fixed, so no per-batch merge is needed).
-    deviation = flat - shift
-    s1 += tf.cast(tf.reduce_sum(deviation, axis=0), tf.float64)
-    s2 += tf.cast(tf.reduce_sum(tf.square(deviation), axis=0), tf.float64)
+        active += tf.cast(tf.reduce_sum(tf.cast(flat > 0, tf.int32), axis=0), tf.int64)
+    # Sums are of values shifted by the first batch's mean (fixed for the pass). The squares come from
+    # one fused op, (value - shift)² in float32, reduced per batch and summed over batches in float64;
+    # the shifted sum is the plain float32 sum less rows × shift, taken in float64.
+    shift64 = tf.cast(shift, tf.float64)
+    s1 += tf.cast(tf.reduce_sum(flat, axis=0), tf.float64) - tf.cast(rows, tf.float64) * shift64
+    s2 += tf.cast(tf.reduce_sum(tf.math.squared_difference(flat, shift), axis=0), tf.float64)
     minimum = tf.minimum(minimum, tf.reduce_min(flat, axis=0))
     maximum = tf.maximum(maximum, tf.reduce_max(flat, axis=0))
     sample = flat[:histogram_rows]
@@ -166,64 +168,46 @@ def _compiled_pass(
 ) -> Callable[[tf.Tensor], PassResult]:
     """The pass over a whole input array for one probe model (``nonnegative`` per output).
 
-    One ``tf.function`` runs a batch: the probe's forward pass and every layer's update (on the first
-    batch it also fixes the shifts and histogram edges). Its input signature admits any batch length,
-    so it is traced once, however many examples and whatever the last batch's size.
+    One ``tf.function`` runs the whole pass: the first batch's forward pass fixes the shifts and
+    histogram edges and is folded in, then a ``tf.while_loop`` folds in every other batch, so no
+    batch returns to Python. Its input signature admits any number of examples, so it is traced once.
     """
     input_shape = tuple(probe.input.shape[1:])
     outputs = probe.outputs if isinstance(probe.outputs, list | tuple) else [probe.outputs]
     widths = [int(o.shape[-1]) for o in outputs]
-    state_spec = tuple(
-        (
-            tf.TensorSpec([], tf.int64),
-            tf.TensorSpec([units], tf.int64),
-            tf.TensorSpec([units], tf.int64),
-            tf.TensorSpec([units], tf.float64),
-            tf.TensorSpec([units], tf.float64),
-            tf.TensorSpec([units], tf.float32),
-            tf.TensorSpec([units], tf.float32),
-            tf.TensorSpec([units * bins], tf.int64),
-        )
-        for units in widths
-    )
-    fixed_spec = tuple(
-        (tf.TensorSpec([units], tf.float32), *(tf.TensorSpec([], tf.float32) for _ in range(4)))
-        for units in widths
-    )
 
-    @tf.function(
-        input_signature=[
-            state_spec,
-            fixed_spec,
-            tf.TensorSpec([None, *input_shape], tf.float32),
-            tf.TensorSpec([], tf.bool),
-        ]
-    )
-    def step(
-        state: tuple[LayerState, ...], fixed: tuple[Fixed, ...], batch: tf.Tensor, first: tf.Tensor
-    ) -> tuple[tuple[LayerState, ...], tuple[Fixed, ...]]:
-        _TRACES[0] += 1
+    def forward(batch: tf.Tensor) -> list[tf.Tensor]:
         values = probe(batch, training=False)
-        values = values if isinstance(values, list | tuple) else [values]
-        states, fixes = [], []
-        for i, output in enumerate(values):
-            flat = _flat(output)
-            layer_fixed = tf.cond(
-                first, lambda flat=flat: _first_batch(flat, bins), lambda i=i: tuple(fixed[i])
-            )
-            shift, low, width = layer_fixed[:3]
-            states.append(_update(state[i], flat, shift, low, width, bins, histogram_rows, nonnegative[i]))
-            fixes.append(tuple(layer_fixed))
-        return tuple(states), tuple(fixes)
+        return [_flat(v) for v in (values if isinstance(values, list | tuple) else [values])]
 
-    def run(x: tf.Tensor) -> PassResult:
-        state = tuple(_initial_state(units, bins) for units in widths)
-        fixed = tuple(
-            (tf.zeros([units], tf.float32), *(tf.zeros([], tf.float32) for _ in range(4))) for units in widths
+    def fold(
+        state: tuple[LayerState, ...], fixed: tuple[Fixed, ...], flats: Sequence[tf.Tensor]
+    ) -> tuple[LayerState, ...]:
+        return tuple(
+            _update(layer, flat, shift, low, width, bins, histogram_rows, nonneg)
+            for layer, flat, (shift, low, width, _, _), nonneg in zip(
+                state, flats, fixed, nonnegative, strict=True
+            )
         )
-        total = int(x.shape[0])
-        for begin in range(0, total, batch_size):
-            state, fixed = step(state, fixed, x[begin : begin + batch_size], tf.constant(begin == 0))
+
+    @tf.function(input_signature=[tf.TensorSpec([None, *input_shape], tf.float32)])
+    def run(x: tf.Tensor) -> PassResult:
+        _TRACES[0] += 1
+        flats = forward(x[:batch_size])
+        fixed = tuple(_first_batch(flat, bins) for flat in flats)
+        state = fold(tuple(_initial_state(units, bins) for units in widths), fixed, flats)
+        total = tf.shape(x)[0]
+
+        def more(begin: tf.Tensor, state: tuple[LayerState, ...]) -> tf.Tensor:
+            return begin < total
+
+        def next_batch(
+            begin: tf.Tensor, state: tuple[LayerState, ...]
+        ) -> tuple[tf.Tensor, tuple[LayerState, ...]]:
+            return begin + batch_size, fold(state, fixed, forward(x[begin : begin + batch_size]))
+
+        # one batch at a time: a batch's activations are freed before the next one's are computed
+        _, state = tf.while_loop(more, next_batch, (tf.constant(batch_size), state), parallel_iterations=1)
         return state, tuple((low32, high32, shift) for shift, _, _, low32, high32 in fixed)
 
     return run

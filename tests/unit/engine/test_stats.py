@@ -38,8 +38,10 @@ def test_statistics_match_numpy(name: str) -> None:
         np.testing.assert_allclose(s.apoz, (values == 0).mean(axis=0))
         np.testing.assert_allclose(s.mean, values.mean(axis=0), rtol=1e-5, atol=1e-6)
         np.testing.assert_allclose(s.variance, values.var(axis=0), rtol=1e-4, atol=1e-7)
-        np.testing.assert_allclose(s.minimum, values.min(axis=0), rtol=1e-6)
-        np.testing.assert_allclose(s.maximum, values.max(axis=0), rtol=1e-6)
+        # the pass's forward pass may round differently from predict's (another batch, another conv
+        # kernel): extremes agree to float32 rounding of the activations, as the mean does
+        np.testing.assert_allclose(s.minimum, values.min(axis=0), rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(s.maximum, values.max(axis=0), rtol=1e-5, atol=1e-6)
         edges = s.bin_edges
         clipped = np.clip(values, edges[0], edges[-1] - 1e-9 * (edges[-1] - edges[0]))
         expected = np.stack([np.histogram(clipped[:, u], bins=edges)[0] for u in range(values.shape[1])])
