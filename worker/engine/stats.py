@@ -177,6 +177,11 @@ def _extremes(flat: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
     return tf.reduce_min(flat, axis=0), tf.reduce_max(flat, axis=0), tf.reduce_sum(flat, axis=0)
 
 
+#: :func:`_extremes` compiled by XLA, shared by every pass: traced once per unit count, compiled once
+#: per shape, so a pruned model reuses the compilations of the layers it did not change.
+_xla_extremes = tf.function(_extremes, jit_compile=True)
+
+
 def step_examples(probe: keras.Model, batch_size: int) -> int:
     """Examples per step of the pass: ``batch_size``, or fewer where its largest probe's values of a
     step would exceed :data:`STEP_BYTES` (at least one)."""
@@ -206,7 +211,7 @@ def _compiled_pass(
 
     # XLA fuses a batch's minimum, maximum and sum into one pass over its values, where TensorFlow's
     # kernels make three; compiled per batch shape (full batches, the last one), not traced again.
-    extremes = tf.function(_extremes, jit_compile=True) if xla else _extremes
+    extremes = _xla_extremes if xla else _extremes
 
     def forward(batch: tf.Tensor) -> list[tf.Tensor]:
         values = probe(batch, training=False)

@@ -76,6 +76,9 @@ def test_a_pass_xla_cannot_compile_falls_back_to_plain_tensorflow(monkeypatch: p
     x = np.random.default_rng(3).uniform(0, 1, (50, *spec.input_shape)).astype("float32")
     expected = measure(model, spec, ["conv1", "ip1"], x, batch_size=16)
     monkeypatch.setattr(stats_module, "_extremes", _extremes_xla_cannot_compile)
+    monkeypatch.setattr(
+        stats_module, "_xla_extremes", tf.function(_extremes_xla_cannot_compile, jit_compile=True)
+    )
     fresh = build_model(spec)
     fresh.set_weights(model.get_weights())
     before = stats_module.traces()
