@@ -10,13 +10,13 @@ statistics are its primary probe's; ``combine`` aggregates all its probes for th
 One traced ``tf.function`` runs the whole pass: the first step fixes each layer's histogram edges
 (its range, widened by a quarter; values outside fall into the first or last bin) and a per-unit
 shift, and a ``tf.while_loop`` folds every step into running per-unit state, so no batch returns to
-Python. A step is ``batch_size`` examples, or fewer where the largest probe's values would not stay
-in cache (:data:`STEP_BYTES`) while the statistics read them. Per step, a channel's minimum, maximum
-and sum come from one XLA-compiled reduction (plain TensorFlow where XLA cannot compile it), squares
-of values less the shift from one fused op; they are reduced in float32 and summed over steps in
-float64. As the shift is the first step's mean, a million examples lose no precision. Histograms
-count the first ``histogram_rows`` rows of every step (a channel's row is one example at one
-position); all other statistics count every value.
+Python. A step is ``batch_size`` examples, or, without an accelerator, fewer where the largest
+probe's values would not stay in cache (:data:`STEP_BYTES`) while the statistics read them. Per
+step, a channel's minimum, maximum and sum come from one XLA-compiled reduction (plain TensorFlow
+where XLA cannot compile it), squares of values less the shift from one fused op; they are reduced
+in float32 and summed over steps in float64. As the shift is the first step's mean, a million
+examples lose no precision. Histograms count the first ``histogram_rows`` rows of every step (a
+channel's row is one example at one position); all other statistics count every value.
 
 The probe model and its traced pass are built once per (model, probes, batch, bins, rows) and kept
 while the model lives, with an input signature of any number of examples: measuring the same model
@@ -183,8 +183,11 @@ _xla_extremes = tf.function(_extremes, jit_compile=True)
 
 
 def step_examples(probe: keras.Model, batch_size: int) -> int:
-    """Examples per step of the pass: ``batch_size``, or fewer where its largest probe's values of a
-    step would exceed :data:`STEP_BYTES` (at least one)."""
+    """Examples per step of the pass: ``batch_size``, or on a machine without an accelerator fewer,
+    where its largest probe's values of a step would exceed :data:`STEP_BYTES` (at least one). An
+    accelerator keeps whole batches: there, steps of a few examples would leave it idle."""
+    if tf.config.list_logical_devices("GPU"):
+        return batch_size
     outputs = probe.outputs if isinstance(probe.outputs, list | tuple) else [probe.outputs]
     largest = max(4 * int(np.prod(o.shape[1:])) for o in outputs)
     return max(1, min(batch_size, STEP_BYTES // largest))
@@ -308,7 +311,7 @@ def measure_probes(
         spec: its architecture.
         layers: group names to measure (``spec.prunable_names()`` or some of them).
         x: the inputs to feed, already shaped for the model.
-        batch_size: most examples per step (fewer where a probe's values would exceed
+        batch_size: most examples per step (on a CPU, fewer where a probe's values would exceed
             :data:`STEP_BYTES`). Default 1024.
         bins: histogram bins per unit. Default 32.
         histogram_rows: rows of each step (examples × positions) that feed the histograms. Default
