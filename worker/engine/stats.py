@@ -7,16 +7,20 @@ activation count), how many are exactly 0 (APoZ, Hu et al.), mean, variance, min
 fixed-bin histogram per unit. A channel is measured over examples and spatial positions. A group's
 statistics are its primary probe's; ``combine`` aggregates all its probes for the criteria.
 
-One ``tf.function`` measures a batch; the first batch fixes each layer's histogram edges (its range,
-widened by a quarter; values outside fall into the first or last bin) and a per-unit shift, and every
-batch is folded into running per-unit state. Per batch, shifted sums and sums of squares
-are reduced in float32 and summed over batches in float64; as the shift is the first batch's mean, a
-million examples lose no precision. Histograms count the first ``histogram_rows`` rows of every batch
-(a channel's row is one example at one position); all other statistics count every value.
+One traced ``tf.function`` runs the whole pass: the first step fixes each layer's histogram edges
+(its range, widened by a quarter; values outside fall into the first or last bin) and a per-unit
+shift, and a ``tf.while_loop`` folds every step into running per-unit state, so no batch returns to
+Python. A step is ``batch_size`` examples, or, without an accelerator, fewer where the largest
+probe's values would not stay in cache (:data:`STEP_BYTES`) while the statistics read them. Per
+step, a channel's minimum, maximum and sum come from one XLA-compiled reduction (plain TensorFlow
+where XLA cannot compile it), squares of values less the shift from one fused op; they are reduced
+in float32 and summed over steps in float64. As the shift is the first step's mean, a million
+examples lose no precision. Histograms count the first ``histogram_rows`` rows of every step (a
+channel's row is one example at one position); all other statistics count every value.
 
-The probe model and its traced step are built once per (model, layers, batch, bins, rows) and kept
-while the model lives, with an input signature of any batch length: measuring the same model again,
-on any number of examples, does not trace again, and a new (pruned) model traces once.
+The probe model and its traced pass are built once per (model, probes, batch, bins, rows) and kept
+while the model lives, with an input signature of any number of examples: measuring the same model
+again, on any number of examples, does not trace again, and a new (pruned) model traces once.
 """
 
 from __future__ import annotations
@@ -40,10 +44,13 @@ Fixed = tuple[tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor]
 #: Per layer: the state after the last batch, and (lowest, highest, shift) of the first batch.
 PassResult = tuple[tuple[LayerState, ...], tuple[tuple[tf.Tensor, tf.Tensor, tf.Tensor], ...]]
 _PassKey = tuple[tuple[str, ...], int, int, int]
-_PASSES: weakref.WeakKeyDictionary[keras.Model, dict[_PassKey, Callable[[tf.Tensor], PassResult]]] = (
-    weakref.WeakKeyDictionary()
-)
+_PASSES: weakref.WeakKeyDictionary[keras.Model, dict[_PassKey, _Pass]] = weakref.WeakKeyDictionary()
 _TRACES = [0]
+#: Bytes of one probe's values a step may hold. The statistics read a step's values several times
+#: (counts, sums, squares, extremes); under this size they stay in cache between the reads. A
+#: 1024-example step of a 28×28×64 probe (205 MB) would go to memory every time, which made the pass
+#: four times slower than predict on mobilenet-v2-mini (steps of 64 examples: 1.15×).
+STEP_BYTES = 4 * 2**20
 #: Activations whose outputs are never negative: there, active = values - zeros.
 NONNEGATIVE = frozenset({"relu", "relu6"})
 
@@ -126,24 +133,28 @@ def _update(
     bins: int,
     histogram_rows: int,
     nonnegative: bool,
+    extremes: Callable[[tf.Tensor], tuple[tf.Tensor, tf.Tensor, tf.Tensor]],
 ) -> LayerState:
+    """Fold one batch's values (``flat``: rows × units) into a layer's running state."""
     count, active, zeros, s1, s2, minimum, maximum, histogram = state
     units = flat.shape[-1]
     rows = tf.shape(flat, out_type=tf.int64)[0]
-    # Counts per batch are exact in float32 (far below 2**24) and cheaper to reduce than int64.
-    batch_zeros = tf.cast(tf.reduce_sum(tf.cast(flat == 0, tf.float32), axis=0), tf.int64)
+    # Counts per batch in int32: exact, and as cheap to reduce as float32.
+    batch_zeros = tf.cast(tf.reduce_sum(tf.cast(flat == 0, tf.int32), axis=0), tf.int64)
     zeros += batch_zeros
     if nonnegative:  # after a ReLU every value that is not 0 is > 0: one reduction fewer
         active += rows - batch_zeros
     else:
-        active += tf.cast(tf.reduce_sum(tf.cast(flat > 0, tf.float32), axis=0), tf.int64)
-    # Sums of values shifted by the first batch's mean keep float32 accurate within a batch; summed
-    # over batches in float64 (the shift is fixed, so no per-batch merge is needed).
-    deviation = flat - shift
-    s1 += tf.cast(tf.reduce_sum(deviation, axis=0), tf.float64)
-    s2 += tf.cast(tf.reduce_sum(tf.square(deviation), axis=0), tf.float64)
-    minimum = tf.minimum(minimum, tf.reduce_min(flat, axis=0))
-    maximum = tf.maximum(maximum, tf.reduce_max(flat, axis=0))
+        active += tf.cast(tf.reduce_sum(tf.cast(flat > 0, tf.int32), axis=0), tf.int64)
+    # Sums are of values shifted by the first batch's mean (fixed for the pass). The squares come from
+    # one fused op, (value - shift)² in float32, reduced per batch and summed over batches in float64;
+    # the shifted sum is the plain float32 sum less rows × shift, taken in float64.
+    shift64 = tf.cast(shift, tf.float64)
+    batch_min, batch_max, batch_sum = extremes(flat)
+    s1 += tf.cast(batch_sum, tf.float64) - tf.cast(rows, tf.float64) * shift64
+    s2 += tf.cast(tf.reduce_sum(tf.math.squared_difference(flat, shift), axis=0), tf.float64)
+    minimum = tf.minimum(minimum, batch_min)
+    maximum = tf.maximum(maximum, batch_max)
     sample = flat[:histogram_rows]
     index = tf.clip_by_value(tf.cast(tf.floor((sample - low) / width), tf.int32), 0, bins - 1)
     index += tf.range(units, dtype=tf.int32) * bins
@@ -161,92 +172,126 @@ def _first_batch(flat: tf.Tensor, bins: int) -> Fixed:
     return (tf.reduce_mean(flat, axis=0), low, width, low32, high32)
 
 
+def _extremes(flat: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+    """Per unit: the batch's minimum, maximum and sum (compiled by XLA into one pass where it can)."""
+    return tf.reduce_min(flat, axis=0), tf.reduce_max(flat, axis=0), tf.reduce_sum(flat, axis=0)
+
+
+#: :func:`_extremes` compiled by XLA, shared by every pass: traced once per unit count, compiled once
+#: per shape, so a pruned model reuses the compilations of the layers it did not change.
+_xla_extremes = tf.function(_extremes, jit_compile=True)
+
+
+def step_examples(probe: keras.Model, batch_size: int) -> int:
+    """Examples per step of the pass: ``batch_size``, or on a machine without an accelerator fewer,
+    where its largest probe's values of a step would exceed :data:`STEP_BYTES` (at least one). An
+    accelerator keeps whole batches: there, steps of a few examples would leave it idle."""
+    if tf.config.list_logical_devices("GPU"):
+        return batch_size
+    outputs = probe.outputs if isinstance(probe.outputs, list | tuple) else [probe.outputs]
+    largest = max(4 * int(np.prod(o.shape[1:])) for o in outputs)
+    return max(1, min(batch_size, STEP_BYTES // largest))
+
+
 def _compiled_pass(
-    probe: keras.Model, nonnegative: Sequence[bool], batch_size: int, bins: int, histogram_rows: int
+    probe: keras.Model,
+    nonnegative: Sequence[bool],
+    batch_size: int,
+    bins: int,
+    histogram_rows: int,
+    xla: bool,
 ) -> Callable[[tf.Tensor], PassResult]:
     """The pass over a whole input array for one probe model (``nonnegative`` per output).
 
-    One ``tf.function`` runs a batch: the probe's forward pass and every layer's update (on the first
-    batch it also fixes the shifts and histogram edges). Its input signature admits any batch length,
-    so it is traced once, however many examples and whatever the last batch's size.
+    One ``tf.function`` runs the whole pass: the first batch's forward pass fixes the shifts and
+    histogram edges and is folded in, then a ``tf.while_loop`` folds in every other batch, so no
+    batch returns to Python. Its input signature admits any number of examples, so it is traced once.
     """
     input_shape = tuple(probe.input.shape[1:])
     outputs = probe.outputs if isinstance(probe.outputs, list | tuple) else [probe.outputs]
     widths = [int(o.shape[-1]) for o in outputs]
-    state_spec = tuple(
-        (
-            tf.TensorSpec([], tf.int64),
-            tf.TensorSpec([units], tf.int64),
-            tf.TensorSpec([units], tf.int64),
-            tf.TensorSpec([units], tf.float64),
-            tf.TensorSpec([units], tf.float64),
-            tf.TensorSpec([units], tf.float32),
-            tf.TensorSpec([units], tf.float32),
-            tf.TensorSpec([units * bins], tf.int64),
-        )
-        for units in widths
-    )
-    fixed_spec = tuple(
-        (tf.TensorSpec([units], tf.float32), *(tf.TensorSpec([], tf.float32) for _ in range(4)))
-        for units in widths
-    )
+    step = step_examples(probe, batch_size)
 
-    @tf.function(
-        input_signature=[
-            state_spec,
-            fixed_spec,
-            tf.TensorSpec([None, *input_shape], tf.float32),
-            tf.TensorSpec([], tf.bool),
-        ]
-    )
-    def step(
-        state: tuple[LayerState, ...], fixed: tuple[Fixed, ...], batch: tf.Tensor, first: tf.Tensor
-    ) -> tuple[tuple[LayerState, ...], tuple[Fixed, ...]]:
-        _TRACES[0] += 1
+    # XLA fuses a batch's minimum, maximum and sum into one pass over its values, where TensorFlow's
+    # kernels make three; compiled per batch shape (full batches, the last one), not traced again.
+    extremes = _xla_extremes if xla else _extremes
+
+    def forward(batch: tf.Tensor) -> list[tf.Tensor]:
         values = probe(batch, training=False)
-        values = values if isinstance(values, list | tuple) else [values]
-        states, fixes = [], []
-        for i, output in enumerate(values):
-            flat = _flat(output)
-            layer_fixed = tf.cond(
-                first, lambda flat=flat: _first_batch(flat, bins), lambda i=i: tuple(fixed[i])
-            )
-            shift, low, width = layer_fixed[:3]
-            states.append(_update(state[i], flat, shift, low, width, bins, histogram_rows, nonnegative[i]))
-            fixes.append(tuple(layer_fixed))
-        return tuple(states), tuple(fixes)
+        return [_flat(v) for v in (values if isinstance(values, list | tuple) else [values])]
 
-    def run(x: tf.Tensor) -> PassResult:
-        state = tuple(_initial_state(units, bins) for units in widths)
-        fixed = tuple(
-            (tf.zeros([units], tf.float32), *(tf.zeros([], tf.float32) for _ in range(4))) for units in widths
+    def fold(
+        state: tuple[LayerState, ...], fixed: tuple[Fixed, ...], flats: Sequence[tf.Tensor]
+    ) -> tuple[LayerState, ...]:
+        return tuple(
+            _update(layer, flat, shift, low, width, bins, histogram_rows, nonneg, extremes)
+            for layer, flat, (shift, low, width, _, _), nonneg in zip(
+                state, flats, fixed, nonnegative, strict=True
+            )
         )
-        total = int(x.shape[0])
-        for begin in range(0, total, batch_size):
-            state, fixed = step(state, fixed, x[begin : begin + batch_size], tf.constant(begin == 0))
+
+    @tf.function(input_signature=[tf.TensorSpec([None, *input_shape], tf.float32)])
+    def run(x: tf.Tensor) -> PassResult:
+        _TRACES[0] += 1
+        flats = forward(x[:step])
+        fixed = tuple(_first_batch(flat, bins) for flat in flats)
+        state = fold(tuple(_initial_state(units, bins) for units in widths), fixed, flats)
+        total = tf.shape(x)[0]
+
+        def more(begin: tf.Tensor, state: tuple[LayerState, ...]) -> tf.Tensor:
+            return begin < total
+
+        def next_batch(
+            begin: tf.Tensor, state: tuple[LayerState, ...]
+        ) -> tuple[tf.Tensor, tuple[LayerState, ...]]:
+            return begin + step, fold(state, fixed, forward(x[begin : begin + step]))
+
+        # one batch at a time: a batch's activations are freed before the next one's are computed
+        _, state = tf.while_loop(more, next_batch, (tf.constant(step), state), parallel_iterations=1)
         return state, tuple((low32, high32, shift) for shift, _, _, low32, high32 in fixed)
 
     return run
 
 
-def _pass_for(
+@dataclasses.dataclass
+class _Pass:
+    run: Callable[[tf.Tensor], PassResult]
+    xla: bool
+
+
+#: Where XLA cannot compile the batch reductions (no XLA for the device, say): errors it raises.
+_NOT_COMPILED = (tf.errors.InvalidArgumentError, tf.errors.UnimplementedError, tf.errors.NotFoundError)
+
+
+def _run_pass(
     model: keras.Model,
     spec: ModelSpec,
-    layers: Sequence[str],
+    probes: tuple[str, ...],
+    x: tf.Tensor,
     batch_size: int,
     bins: int,
     histogram_rows: int,
-) -> Callable[[tf.Tensor], PassResult]:
-    """The cached traced pass of ``model`` over every probe of the named groups (built on first use,
-    dropped with the model), and those probes in output order."""
-    probes = _probe_names(_groups(spec, layers))
+) -> PassResult:
+    """Run the cached traced pass of ``model`` over ``probes`` (built on first use, dropped with the
+    model). If XLA cannot compile its reductions, the pass is rebuilt without XLA and kept so."""
     key = (probes, batch_size, bins, histogram_rows)
     passes = _PASSES.setdefault(model, {})
-    if key not in passes:
+
+    def build(xla: bool) -> _Pass:
         nonnegative = [probe_activation(spec, probe) in NONNEGATIVE for probe in probes]
         probe = _probe_outputs(model, probes)
-        passes[key] = _compiled_pass(probe, nonnegative, batch_size, bins, histogram_rows)
-    return passes[key]
+        return _Pass(_compiled_pass(probe, nonnegative, batch_size, bins, histogram_rows, xla), xla)
+
+    if key not in passes:
+        passes[key] = build(xla=True)
+    compiled = passes[key]
+    try:
+        return compiled.run(x)
+    except _NOT_COMPILED:
+        if not compiled.xla:
+            raise
+        passes[key] = build(xla=False)
+        return passes[key].run(x)
 
 
 def measure_probes(
@@ -266,9 +311,10 @@ def measure_probes(
         spec: its architecture.
         layers: group names to measure (``spec.prunable_names()`` or some of them).
         x: the inputs to feed, already shaped for the model.
-        batch_size: examples per step. Default 1024.
+        batch_size: most examples per step (on a CPU, fewer where a probe's values would exceed
+            :data:`STEP_BYTES`). Default 1024.
         bins: histogram bins per unit. Default 32.
-        histogram_rows: rows of each batch (examples × positions) that feed the histograms. Default
+        histogram_rows: rows of each step (examples × positions) that feed the histograms. Default
             256: a per-unit histogram of every value would cost more than the forward pass itself,
             while the counts, moments and extremes always cover every value.
 
@@ -285,8 +331,8 @@ def measure_probes(
         return {}
     groups = _groups(spec, layers)
     probes = _probe_names(groups)
-    run = _pass_for(model, spec, layers, batch_size, bins, histogram_rows)
-    final, extremes = run(tf.convert_to_tensor(np.asarray(x, dtype=np.float32)))
+    x_tensor = tf.convert_to_tensor(np.asarray(x, dtype=np.float32))
+    final, extremes = _run_pass(model, spec, probes, x_tensor, batch_size, bins, histogram_rows)
     measured: dict[str, LayerStats] = {}
     for probe, layer_state, (low, high, shift) in zip(probes, final, extremes, strict=True):
         count, active, zeros, s1, s2, minimum, maximum, histogram = (np.asarray(t) for t in layer_state)

@@ -6,6 +6,7 @@ import gc
 
 import keras
 import numpy as np
+import pytest
 import tensorflow as tf
 
 from prunespec.presets import preset
@@ -59,3 +60,34 @@ def test_statistics_and_surgery_run_when_placed_on_the_cpu_explicitly() -> None:
         np.testing.assert_allclose(placed[name].mean, default[name].mean, rtol=1e-6)
     assert smaller_spec.widths()["ip1"] == spec.widths()["ip1"] - 3
     assert outputs.shape == (40, 10)
+
+
+def _extremes_xla_cannot_compile(flat: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+    # a NumPy call inside: XLA refuses to compile it, plain TensorFlow runs it
+    flat = tf.numpy_function(lambda values: values, [flat], tf.float32, stateful=False)
+    flat = tf.ensure_shape(flat, [None, None])
+    return tf.reduce_min(flat, axis=0), tf.reduce_max(flat, axis=0), tf.reduce_sum(flat, axis=0)
+
+
+def test_a_pass_xla_cannot_compile_falls_back_to_plain_tensorflow(monkeypatch: pytest.MonkeyPatch) -> None:
+    spec = preset("lenet-5")
+    keras.utils.set_random_seed(3)
+    model = build_model(spec)
+    x = np.random.default_rng(3).uniform(0, 1, (50, *spec.input_shape)).astype("float32")
+    expected = measure(model, spec, ["conv1", "ip1"], x, batch_size=16)
+    monkeypatch.setattr(stats_module, "_extremes", _extremes_xla_cannot_compile)
+    monkeypatch.setattr(
+        stats_module, "_xla_extremes", tf.function(_extremes_xla_cannot_compile, jit_compile=True)
+    )
+    fresh = build_model(spec)
+    fresh.set_weights(model.get_weights())
+    before = stats_module.traces()
+    fallen_back = measure(fresh, spec, ["conv1", "ip1"], x, batch_size=16)
+    again = measure(fresh, spec, ["conv1", "ip1"], x, batch_size=16)
+    assert stats_module.traces() - before == 2  # the XLA pass, then the plain one, kept
+    assert not next(iter(stats_module._PASSES[fresh].values())).xla
+    for name in ("conv1", "ip1"):
+        np.testing.assert_array_equal(fallen_back[name].zeros, expected[name].zeros)
+        np.testing.assert_array_equal(fallen_back[name].maximum, expected[name].maximum)
+        np.testing.assert_allclose(fallen_back[name].mean, expected[name].mean, rtol=1e-5, atol=1e-7)
+        np.testing.assert_array_equal(again[name].minimum, fallen_back[name].minimum)
