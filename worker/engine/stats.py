@@ -7,14 +7,14 @@ activation count), how many are exactly 0 (APoZ, Hu et al.), mean, variance, min
 fixed-bin histogram per unit. A channel is measured over examples and spatial positions. A group's
 statistics are its primary probe's; ``combine`` aggregates all its probes for the criteria.
 
-One traced ``tf.function`` runs the whole pass: the first step fixes each layer's histogram edges
+One traced ``tf.function`` runs the whole pass: the first batch fixes each layer's histogram edges
 (its range, widened by a quarter; values outside fall into the first or last bin) and a per-unit
 shift, and a ``tf.while_loop`` folds every step into running per-unit state, so no batch returns to
 Python. A step is ``batch_size`` examples, or, without an accelerator, fewer where the largest
 probe's values would not stay in cache (:data:`STEP_BYTES`) while the statistics read them. Per
 step, a channel's minimum, maximum and sum come from one XLA-compiled reduction (plain TensorFlow
 where XLA cannot compile it), squares of values less the shift from one fused op; they are reduced
-in float32 and summed over steps in float64. As the shift is the first step's mean, a million
+in float32 and summed over steps in float64. As the shift is the first batch's mean, a million
 examples lose no precision. Histograms count the first ``histogram_rows`` rows of every step (a
 channel's row is one example at one position); all other statistics count every value.
 
@@ -203,9 +203,10 @@ def _compiled_pass(
 ) -> Callable[[tf.Tensor], PassResult]:
     """The pass over a whole input array for one probe model (``nonnegative`` per output).
 
-    One ``tf.function`` runs the whole pass: the first batch's forward pass fixes the shifts and
-    histogram edges and is folded in, then a ``tf.while_loop`` folds in every other batch, so no
-    batch returns to Python. Its input signature admits any number of examples, so it is traced once.
+    One ``tf.function`` runs the whole pass: the first batch's forward pass (``batch_size`` examples)
+    fixes the shifts and histogram edges and is folded in, then a ``tf.while_loop`` folds in the
+    rest in cache-sized steps (:func:`step_examples`), so no batch returns to Python. Its input
+    signature admits any number of examples, so it is traced once.
     """
     input_shape = tuple(probe.input.shape[1:])
     outputs = probe.outputs if isinstance(probe.outputs, list | tuple) else [probe.outputs]
@@ -233,7 +234,9 @@ def _compiled_pass(
     @tf.function(input_signature=[tf.TensorSpec([None, *input_shape], tf.float32)])
     def run(x: tf.Tensor) -> PassResult:
         _TRACES[0] += 1
-        flats = forward(x[:step])
+        # the first batch is a whole ``batch_size``, however small the later steps: its range fixes the
+        # histogram edges and the shift, so they rest on as many examples as before steps shrank
+        flats = forward(x[:batch_size])
         fixed = tuple(_first_batch(flat, bins) for flat in flats)
         state = fold(tuple(_initial_state(units, bins) for units in widths), fixed, flats)
         total = tf.shape(x)[0]
@@ -247,7 +250,7 @@ def _compiled_pass(
             return begin + step, fold(state, fixed, forward(x[begin : begin + step]))
 
         # one batch at a time: a batch's activations are freed before the next one's are computed
-        _, state = tf.while_loop(more, next_batch, (tf.constant(step), state), parallel_iterations=1)
+        _, state = tf.while_loop(more, next_batch, (tf.constant(batch_size), state), parallel_iterations=1)
         return state, tuple((low32, high32, shift) for shift, _, _, low32, high32 in fixed)
 
     return run

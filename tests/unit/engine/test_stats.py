@@ -88,10 +88,11 @@ def test_a_large_probe_is_measured_in_steps_that_fit_in_cache() -> None:
     # conv1's values: 24 × 24 positions × 20 channels × 4 bytes per example
     per_step = stats_module.STEP_BYTES // (24 * 24 * 20 * 4)
     assert 1 < per_step < 128
-    x = np.random.default_rng(4).uniform(0, 1, (2 * per_step + 5, *spec.input_shape)).astype("float32")
+    # the first batch is a whole batch (it fixes the histogram edges), then steps of per_step
+    x = np.random.default_rng(4).uniform(0, 1, (128 + 2 * per_step + 5, *spec.input_shape)).astype("float32")
     stats = measure(model, spec, ["conv1"], x, batch_size=128, histogram_rows=10)["conv1"]
     assert stats.outputs == len(x) * 24 * 24
-    np.testing.assert_array_equal(stats.histogram.sum(axis=1), 3 * 10)  # 10 rows of each of 3 steps
-    # a small probe keeps the whole batch per step
+    np.testing.assert_array_equal(stats.histogram.sum(axis=1), 4 * 10)  # 10 rows of 128, 2 × per_step, 5
+    # a small probe keeps the whole batch per step: 128, 128 and the rest
     dense = measure(model, spec, ["ip1"], x, batch_size=128, histogram_rows=10)["ip1"]
-    np.testing.assert_array_equal(dense.histogram.sum(axis=1), 2 * 10)
+    np.testing.assert_array_equal(dense.histogram.sum(axis=1), 3 * 10)
