@@ -24,6 +24,9 @@ EXPERIMENT_QUEUE = "prunelab"
 BROKER_TIMEOUT_SECONDS = 3.0
 #: Retries of one publish before the broker counts as unavailable.
 SEND_RETRY_POLICY = {"max_retries": 2, "interval_start": 0.2, "interval_step": 0.5, "interval_max": 1.0}
+#: Seconds a send to the embedded SQLite broker waits while a worker's poll holds the file's lock
+#: (SQLite's default, 5 s, refused submissions on a loaded machine: "could not be queued").
+SQLITE_BROKER_BUSY_SECONDS = 30.0
 #: Broker URL schemes whose transport understands ``visibility_timeout`` (the others pass their
 #: transport options elsewhere: the SQLAlchemy transport hands them to ``create_engine``).
 _VISIBILITY_SCHEMES = ("redis", "rediss", "sentinel", "sqs")
@@ -39,11 +42,14 @@ def _transport_options(settings: Settings) -> dict[str, Any]:
 
     Returns:
         ``visibility_timeout`` (how long an unacknowledged message waits before another worker gets
-        it) for Redis-like brokers; nothing for the others.
+        it) for Redis-like brokers; for the embedded SQLite broker, how long a writer waits for the
+        file's lock (SQLite's busy timeout, :data:`SQLITE_BROKER_BUSY_SECONDS`); nothing for the others.
     """
     scheme = settings.broker_url.split("://", 1)[0].lower()
     if scheme in _VISIBILITY_SCHEMES:
         return {"visibility_timeout": settings.broker_visibility_timeout}
+    if scheme == "sqla+sqlite":
+        return {"connect_args": {"timeout": SQLITE_BROKER_BUSY_SECONDS}}
     return {}
 
 
