@@ -1,61 +1,17 @@
-"""Back-off after a rejected cycle (``pruning.backoff``), on a hand-built model whose loss is exact.
-
-The model computes y = x1 + x2 through 24 ReLU units that each carry 1/24 of the sum (unit i's incoming
-weights scale with i + 1, so the weight-norm criterion removes the lowest-numbered units first), and it
-trains with a vanishing learning rate: removing k units makes the held-out RMSE k/24 · √(E[s²]) ≈ 0.045 k,
-whatever the seed. With a tolerance of 0.1 a cycle that removed 12 units is rejected, one that removed 1
-is accepted.
-"""
+"""Back-off after a rejected cycle (``pruning.backoff``), on the exact case of ``tests/backoff_case.py``."""
 
 from __future__ import annotations
 
 from typing import Any
 
 import keras
-import numpy as np
 
 from prunespec.spec import ExperimentSpec
+from tests.backoff_case import UNITS, backoff_spec, backoff_weights
 from worker.engine.build import build_model, set_layer_weights
 from worker.engine.cycle import Kept, ResumePoint, run_experiment
 from worker.engine.data import load_dataset
 from worker.engine.results import CycleResult, EpochRecord
-
-UNITS = 24
-
-
-def _spec(backoff: dict[str, Any] | None, max_cycles: int = 3) -> ExperimentSpec:
-    pruning: dict[str, Any] = {
-        "criterion": {"type": "weight_norm", "fraction": 0.5},
-        "max_fraction": 0.5,
-        "fold_constant": False,
-        "tolerance": 0.1,
-        "max_cycles": max_cycles,
-    }
-    if backoff is not None:
-        pruning["backoff"] = backoff
-    return ExperimentSpec.model_validate(
-        {
-            "name": "backoff",
-            "seed": 1,
-            "model": {
-                "input_shape": [2],
-                "layers": [
-                    {"type": "dense", "name": "hidden", "units": UNITS, "activation": "relu"},
-                    {"type": "dense", "name": "out", "units": 1},
-                ],
-            },
-            "dataset": {"name": "sum", "train_samples": 400, "test_samples": 400},
-            "training": {"optimizer": "sgd", "learning_rate": 1e-9, "batch_size": 400, "epochs": 1},
-            "pruning": pruning,
-        }
-    )
-
-
-def _weights() -> dict[str, list[np.ndarray]]:
-    scale = np.arange(1, UNITS + 1, dtype=np.float32)
-    hidden = np.stack([scale, scale]).astype(np.float32)  # unit i: relu((i + 1) · (x1 + x2))
-    out = (1.0 / (UNITS * scale)).reshape(UNITS, 1).astype(np.float32)
-    return {"hidden": [hidden, np.zeros(UNITS, np.float32)], "out": [out, np.zeros(1, np.float32)]}
 
 
 class Handed:
@@ -80,11 +36,11 @@ class Handed:
 
 def _run(spec: ExperimentSpec, reporter: Handed | None = None) -> Any:
     data = load_dataset(spec.dataset, seed=spec.seed)
-    return run_experiment(spec, data, reporter, initial_weights=_weights())
+    return run_experiment(spec, data, reporter, initial_weights=backoff_weights())
 
 
 def test_without_backoff_the_first_rejection_ends_the_run() -> None:
-    result = _run(_spec(None))
+    result = _run(backoff_spec(None))
     assert [c.accepted for c in result.cycles] == [True, False]
     assert result.stop_reason == "tolerance" and result.final_index == 0
     assert result.cycles[1].widths["hidden"] == UNITS - 12
@@ -93,7 +49,7 @@ def test_without_backoff_the_first_rejection_ends_the_run() -> None:
 
 def test_a_rejected_cycle_retries_from_the_kept_model_with_a_smaller_step() -> None:
     reporter = Handed()
-    result = _run(_spec({"retries": 1, "factor": 0.1}, max_cycles=5), reporter)
+    result = _run(backoff_spec({"retries": 1, "factor": 0.1}, max_cycles=5), reporter)
     cycle0, rejected, retried = result.cycles[:3]
     # cycle 1 removes 12 units and is rejected; cycle 2 retries from cycle 0's model with one unit and
     # is kept; cycle 3 takes the full step again (11 units) and is rejected; cycle 4 retries from cycle 2
@@ -109,7 +65,7 @@ def test_a_rejected_cycle_retries_from_the_kept_model_with_a_smaller_step() -> N
 
 
 def test_retries_run_out_and_the_run_stops_at_the_kept_model() -> None:
-    result = _run(_spec({"retries": 1, "factor": 0.5}))
+    result = _run(backoff_spec({"retries": 1, "factor": 0.5}))
     # the retry removes 6 units from cycle 0's model: still beyond the tolerance, and no retry is left
     assert [c.accepted for c in result.cycles] == [True, False, False]
     assert [c.widths["hidden"] for c in result.cycles] == [UNITS, UNITS - 12, UNITS - 6]
@@ -118,13 +74,13 @@ def test_retries_run_out_and_the_run_stops_at_the_kept_model() -> None:
 
 
 def test_a_resumed_run_backs_off_from_the_kept_model() -> None:
-    spec = _spec({"retries": 1, "factor": 0.1})
+    spec = backoff_spec({"retries": 1, "factor": 0.1})
     reporter = Handed()
     whole = _run(spec, reporter)
     _, handed = reporter.cycles[0]
     assert handed is not None
     kept_model = build_model(spec.model, spec.training)  # cycle 0's model: sgd at 1e-9 left it as built
-    set_layer_weights(kept_model, _weights())
+    set_layer_weights(kept_model, backoff_weights())
     resumed = run_experiment(
         spec,
         load_dataset(spec.dataset, seed=spec.seed),
