@@ -201,9 +201,10 @@ class ExperimentResult:
     """The outcome of a run of cycles.
 
     Attributes:
-        cycles: every cycle that ran, in order (a rejected last cycle included, ``accepted`` False).
-        final_index: the cycle whose trained model is the result.
-        stop_reason: why the cycles stopped: "nothing_removed", "max_cycles", "tolerance", "cancelled".
+        cycles: every cycle that ran, in order (rejected ones included, ``accepted`` False).
+        final_index: the cycle whose trained model is the result: the last accepted one.
+        stop_reason: why the cycles stopped: "nothing_removed", "max_cycles", "tolerance" (a rejected
+            cycle with no back-off retry left), "cancelled".
         model: the final trained Keras model (the trained model of ``final_index``). A resumed run
             whose every cycle was rejected or cancelled has ``final_index`` -1 and no model: the
             result is the cycle before the resume point, which its caller already holds.
