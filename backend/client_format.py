@@ -1,5 +1,5 @@
 """What the client verbs print: counts, metrics and widths rounded one way, the cycles table, and an
-experiment's outcome (stop reason, a rejected last cycle, the kept cycle's numbers). Pure: dicts in,
+experiment's outcome (stop reason, the rejected cycles, the kept cycle's numbers). Pure: dicts in,
 lines out."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from typing import Any
 
 #: Human words for the stop reasons the engine and the service record.
 STOP_REASONS = {
-    "tolerance": "the last cycle's metric fell beyond the tolerance, so it was rejected",
+    "tolerance": "the last cycle's metric fell beyond the tolerance and no back-off retry was left",
     "max_cycles": "reached the spec's pruning.max_cycles",
     "nothing_removed": "the criterion removed no more units",
     "cancelled": "cancelled",
@@ -43,7 +43,7 @@ def kept_cycle(detail: dict[str, Any]) -> dict[str, Any] | None:
 
 
 def outcome_lines(detail: dict[str, Any]) -> list[str]:
-    """What an experiment ended with: stop reason, a rejected last cycle, the kept cycle's numbers.
+    """What an experiment ended with: stop reason, the rejected cycles, the kept cycle's numbers.
 
     Args:
         detail: ``GET /api/experiments/{id}``'s body.
@@ -60,9 +60,11 @@ def outcome_lines(detail: dict[str, Any]) -> list[str]:
         lines.append(f"error: {detail['error']}")
     cycles: list[dict[str, Any]] = detail.get("cycles") or []
     kept = kept_cycle(detail)
-    if cycles and not cycles[-1].get("accepted", True):
+    rejected = [str(cycle.get("index")) for cycle in cycles if not cycle.get("accepted", True)]
+    if rejected:
         kept_text = f"the kept model is cycle {kept['index']}'s" if kept else "no cycle was kept"
-        lines.append(f"cycle {cycles[-1]['index']} was rejected; {kept_text}")
+        named = f"cycle {rejected[0]} was" if len(rejected) == 1 else f"cycles {', '.join(rejected)} were"
+        lines.append(f"{named} rejected; {kept_text}")
     if kept is not None:
         metric = kept.get("metric_name") or detail.get("metric_name") or "metric"
         lines.append(
@@ -74,7 +76,8 @@ def outcome_lines(detail: dict[str, Any]) -> list[str]:
 
 
 def cycles_table(cycles: Sequence[dict[str, Any]], final: int | None) -> list[str]:
-    """One aligned row per cycle: widths, params, FLOPs, val loss, val metric, kept/rejected/final."""
+    """One aligned row per cycle: widths, params, FLOPs, val loss, val metric, kept/rejected/final; a cycle
+    pruned from an earlier cycle than the one before it (a back-off) says which."""
     metric = next((c.get("metric_name") for c in cycles if c.get("metric_name")), "metric")
     header = ["cycle", "status", "widths", "params", "FLOPs", "val loss", f"val {metric}"]
     rows = [header]
@@ -82,6 +85,9 @@ def cycles_table(cycles: Sequence[dict[str, Any]], final: int | None) -> list[st
         state = "rejected" if not cycle.get("accepted", True) else "kept"
         if cycle.get("index") == final:
             state = "final"
+        index, source = cycle.get("index"), cycle.get("pruned_from")
+        if isinstance(index, int) and isinstance(source, int) and source != index - 1:
+            state += f" (from {source})"
         rows.append(
             [
                 str(cycle.get("index")),

@@ -197,6 +197,9 @@ class Cycle(Base):
     stats_seconds: Mapped[float] = mapped_column(Float)
     prune_seconds: Mapped[float] = mapped_column(Float)
     accepted: Mapped[bool] = mapped_column(Boolean, default=True)
+    #: the cycle whose trained model this cycle's model was pruned from: the last accepted cycle before
+    #: it (index - 1 unless ``pruning.backoff`` retried after rejected cycles); NULL for cycle 0
+    pruned_from: Mapped[int | None] = mapped_column(Integer, nullable=True)
     created_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow)
 
     experiment: Mapped[Experiment] = relationship(back_populates="cycles")

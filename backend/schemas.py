@@ -271,7 +271,11 @@ class CycleSummary(Schema):
     metric: float | None
     val_loss: float | None
     val_metric: float | None
+    #: False: beyond the tolerance (rejected); the last accepted cycle stays the result
     accepted: bool
+    #: the cycle whose trained model this cycle's model was pruned from: the last accepted cycle before
+    #: it (index - 1 unless rejected cycles came in between, ``pruning.backoff``); None for cycle 0
+    pruned_from: int | None = None
     created_at: UtcDatetime
 
 
@@ -879,6 +883,8 @@ class ImportedCycle(BaseModel):
     stats_seconds: float = Field(default=0.0, ge=0)
     prune_seconds: float = Field(default=0.0, ge=0)
     accepted: bool = True
+    #: default: the cycle before (files written before ``pruning.backoff`` existed)
+    pruned_from: int | None = Field(default=None, ge=0, le=MAX_IMPORT_CYCLES)
 
 
 class RunResults(BaseModel):

@@ -94,8 +94,13 @@ def _describe(event: ServerEvent) -> str | None:
             if isinstance(val, int | float)
             else (f"cycle {data.get('index')} done: {shape}; val n/a")
         )
+        index, source = data.get("index"), data.get("pruned_from")
+        backed_off = isinstance(index, int) and isinstance(source, int) and source != index - 1
         if data.get("accepted") is False:
-            line += " — rejected (beyond the tolerance; the previous cycle's model is kept)"
+            kept = f"cycle {source}'s" if backed_off else "the previous cycle's"
+            line += f" — rejected (beyond the tolerance; {kept} model is kept)"
+        elif backed_off:
+            line += f" — backed off: pruned from cycle {source}'s model (the last kept) with a smaller step"
         return line
     if event.event == "status":
         error = f" ({data.get('error')})" if data.get("error") else ""

@@ -251,6 +251,36 @@ class PruningTarget(StrictModel):
         return float(self.flops if self.flops is not None else self.params or 0.0)
 
 
+class Backoff(StrictModel):
+    """What a rejected cycle does instead of ending the run: back off and try a smaller step.
+
+    A cycle is rejected when its validation metric falls more than ``pruning.tolerance`` behind cycle 0's.
+    With ``retries`` N > 0, the run then continues from the last accepted cycle's trained model, pruned
+    again with a smaller step: after r rejections in a row, each layer loses ``max(1, floor(factor^r · n))``
+    of the n units its criterion (or the cost target) would choose at the full step, the most prunable
+    first; constant units still go. The next cycle trains that model. An accepted cycle resets the count
+    (the following step is full again). The (N + 1)-th rejection in a row ends the run with stop reason
+    ``tolerance``, as a rejection does without back-off; the last accepted cycle's model is the result.
+    Every rejected cycle stays recorded.
+
+    Attributes:
+        retries: rejections in a row that back off instead of ending the run; 0 (default) ends the run at
+            the first rejection.
+        factor: the step's scale per rejection in a row, in (0, 1); default 0.5 (halve it).
+    """
+
+    retries: int = Field(
+        default=0, ge=0, le=20, description="rejected cycles in a row that retry with a smaller step"
+    )
+    factor: float = Field(
+        default=0.5, gt=0.0, lt=1.0, description="each retry's step: the previous step times this factor"
+    )
+
+    def step(self, rejections: int) -> float:
+        """The share of the full step taken after ``rejections`` rejected cycles in a row (``factor^r``)."""
+        return float(self.factor**rejections)
+
+
 class PruningSpec(StrictModel):
     """Which units each cycle removes, and when the cycles stop."""
 
@@ -282,6 +312,10 @@ class PruningSpec(StrictModel):
         default=None,
         ge=0.0,
         description="stop when the validation metric is worse than cycle 0's by more than this",
+    )
+    backoff: Backoff = Field(
+        default_factory=Backoff,
+        description="after a rejected cycle, retry from the last accepted model with a smaller step",
     )
     fold_constant: bool = Field(
         default=True, description="also remove units whose output is constant, folding it into the next bias"
@@ -331,6 +365,8 @@ class PruningSpec(StrictModel):
                 raise ValueError("target: cannot be combined with layers_per_cycle")
             if isinstance(self.criterion, NoCriterion) and not self.rules:
                 raise ValueError("target: ranks units by a criterion, but criterion is 'none'")
+        if self.backoff.retries > 0 and self.tolerance is None:
+            raise ValueError("backoff.retries: needs a tolerance; without one no cycle is ever rejected")
         return self
 
     def rule_for(self, layer: str) -> tuple[AnyCriterion, float]:

@@ -145,6 +145,7 @@ def cycle_row(result: CycleResult) -> Cycle:
         stats_seconds=float(result.stats_seconds),
         prune_seconds=float(result.prune_seconds),
         accepted=bool(result.accepted),
+        pruned_from=result.pruned_from,
         layers=[layer_row(stats, result.scores.get(name)) for name, stats in result.stats.items()],
     )
 

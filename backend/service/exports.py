@@ -21,7 +21,7 @@ from backend.service import queries
 #: Media types of the two formats.
 MEDIA_TYPES = {"json": "application/json", "csv": "text/csv; charset=utf-8"}
 #: Columns of the cycles CSV before the per-layer widths, and after them.
-CYCLE_HEAD = ("cycle", "status", "final")
+CYCLE_HEAD = ("cycle", "status", "final", "pruned_from")
 CYCLE_TAIL = (
     "params",
     "flops",
@@ -92,8 +92,9 @@ def _final_index(cycles: Sequence[CycleDetail], final_cycle: int | None) -> int 
 
 
 def cycles_csv(cycles: Sequence[CycleDetail], final_cycle: int | None) -> str:
-    """One row per cycle: status (kept or rejected), whether it is the final model, the width each layer
-    trained with (``width_<layer>``), params, FLOPs, losses, metrics, units removed and timings."""
+    """One row per cycle: status (kept or rejected), whether it is the final model, the cycle its model
+    was pruned from, the width each layer trained with (``width_<layer>``), params, FLOPs, losses,
+    metrics, units removed and timings."""
     layers = list(dict.fromkeys(name for cycle in cycles for name in cycle.widths))
     final = _final_index(cycles, final_cycle)
     rows = [
@@ -101,6 +102,7 @@ def cycles_csv(cycles: Sequence[CycleDetail], final_cycle: int | None) -> str:
             cycle.index,
             "kept" if cycle.accepted else "rejected",
             "yes" if cycle.index == final else "",
+            cycle.pruned_from,
             *(cycle.widths.get(name) for name in layers),
             cycle.params,
             cycle.flops,

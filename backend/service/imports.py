@@ -59,6 +59,11 @@ def _check_cycles(results: RunResults) -> int:
                 ("body", "results", "cycles", position, "index"),
                 f"cycles must be numbered 0, 1, 2, ... in order; found {cycle.index} at position {position}",
             )
+        if cycle.pruned_from is not None and cycle.pruned_from >= cycle.index:
+            raise InvalidInput(
+                ("body", "results", "cycles", position, "pruned_from"),
+                f"must name an earlier cycle than {cycle.index}, got {cycle.pruned_from}",
+            )
         for number, epoch in enumerate(cycle.epochs):
             if epoch.cycle != cycle.index:
                 raise InvalidInput(
@@ -112,6 +117,9 @@ def _cycle_row(model: ModelSpec, cycle: ImportedCycle, position: int) -> Cycle:
         stats_seconds=cycle.stats_seconds,
         prune_seconds=cycle.prune_seconds,
         accepted=cycle.accepted,
+        pruned_from=cycle.pruned_from
+        if cycle.pruned_from is not None or cycle.index == 0
+        else cycle.index - 1,
         layers=[],
     )
 

@@ -203,7 +203,8 @@ def recorded_stop_reason(last: LastCycle, max_cycles: int) -> str:
         max_cycles: the spec's ``pruning.max_cycles``.
 
     Returns:
-        ``tolerance`` when that cycle was rejected, ``max_cycles`` when it was the last allowed one,
+        ``tolerance`` when that cycle was rejected (a rejected cycle that backs off hands on a
+        checkpoint, so here no retry was left), ``max_cycles`` when it was the last allowed one,
         else ``nothing_removed``.
     """
     if not last.accepted:

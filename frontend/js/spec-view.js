@@ -187,6 +187,7 @@ export function specView(spec) {
           ["min units", pruning.min_units],
           ["max cycles", pruning.max_cycles],
           ["tolerance", pruning.tolerance ?? "none"],
+          ["back-off", pruning.backoff?.retries ? `${pruning.backoff.retries} retries, step × ${pruning.backoff.factor}` : undefined],
           ["fold constants", pruning.fold_constant],
           ["merge linear", pruning.merge_linear],
           ["merge tolerance", pruning.merge_linear ? pruning.merge_tolerance : undefined],

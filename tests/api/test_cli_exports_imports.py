@@ -30,7 +30,7 @@ def _experiment_with_cycles(rows: RowFactory) -> int:
     return experiment_id
 
 
-def _reject_cycle(rows: RowFactory, experiment_id: int, index: int) -> None:
+def _reject_cycle(rows: RowFactory, experiment_id: int, index: int, pruned_from: int | None = None) -> None:
     from sqlalchemy import update
 
     from backend.db import session_scope
@@ -40,7 +40,7 @@ def _reject_cycle(rows: RowFactory, experiment_id: int, index: int) -> None:
         session.execute(
             update(Cycle)
             .where(Cycle.experiment_id == experiment_id, Cycle.index == index)
-            .values(accepted=False)
+            .values(accepted=False, pruned_from=pruned_from)
         )
 
 
@@ -48,15 +48,15 @@ def test_cycles_csv_has_a_row_per_cycle_widths_as_columns_and_marks_rejected_and
     client: TestClient, rows: RowFactory
 ) -> None:
     experiment_id = _experiment_with_cycles(rows)
-    _reject_cycle(rows, experiment_id, 1)
+    _reject_cycle(rows, experiment_id, 1, pruned_from=0)
     response = client.get(f"/api/experiments/{experiment_id}/export", params={"format": "csv"})
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/csv")
     assert f'filename="experiment-{experiment_id}-cycles.csv"' in response.headers["content-disposition"]
     table = list(csv.DictReader(io.StringIO(response.text)))
-    assert [(r["cycle"], r["status"], r["final"]) for r in table] == [
-        ("0", "kept", "yes"),
-        ("1", "rejected", ""),
+    assert [(r["cycle"], r["status"], r["final"], r["pruned_from"]) for r in table] == [
+        ("0", "kept", "yes", ""),
+        ("1", "rejected", "", "0"),
     ]
     assert [(r["width_hidden"], r["width_out"], r["params"], r["flops"]) for r in table] == [
         ("1000", "1", "10000", "20000"),
@@ -202,6 +202,7 @@ def test_import_stores_a_succeeded_experiment_with_its_cycles_and_epochs(client:
     assert detail["final_metric"] == pytest.approx(0.02)
     assert detail["best_metric"] == pytest.approx(0.01)  # rmse: lower is better
     assert [(c["index"], c["accepted"]) for c in detail["cycles"]] == [(0, True), (1, True), (2, False)]
+    assert [c["pruned_from"] for c in detail["cycles"]] == [None, 0, 1]  # files without it: the cycle before
     epochs = client.get(f"{created['url']}/epochs").json()
     assert [(e["cycle"], e["epoch"]) for e in epochs] == [(c, e) for c in range(3) for e in range(2)]
     assert client.get(f"{created['url']}/artifacts").json() == []
@@ -224,6 +225,7 @@ def test_import_with_a_final_model_stores_it_as_the_result(client: TestClient) -
         (lambda r: r.update(final_index=5), "results.final_index"),
         (lambda r: r["cycles"][1].update(index=7), "results.cycles.1.index"),
         (lambda r: r["cycles"][0]["widths"].update(nonexistent=3), "results.cycles.0.widths"),
+        (lambda r: r["cycles"][1].update(pruned_from=1), "results.cycles.1.pruned_from"),
         (lambda r: r["cycles"][0].update(loss="NaN"), "results.cycles.0.loss"),
         (lambda r: r["spec"].update(name=""), "results.spec.name"),
         (lambda r: r.update(cycles=[SMALL_CYCLE] * 1001), "results.cycles"),

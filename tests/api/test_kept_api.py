@@ -24,23 +24,47 @@ def _reject(app: FastAPI, experiment_id: int, index: int) -> None:
         )
 
 
-def test_the_index_names_the_kept_cycle_and_the_rejected_last_one(
+def test_the_index_names_the_kept_cycle_and_every_rejected_one(
     client: TestClient, app: FastAPI, rows: Any
 ) -> None:
+    # a back-off run (pruning.backoff): cycle 1 was rejected, cycle 2 was pruned again from cycle 0's
+    # model and kept, cycle 3 was rejected with no retry left
     experiment_id = rows.experiment(status=Status.succeeded.value, stop_reason="tolerance")
-    for index in range(3):
+    for index in range(4):
         rows.cycle(experiment_id, index)
-    _reject(app, experiment_id, 2)
+    _reject(app, experiment_id, 1)
+    _reject(app, experiment_id, 3)
+    with session_scope(app.state.context.session_factory) as session:
+        for index, source in ((1, 0), (2, 0), (3, 2)):
+            session.execute(
+                update(Cycle)
+                .where(Cycle.experiment_id == experiment_id, Cycle.index == index)
+                .values(pruned_from=source)
+            )
 
     index = client.get(f"/api/experiments/{experiment_id}/figures").json()
-    assert (index["final_cycle"], index["rejected"]) == (1, [2])
-    assert index["cycle_marks"] == {"1": "final (kept)", "2": "rejected"}
+    assert (index["final_cycle"], index["rejected"]) == (2, [1, 3])
+    assert index["cycle_marks"] == {"1": "rejected", "2": "final (kept)", "3": "rejected"}
+    detail = client.get(f"/api/experiments/{experiment_id}").json()
+    assert [(c["accepted"], c["pruned_from"]) for c in detail["cycles"]] == [
+        (True, None),
+        (False, 0),
+        (True, 0),
+        (False, 2),
+    ]
+    cycles = client.get(f"/api/experiments/{experiment_id}/cycles").json()
+    assert [c["pruned_from"] for c in cycles] == [None, 0, 0, 2]
     rows.update(experiment_id, final_cycle=0)  # a recorded final cycle wins
     assert client.get(f"/api/experiments/{experiment_id}/figures").json()["final_cycle"] == 0
 
     costs = client.get(f"/api/experiments/{experiment_id}/figures/costs").json()
-    assert costs["data"][0]["marker"]["symbol"] == ["star", "circle", "x"]
-    assert costs["layout"]["xaxis"]["ticktext"] == ["0<br>final (kept)", "1", "2<br>rejected"]
+    assert costs["data"][0]["marker"]["symbol"] == ["star", "x", "circle", "x"]
+    assert costs["layout"]["xaxis"]["ticktext"] == [
+        "0<br>final (kept)",
+        "1<br>rejected",
+        "2",
+        "3<br>rejected",
+    ]
 
 
 def test_the_widths_figure_leaves_out_the_output_layer(client: TestClient, rows: Any) -> None:

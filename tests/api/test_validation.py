@@ -77,6 +77,20 @@ def _body(**spec_changes: Any) -> dict[str, Any]:
             id="criterion-field-without-union-tag",
         ),
         pytest.param(
+            _body(pruning={"tolerance": 0.01, "backoff": {"retries": 2, "factor": 1.0}}),
+            ["body", "spec", "pruning", "backoff", "factor"],
+            "less_than",
+            "less than 1",
+            id="backoff-factor",
+        ),
+        pytest.param(
+            _body(pruning={"backoff": {"retries": 2}}),
+            ["body", "spec", "pruning"],
+            "value_error",
+            "backoff.retries: needs a tolerance",
+            id="backoff-without-tolerance",
+        ),
+        pytest.param(
             {"spec": {"model": "sum-mlp", "dataset": {"name": "sum"}}},
             ["body", "spec", "name"],
             "missing",

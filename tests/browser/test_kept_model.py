@@ -1,4 +1,5 @@
-"""The kept model in Chromium: a rejected last cycle is marked in the charts and tables, the architecture
+"""The kept model in Chromium: rejected cycles (the last one, and one in the middle of a back-off run) are
+marked in the charts and tables, a cycle pruned again from the last kept model says so, the architecture
 diff defaults to cycle 0 → the final (kept) cycle and follows a live experiment as cycles arrive, and the
 list shows the final model's metric beside its size and where a running experiment stands."""
 
@@ -28,7 +29,8 @@ def _unique(prefix: str) -> str:
 
 
 def _reject_last(dashboard: Dashboard, experiment_id: int) -> dict[str, int]:
-    """Mark the newest cycle rejected (a tolerance stop) and make the one before it the final cycle.
+    """Mark the newest cycle rejected (a tolerance stop) and make the one before it the final cycle; with
+    four cycles, also cycle 1 rejected and cycle 2 pruned again from cycle 0 (a back-off run).
 
     Returns:
         the kept cycle's trained widths.
@@ -40,6 +42,9 @@ def _reject_last(dashboard: Dashboard, experiment_id: int) -> dict[str, int]:
         rejected, kept = cycles[-1], cycles[-2]
         rejected.accepted = False
         rejected.val_metric = 0.5
+        if len(cycles) == 4:
+            cycles[1].accepted, cycles[1].val_metric = False, 0.5
+            cycles[2].pruned_from, cycles[3].pruned_from = 0, 2
         experiment = session.get_one(Experiment, experiment_id)
         experiment.final_cycle = kept.index
         experiment.final_params, experiment.final_flops = kept.params, kept.flops
@@ -58,7 +63,7 @@ def _ticks(page: Any, chart: str) -> list[str]:
     return texts
 
 
-def test_a_rejected_last_cycle_is_marked_and_the_diff_shows_the_kept_model(
+def test_rejected_cycles_are_marked_and_the_diff_shows_the_kept_model(
     page: Any, visit: Visit, dashboard: Dashboard, screenshot: Callable[[str], Path]
 ) -> None:
     experiment_id = dashboard.history.finished(lenet_spec(_unique("tolerance")), cycles=4, seed=5)
@@ -72,13 +77,17 @@ def test_a_rejected_last_cycle_is_marked_and_the_diff_shows_the_kept_model(
         ticks = _ticks(page, chart)
         assert any("final (kept)" in tick and tick.startswith("2") for tick in ticks), (chart, ticks)
         assert any("rejected" in tick and tick.startswith("3") for tick in ticks), (chart, ticks)
+        assert any("rejected" in tick and tick.startswith("1") for tick in ticks), (chart, ticks)
     symbols = page.evaluate("document.getElementById('chart-costs').data[0].marker.symbol")
-    assert symbols == ["circle", "circle", "star", "x"]
+    assert symbols == ["circle", "x", "star", "x"]
     widths_layers = page.evaluate("document.getElementById('chart-widths').data.map((t) => t.name)")
     assert widths_layers == ["fc1", "fc2"]  # the output layer fc3 cannot be pruned
     expect(page.locator("#cycles-table tr[data-cycle='2']")).to_contain_text("final (kept)")
     expect(page.locator("#cycles-table tr[data-cycle='3']")).to_contain_text("rejected")
     expect(page.locator("#cycles-table tr[data-cycle='3'] .cycle-mark")).to_have_count(1)
+    expect(page.locator("#cycles-table tr[data-cycle='1'] .cycle-mark")).to_have_text("rejected")
+    expect(page.locator("#cycles-table tr[data-cycle='2'] .cycle-from")).to_have_text("from cycle 0")
+    expect(page.locator("#cycles-table tr[data-cycle='1'] .cycle-from")).to_have_count(0)
 
     expect(page.locator("#diff-before")).to_have_value("0")
     expect(page.locator("#diff-after")).to_have_value("2")

@@ -20,6 +20,7 @@ from backend.models import Artifact, Experiment
 from backend.service import runs
 from backend.settings import Settings
 from prunespec.spec import ExperimentSpec
+from tests.backoff_case import UNITS, backoff_spec, backoff_weights
 from worker.recorder import DatabaseRecorder
 
 
@@ -80,8 +81,54 @@ def test_a_resumed_run_continues_exactly_as_an_uninterrupted_one(sessions: sessi
     assert point.baseline_metric == pytest.approx(expected[0].val_metric)
     assert [c.widths for c in resumed] == [c.widths for c in expected]
     assert [c.val_metric for c in resumed] == pytest.approx([c.val_metric for c in expected], rel=1e-4)
+    assert [c.pruned_from for c in resumed] == [None, 0, 1]
+    assert (point.rejections, point.kept.index if point.kept else None) == (0, 0)
     summary = experiment_row(sessions, broken.experiment_id)
     assert (summary.cycles_done, summary.final_widths) == (3, expected[2].widths)
+
+
+def test_a_run_resumed_after_a_rejected_cycle_backs_off_from_the_kept_model(
+    sessions: sessionmaker[Session],
+) -> None:
+    from worker.engine.cycle import run_experiment
+    from worker.engine.data import load_dataset
+    from worker.engine.results import EpochRecord
+    from worker.resume import resume_point
+
+    # cycle 1 removes 12 units and is rejected; cycle 2 retries from cycle 0 with one unit and is kept
+    spec = backoff_spec({"retries": 1, "factor": 0.1})
+    raw = spec.model_dump(mode="json")
+    data = load_dataset(spec.dataset, seed=spec.seed)
+
+    class CrashInCycle2(DatabaseRecorder):
+        def on_epoch(self, record: EpochRecord) -> None:
+            if record.cycle == 2:
+                raise Crash
+            super().on_epoch(record)
+
+    lease = start(sessions, raw)
+    with pytest.raises(Crash):
+        run_experiment(
+            spec,
+            data,
+            CrashInCycle2(sessions, lease, spec, metric_name="rmse", higher_is_better=False),
+            initial_weights=backoff_weights(),
+        )
+    with session_scope(sessions) as session:
+        point = resume_point(session, lease.experiment_id)
+    assert (point.cycle, point.rejections) == (2, 1)
+    assert point.kept is not None and point.kept.index == 0
+    assert point.kept.spec.widths()["hidden"] == UNITS
+    assert point.spec.widths()["hidden"] == UNITS - 1  # the checkpoint is the backed-off cycle 0 model
+    result = run_experiment(spec, data, recorder(sessions, lease, spec), resume=point)
+
+    rows = cycle_rows(sessions, lease.experiment_id)
+    assert [(c.accepted, c.pruned_from, c.widths["hidden"]) for c in rows] == [
+        (True, None, UNITS),
+        (False, 0, UNITS - 12),
+        (True, 0, UNITS - 1),
+    ]
+    assert (result.stop_reason, result.final.index) == ("max_cycles", 2)
 
 
 def test_stored_models_carry_no_optimizer_state(sessions: sessionmaker[Session]) -> None:

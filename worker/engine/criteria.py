@@ -290,6 +290,19 @@ def removal_cap(max_fraction: float, width: int) -> int:
     return max(1, math.floor(max_fraction * width + _CAP_SLACK))
 
 
+def backed_off(count: int, step: float) -> int:
+    """How many of ``count`` chosen units a backed-off step removes: ``max(1, floor(step · count))``, 0 of 0.
+
+    Args:
+        count: the units the full step would remove from a layer.
+        step: the share of the full step, in (0, 1].
+
+    Returns:
+        the smaller count (at least 1 where the full step removes any).
+    """
+    return 0 if count == 0 else max(1, math.floor(step * count + _CAP_SLACK))
+
+
 def _ranked(units: IndexArray, score: FloatArray) -> IndexArray:
     """``units`` ordered by score, highest first; ties by lower unit index first."""
     if units.size == 0:
@@ -311,6 +324,7 @@ def select_units(
     scores: Mapping[str, npt.ArrayLike] | None = None,
     spec: ModelSpec | None = None,
     baseline: ModelSpec | None = None,
+    step: float = 1.0,
 ) -> dict[str, Selection]:
     """Choose the units every prunable layer loses this cycle.
 
@@ -327,6 +341,8 @@ def select_units(
        across all layers (each layer's criterion, ``importance``; ties: layer order, then unit index)
        go, each layer within its cap, until the model's cost is at most the cycle's goal (see
        :func:`cost_goal`); constants count toward it.
+       With ``step`` < 1 (a back-off after rejected cycles, ``pruning.backoff``), each layer keeps only
+       the first ``max(1, floor(step · n))`` of the n units chosen so far, the most prunable first.
     4. The removal is cut so the layer keeps at least ``max(1, pruning.min_units)`` units. Removal
        priority is constants first (removing them is exact), then criterion units by score; the
        lowest-priority units are kept. So when every unit is dead, the constant unit with the lowest
@@ -351,6 +367,7 @@ def select_units(
             Default none.
         spec: the current architecture; needed with ``pruning.target``.
         baseline: cycle 0's architecture; needed with ``pruning.target``.
+        step: the share of the full step to take, in (0, 1]. Default 1 (the full step).
 
     Returns:
         one Selection per name in ``layers``, in that order; ``remove``, ``constant`` (a subset of
@@ -410,6 +427,9 @@ def select_units(
             for name in chosen
         }
         chosen = _towards_target(pruning, spec, baseline, widths, constants, importance, limits)
+
+    if step < 1.0:
+        chosen = {name: units[: backed_off(units.size, step)] for name, units in chosen.items()}
 
     result: dict[str, Selection] = {}
     for name in layers:

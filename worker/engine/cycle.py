@@ -4,8 +4,13 @@ Cycle k trains the model it is handed, evaluates it on the held-out split, measu
 every prunable dependency group (``prunespec.groups``) on training examples, chooses units by the
 recipe, and hands a smaller model (same surviving weights) to cycle k + 1. The loop stops when a
 cycle removes nothing, after ``max_cycles``, when the validation metric falls more than
-``tolerance`` behind cycle 0's (the previous cycle's model is then the result), or when the
+``tolerance`` behind cycle 0's (the last accepted cycle's model is then the result), or when the
 reporter says the run is cancelled.
+
+A cycle beyond the tolerance is rejected. With ``pruning.backoff.retries`` N > 0 a rejection does not
+end the run: the last accepted cycle's trained model is pruned again with a smaller step (see
+``prunespec.spec.Backoff``) and handed to the next cycle, up to N rejections in a row. Every cycle's
+model is therefore pruned from the last accepted cycle before it (``CycleResult.pruned_from``).
 
 Every cycle reseeds from ``seed + k``, so a run is reproducible and a resumed run continues exactly as
 an uninterrupted one would.
@@ -49,6 +54,21 @@ class ExperimentCancelled(Exception):
 
 
 @dataclass(frozen=True)
+class Kept:
+    """The last accepted cycle: its trained model is the result so far, and what a back-off prunes again.
+
+    Attributes:
+        index: the cycle.
+        model: the model it trained.
+        spec: that model's architecture.
+    """
+
+    index: int
+    model: keras.Model
+    spec: ModelSpec
+
+
+@dataclass(frozen=True)
 class ResumePoint:
     """Where a resumed run starts.
 
@@ -57,12 +77,17 @@ class ResumePoint:
         model: the pruned model handed to that cycle (its layer names as in ``spec``).
         spec: that model's architecture.
         baseline_metric: cycle 0's validation metric (for the tolerance check).
+        kept: the last accepted cycle before ``cycle``. Default None: the cycle before it, whose model
+            is not at hand (a rejection then ends the run, as without back-off).
+        rejections: rejected cycles in a row just before ``cycle`` (0 after an accepted one).
     """
 
     cycle: int
     model: keras.Model
     spec: ModelSpec
     baseline_metric: float
+    kept: Kept | None = None
+    rejections: int = 0
 
 
 def _stats_sample(x: np.ndarray, samples: int | None, seed: int) -> np.ndarray:
@@ -163,9 +188,14 @@ class _Run:
         return progress
 
     def choose(
-        self, model: keras.Model, model_spec: ModelSpec
+        self, model: keras.Model, model_spec: ModelSpec, step: float = 1.0
     ) -> tuple[dict[str, LayerStats], dict[str, LayerPlan], dict[str, np.ndarray], dict[str, np.ndarray]]:
         """Measure the trained model and plan the removal.
+
+        Args:
+            model: the trained model.
+            model_spec: its architecture.
+            step: the share of the full step to remove (``criteria.select_units``). Default 1.
 
         Returns:
             the first probe's statistics by layer, the removal plans, the inputs of the layers to merge,
@@ -201,6 +231,7 @@ class _Run:
             scores=scores,
             spec=model_spec,
             baseline=self.spec.model,
+            step=step,
         )
         mergeable = {
             name for name in self.prunable if pruning.merge_linear and can_merge(model_spec, groups[name])
@@ -209,6 +240,32 @@ class _Run:
         merging = [name for name, plan in plans.items() if plan.merge]
         layer_inputs = _layer_inputs(model, model_spec, merging, self.x_stats)
         return stats, plans, layer_inputs, weights
+
+    def prune(
+        self,
+        model: keras.Model,
+        model_spec: ModelSpec,
+        plans: Mapping[str, LayerPlan],
+        layer_inputs: Mapping[str, np.ndarray],
+        seed: int,
+    ) -> tuple[keras.Model, ModelSpec]:
+        """The smaller model the plans leave (same surviving weights), distorted as the recipe says."""
+        pruning = self.spec.pruning
+        pruned_model, pruned_spec = prune(
+            model,
+            model_spec,
+            plans,
+            training=self.spec.training,
+            prunable=penalised_layers(model_spec, self.prunable),
+            layer_inputs=layer_inputs,
+        )
+        # a group already at min_units cannot lose another unit, so noise there would only hurt
+        widths_after = pruned_spec.widths()
+        noisy = penalised_layers(
+            pruned_spec, [name for name in self.prunable if widths_after[name] > pruning.min_units]
+        )
+        distort(pruned_model, noisy, pruning.distortion, np.random.default_rng(seed))
+        return pruned_model, pruned_spec
 
 
 def run_experiment(
@@ -240,6 +297,8 @@ def run_experiment(
     reporter = reporter or NullReporter()
     run = _Run(spec, data, reporter)
     pruning = spec.pruning
+    kept: Kept | None = None
+    rejections = 0
     if resume is None:
         keras.utils.set_random_seed(spec.seed)
         model_spec = spec.model
@@ -249,6 +308,7 @@ def run_experiment(
         first, baseline = 0, None
     else:
         model_spec, model, first, baseline = resume.spec, resume.model, resume.cycle, resume.baseline_metric
+        kept, rejections = resume.kept, resume.rejections
 
     cycles: list[CycleResult] = []
     final_model: keras.Model | None = None
@@ -273,6 +333,9 @@ def run_experiment(
         accepted = run.goal.worse_by(val_metric, baseline) <= (
             pruning.tolerance if pruning.tolerance is not None else np.inf
         )
+        # every cycle's model was pruned from the last accepted cycle before it
+        pruned_from = kept.index if kept is not None else (index - 1 if index > 0 else None)
+        rejections = 0 if accepted else rejections + 1
 
         stats, plans, layer_inputs, weights = run.choose(model, model_spec)
         measured_at = time.perf_counter()
@@ -280,20 +343,17 @@ def run_experiment(
         pruned_model: keras.Model | None = None
         pruned_spec = model_spec
         if accepted and not last_cycle and plans:
-            pruned_model, pruned_spec = prune(
-                model,
-                model_spec,
-                plans,
-                training=spec.training,
-                prunable=penalised_layers(model_spec, run.prunable),
-                layer_inputs=layer_inputs,
+            pruned_model, pruned_spec = run.prune(model, model_spec, plans, layer_inputs, spec.seed + index)
+        backed_off: keras.Model | None = None
+        if not accepted and not last_cycle and kept is not None and rejections <= pruning.backoff.retries:
+            # back off: the last accepted model again, with a smaller step
+            _, retry_plans, retry_inputs, _ = run.choose(
+                kept.model, kept.spec, pruning.backoff.step(rejections)
             )
-            # a group already at min_units cannot lose another unit, so noise there would only hurt
-            widths_after = pruned_spec.widths()
-            noisy = penalised_layers(
-                pruned_spec, [name for name in run.prunable if widths_after[name] > pruning.min_units]
-            )
-            distort(pruned_model, noisy, pruning.distortion, np.random.default_rng(spec.seed + index))
+            if retry_plans:
+                backed_off, pruned_spec = run.prune(
+                    kept.model, kept.spec, retry_plans, retry_inputs, spec.seed + index
+                )
         pruned_at = time.perf_counter()
 
         cost = model_cost(model_spec)
@@ -315,18 +375,24 @@ def run_experiment(
             removed={n: sorted(set(p.remove) | set(p.merge)) for n, p in plans.items()} if applied else {},
             folded={n: sorted(p.constants or {}) for n, p in plans.items()} if applied else {},
             merged={n: list(p.merge) for n, p in plans.items() if p.merge} if applied else {},
-            widths_after=pruned_spec.widths(),
+            # a rejected cycle's own model loses nothing (a back-off prunes the kept model instead)
+            widths_after=pruned_spec.widths() if applied else model_spec.widths(),
             train_seconds=trained_at - started,
             stats_seconds=measured_at - trained_at,
             prune_seconds=pruned_at - measured_at,
             accepted=accepted,
             scores=weights,
+            pruned_from=pruned_from,
         )
         cycles.append(result)
-        reporter.on_cycle(result, model, pruned_model)
+        reporter.on_cycle(result, model, pruned_model if accepted else backed_off)
         if not accepted:
-            stop_reason = "tolerance"
-            break
+            if backed_off is None:
+                stop_reason = "tolerance"
+                break
+            model, model_spec = backed_off, pruned_spec
+            continue
+        kept = Kept(index, model, model_spec)
         final_model, final_index = model, len(cycles) - 1
         if last_cycle:
             stop_reason = "max_cycles"

@@ -94,11 +94,15 @@ class CycleResult:
     """Everything one cycle produced.
 
     Cycle k trains the model it was handed (``spec``, widths ``widths``), measures it, and chooses the
-    units to remove; ``widths_after`` are the widths handed to cycle k + 1.
+    units to remove; ``widths_after`` are the widths its pruning kept (a rejected cycle's model loses
+    nothing: its own widths).
 
     Attributes:
-        accepted: False when the validation metric fell beyond the tolerance; the previous cycle's
-            model is then the result.
+        accepted: False when the validation metric fell beyond the tolerance; the last accepted
+            cycle's model is then the result (and, with ``pruning.backoff``, what the next cycle's model
+            is pruned from, with a smaller step).
+        pruned_from: the cycle whose trained model this cycle's model was pruned from: the last accepted
+            cycle before it (k − 1 unless cycles were rejected in between); None for cycle 0.
         scores: the per-unit weight scores (bn_scale, weight_norm) the cycle selected with, by layer
             (group), for the layers whose criterion reads weights; the others are left out.
     """
@@ -125,6 +129,7 @@ class CycleResult:
     prune_seconds: float
     accepted: bool = True
     scores: dict[str, np.ndarray] = field(default_factory=dict)
+    pruned_from: int | None = None
 
     @property
     def removed_count(self) -> int:
@@ -152,6 +157,7 @@ class CycleResult:
             "stats_seconds": self.stats_seconds,
             "prune_seconds": self.prune_seconds,
             "accepted": self.accepted,
+            "pruned_from": self.pruned_from,
             "stats": {
                 name: {
                     "outputs": layer.outputs,
@@ -195,9 +201,10 @@ class ExperimentResult:
     """The outcome of a run of cycles.
 
     Attributes:
-        cycles: every cycle that ran, in order (a rejected last cycle included, ``accepted`` False).
-        final_index: the cycle whose trained model is the result.
-        stop_reason: why the cycles stopped: "nothing_removed", "max_cycles", "tolerance", "cancelled".
+        cycles: every cycle that ran, in order (rejected ones included, ``accepted`` False).
+        final_index: the cycle whose trained model is the result: the last accepted one.
+        stop_reason: why the cycles stopped: "nothing_removed", "max_cycles", "tolerance" (a rejected
+            cycle with no back-off retry left), "cancelled".
         model: the final trained Keras model (the trained model of ``final_index``). A resumed run
             whose every cycle was rejected or cancelled has ``final_index`` -1 and no model: the
             result is the cycle before the resume point, which its caller already holds.

@@ -216,7 +216,7 @@ function buildCharts(root) {
   const widths = chartCard({
     id: "widths",
     title: "Units kept per layer",
-    hint: "Units (dense) or channels (conv) of the prunable layers per cycle. Trained: the model the cycle trained (the final cycle's is the kept model); After pruning: what its pruning handed to the next cycle. Outlined: final (kept); hatched: rejected.",
+    hint: "Units (dense) or channels (conv) of the prunable layers per cycle. Trained: the model the cycle trained (the final cycle's is the kept model); After pruning: what its pruning kept (a rejected cycle keeps nothing of its own: the next cycle is pruned again from the last kept model, with a smaller step when the recipe backs off). Outlined: final (kept); hatched: rejected.",
     controls: [
       segmented("Bars", [{ value: false, label: "Grouped" }, { value: true, label: "Stacked" }], view.widths.stacked, (value) => { view.widths.stacked = value; charts.widths.refresh(); }),
       segmented("Stage", [{ value: "after", label: "After pruning" }, { value: "before", label: "Trained" }], view.widths.stage, (value) => { view.widths.stage = value; charts.widths.refresh(); }),
@@ -315,6 +315,18 @@ function markChip(index) {
   return h("span", { class: words === "rejected" ? "badge badge-failed cycle-mark" : "chip cycle-mark cycle-mark-final", style: { marginLeft: "6px" } }, words);
 }
 
+// "from cycle j" on a cycle whose model was pruned from an earlier cycle than the one before it: the last
+// kept cycle, pruned again with a smaller step after rejected cycles (pruning.backoff); null for others.
+function backoffChip(cycle) {
+  const from = cycle.pruned_from;
+  if (!Number.isInteger(from) || from === cycle.index - 1) return null;
+  return h(
+    "span",
+    { class: "chip cycle-from", title: `Pruned from cycle ${from}'s model (the last kept) with a smaller step, after the rejected cycle${cycle.index - from > 2 ? "s" : ""} in between`, style: { marginLeft: "6px" } },
+    `from cycle ${from}`,
+  );
+}
+
 function cyclesTable(detail) {
   if (!detail.cycles.length) {
     return emptyState("No finished cycles yet", isLive(detail.status) ? "The first cycle appears here when it finishes; this page updates by itself." : "This experiment finished without a cycle.");
@@ -334,7 +346,7 @@ function cyclesTable(detail) {
           h(
             "tr",
             { dataset: { cycle: String(cycle.index) }, class: cycleMark(cycle.index) ? `cycle-${cycleMark(cycle.index) === "rejected" ? "rejected" : "final"}` : null },
-            h("td", {}, String(cycle.index), markChip(cycle.index)),
+            h("td", {}, String(cycle.index), markChip(cycle.index), backoffChip(cycle)),
             h("td", { class: "widths-cell" }, Object.keys(cycle.widths).map((name) => `${name} ${cycle.widths[name]}→${cycle.widths_after[name] ?? cycle.widths[name]}`).join(" · ")),
             h("td", { class: "num" }, fmt.int(cycle.params)),
             h("td", { class: "num" }, fmt.int(cycle.flops)),

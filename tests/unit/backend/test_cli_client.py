@@ -14,7 +14,7 @@ import pytest
 from backend.cli import main
 from backend.client import EXIT_REFUSED, EXIT_USAGE, ClientError, PrunelabClient, refusal, server_url
 from backend.client_cli import MAX_PUSH_MODEL_BYTES, push_body
-from backend.client_format import outcome_lines
+from backend.client_format import cycles_table, outcome_lines
 from backend.version import package_version
 
 
@@ -169,6 +169,26 @@ def test_outcome_names_the_stop_reason_the_rejected_cycle_and_the_kept_model() -
     assert lines[3] == (
         "kept model: cycle 1: widths ip1 18, out 10; params 14,311; FLOPs 28,622; val accuracy 0.9812"
     )
+
+
+def test_a_back_off_run_names_every_rejected_cycle_and_where_the_retry_came_from() -> None:
+    detail = _detail(stop_reason="max_cycles", final_cycle=3)
+    first, kept, rejected = detail["cycles"]
+    retried = {**kept, "index": 3, "widths": {"ip1": 14, "out": 10}, "accepted": True, "pruned_from": 1}
+    detail["cycles"] = [first, {**kept, "pruned_from": 0}, {**rejected, "pruned_from": 1}, retried]
+    lines = outcome_lines(detail)
+    assert lines[2] == "cycle 2 was rejected; the kept model is cycle 3's"
+    table = cycles_table(detail["cycles"], final=3)
+    assert [line.split()[1:3] for line in table[1:]] == [
+        ["kept", "ip1"],
+        ["kept", "ip1"],
+        ["rejected", "ip1"],
+        ["final", "(from"],
+    ]
+    assert "final (from 1)" in table[4]
+    detail["cycles"][3]["accepted"] = False  # the retry rejected too: cycle 1 stays the result
+    detail.update(stop_reason="tolerance", final_cycle=1)
+    assert outcome_lines(detail)[2] == "cycles 2, 3 were rejected; the kept model is cycle 1's"
 
 
 def test_outcome_of_a_run_that_ended_on_an_accepted_cycle_mentions_no_rejection() -> None:

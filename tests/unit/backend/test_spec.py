@@ -496,6 +496,41 @@ def test_crossentropy_with_image_targets_says_it_needs_labels() -> None:
         )
 
 
+def test_backoff_defaults_to_no_retries_and_a_recipe_can_opt_in() -> None:
+    default = ExperimentSpec.model_validate(_experiment())
+    assert (default.pruning.backoff.retries, default.pruning.backoff.factor) == (0, 0.5)
+    opted = ExperimentSpec.model_validate(
+        _experiment(pruning={"tolerance": 0.005, "backoff": {"retries": 2, "factor": 0.25}})
+    )
+    assert opted.pruning.backoff.retries == 2
+    assert [opted.pruning.backoff.step(r) for r in (0, 1, 2)] == [1.0, 0.25, 0.0625]
+    again = ExperimentSpec.model_validate(opted.model_dump(mode="json"))
+    assert again.pruning.backoff == opted.pruning.backoff
+
+
+@pytest.mark.parametrize(
+    ("backoff", "field"),
+    [
+        ({"retries": -1}, "retries"),
+        ({"retries": 21}, "retries"),
+        ({"retries": 1, "factor": 0.0}, "factor"),
+        ({"retries": 1, "factor": 1.0}, "factor"),
+        ({"retries": 1, "tries": 3}, "tries"),
+    ],
+)
+def test_backoff_fields_are_bounded(backoff: dict[str, Any], field: str) -> None:
+    with pytest.raises(ValidationError) as exc:
+        ExperimentSpec.model_validate(_experiment(pruning={"tolerance": 0.01, "backoff": backoff}))
+    assert [loc for loc, _ in _errors(exc)] == [("pruning", "backoff", field)]
+
+
+def test_backoff_retries_need_a_tolerance() -> None:
+    with pytest.raises(ValidationError) as exc:
+        ExperimentSpec.model_validate(_experiment(pruning={"backoff": {"retries": 1}}))
+    [(loc, message)] = _errors(exc)
+    assert loc == ("pruning",) and "backoff.retries: needs a tolerance" in message
+
+
 @pytest.mark.parametrize("tolerance", [-0.01, 0.2])
 def test_merge_tolerance_is_bounded(tolerance: float) -> None:
     with pytest.raises(ValidationError) as exc:

@@ -59,6 +59,27 @@ def test_progress_lines_name_cycle_epoch_and_widths() -> None:
         "cycle 6 done: ip1 18→9; val 0.9123 — rejected "
         "(beyond the tolerance; the previous cycle's model is kept)"
     )
+    backoff = {"widths": {"ip1": 18}, "widths_after": {"ip1": 18}, "val_metric": 0.5, "accepted": False}
+    rejected_mid_run = _describe(ServerEvent("cycle", {**backoff, "index": 3, "pruned_from": 1}))
+    assert rejected_mid_run == (
+        "cycle 3 done: no units removed; val 0.5 — rejected (beyond the tolerance; cycle 1's model is kept)"
+    )
+    retried = _describe(
+        ServerEvent(
+            "cycle",
+            {
+                "index": 4,
+                "widths": {"ip1": 16},
+                "widths_after": {"ip1": 12},
+                "val_metric": 0.9,
+                "pruned_from": 1,
+            },
+        )
+    )
+    assert retried == (
+        "cycle 4 done: ip1 16→12; val 0.9 — backed off: pruned from cycle 1's model (the last kept) "
+        "with a smaller step"
+    )
     failed = _describe(ServerEvent("status", {"status": "failed", "error": "boom"}))
     assert failed == "status failed (boom)"
     assert _describe(ServerEvent("message", "x")) is None

@@ -269,6 +269,20 @@ def test_cap_is_at_least_one() -> None:
     assert ints(select_one(stats, pruning).remove) == [0]
 
 
+def test_a_backed_off_step_keeps_the_most_prunable_share_of_each_layers_choice() -> None:
+    # unit 0 is dead (constant: it always goes); the criterion picks units 1..6, least active first
+    stats = dead(10, [0], active=[0, 1, 2, 3, 4, 5, 6, 50, 50, 50])
+    pruning = spec(criterion={"type": "activation_count", "threshold": 6}, max_fraction=1.0)
+    widths = {"a": 10}
+    full = select_units({"a": stats}, pruning, widths, ["a"])["a"]
+    half = select_units({"a": stats}, pruning, widths, ["a"], step=0.5)["a"]
+    tiny = select_units({"a": stats}, pruning, widths, ["a"], step=0.01)["a"]
+    assert ints(full.remove) == [0, 1, 2, 3, 4, 5, 6]
+    assert ints(half.remove) == [0, 1, 2, 3]  # constant unit 0, then floor(0.5 · 6) = 3 least active
+    assert ints(tiny.remove) == [0, 1]  # at least one unit where the full step takes any
+    assert ints(half.constant) == [0]
+
+
 def test_min_units_keeps_lowest_scored() -> None:
     stats = make_stats(4, active=[3, 0, 2, 1])
     pruning = spec(

@@ -169,6 +169,34 @@ def test_the_target_removes_the_least_important_units_until_the_cost_fraction(ki
     assert getattr(model_cost(spec), kind) <= 0.4 * base
 
 
+def test_a_backed_off_target_step_removes_the_least_important_share_per_layer() -> None:
+    pruning = PruningSpec.model_validate(
+        {"criterion": "weight_norm", "target": {"params": 0.2}, "max_cycles": 2, "max_fraction": 0.9}
+    )
+    rng = np.random.default_rng(4)
+    scores = {"h1": rng.uniform(0.1, 2.0, 16), "h2": rng.uniform(0.1, 5.0, 16)}
+    widths = DENSE.widths()
+    stats = {name: _stats(name, widths[name]) for name in ("h1", "h2")}
+
+    def chosen(step: float) -> dict[str, np.ndarray]:
+        picked = select_units(
+            stats, pruning, widths, ["h1", "h2"], scores=scores, spec=DENSE, baseline=DENSE, step=step
+        )
+        return {name: picked[name].remove for name in scores}
+
+    full, half = chosen(1.0), chosen(0.5)
+    for name in scores:
+        assert full[name].size >= 2
+        assert half[name].size == full[name].size // 2
+        # the half step keeps the least important of the full step's units in each layer
+        least = np.sort(full[name][np.argsort(scores[name][full[name]], kind="stable")][: half[name].size])
+        assert half[name].tolist() == least.tolist()
+    assert (
+        model_cost(DENSE.with_widths({n: 16 - half[n].size for n in scores})).params
+        > model_cost(DENSE.with_widths({n: 16 - full[n].size for n in scores})).params
+    )
+
+
 # --------------------------------------------------------------------------------------------- training
 
 
