@@ -74,10 +74,7 @@ def _sender(queue: CeleryQueue, table: LeasedTable) -> Callable[[int], None]:
     """Sends a row's id to the task that runs ``table``'s rows."""
     if table is Experiment:
         return queue.enqueue
-    from backend.api.benchmarks import CeleryTasks
-
-    tasks = CeleryTasks(queue.app)
-    return lambda row_id: tasks.send(CROSSOVER_TASK, row_id)
+    return lambda row_id: queue.send(CROSSOVER_TASK, row_id)
 
 
 def sweep_orphans(settings: Settings, queue: CeleryQueue) -> list[int]:
