@@ -99,7 +99,8 @@ def test_export_writes_the_file(server: LiveServer, sqlite_rows: RowFactory, tmp
     sqlite_rows.cycle(experiment, 0, {"hidden": 1000, "out": 1})
     out = tmp_path / "cycles.csv"
     assert main(["export", str(experiment), "--format", "csv", "-o", str(out), "--server", server.url]) == 0
-    assert out.read_text().splitlines()[0].startswith("cycle,status,final,pruned_from,width_hidden,width_out,params")
+    header = out.read_text().splitlines()[0]
+    assert header.startswith("cycle,status,final,pruned_from,width_hidden,width_out,params")
     document = tmp_path / "all.json"
     assert (
         main(["export", str(experiment), "--format", "json", "-o", str(document), "--server", server.url])
