@@ -151,8 +151,37 @@ def measure_overheads(
     def cycle_training_last_validation() -> None:
         run_last_only.train(build_model(spec.model, spec.training, run.prunable), 0)
 
+    keras.utils.set_random_seed(spec.seed)
+    say(f"training vs model.fit: {repeats} paired repeats of {epochs} epoch(s)")
+    training = paired(plain_fit, cycle_training, repeats)
+    say(f"training vs model.fit with validation: {repeats} paired repeats")
+    validated = paired(plain_fit_validated, cycle_training, repeats)
+    say(f"training validating after the last epoch only vs model.fit: {repeats} paired repeats")
+    last_validated = paired(plain_fit, cycle_training_last_validation, repeats)
+    statistics_passes = measure_statistics(spec, run, repeats, progress=say)
+    return {
+        "training_vs_fit": training,
+        "training_vs_fit_with_validation": validated,
+        "training_last_validation_vs_fit": last_validated,
+        **statistics_passes,
+    }
+
+
+def measure_statistics(
+    spec: ExperimentSpec, run: _Run, repeats: int, *, progress: Callable[[str], None] | None = None
+) -> dict[str, dict[str, Any]]:
+    """Time the statistics pass against ``model.predict``, paired: ``stats_vs_predict`` and
+    ``stats_fresh_model_vs_predict`` as :func:`measure_overheads` describes them.
+
+    Args:
+        spec: the experiment (model, batch size).
+        run: its prepared run (the examples a cycle measures, its prunable groups).
+        repeats: paired repeats per comparison.
+        progress: receives a line before each comparison. Default None.
+    """
+    say = progress or (lambda line: None)
     model = build_model(spec.model)
-    stats_batch = max(batch, 1024)  # what the engine's cycle uses
+    stats_batch = max(spec.training.batch_size, 1024)  # what the engine's cycle uses
 
     def plain_predict() -> None:
         model.predict(run.x_stats, batch_size=stats_batch, verbose=0)
@@ -169,23 +198,11 @@ def measure_overheads(
     keras.utils.set_random_seed(spec.seed)
     plain_predict()  # warm both paths once
     statistics_pass()
-    say(f"training vs model.fit: {repeats} paired repeats of {epochs} epoch(s)")
-    training = paired(plain_fit, cycle_training, repeats)
-    say(f"training vs model.fit with validation: {repeats} paired repeats")
-    validated = paired(plain_fit_validated, cycle_training, repeats)
-    say(f"training validating after the last epoch only vs model.fit: {repeats} paired repeats")
-    last_validated = paired(plain_fit, cycle_training_last_validation, repeats)
     say(f"statistics pass vs model.predict on {len(run.x_stats):,} examples: {repeats} paired repeats")
     stats = paired(plain_predict, statistics_pass, repeats)
     say(f"the same on a fresh model each time (both trace): {repeats} paired repeats")
     fresh = paired(fresh_predict, fresh_statistics_pass, repeats)
-    return {
-        "training_vs_fit": training,
-        "training_vs_fit_with_validation": validated,
-        "training_last_validation_vs_fit": last_validated,
-        "stats_vs_predict": stats,
-        "stats_fresh_model_vs_predict": fresh,
-    }
+    return {"stats_vs_predict": stats, "stats_fresh_model_vs_predict": fresh}
 
 
 def main() -> None:

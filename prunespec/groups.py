@@ -419,22 +419,6 @@ def groups_by_name(spec: ModelSpec) -> dict[str, Group]:
     return {group.name: group for group in dependency_groups(spec)}
 
 
-def probe_activation(spec: ModelSpec, probe: str) -> str:
-    """The activation applied last before a probe's output ('linear' after a batch norm or a join)."""
-    layers = {layer.name or "": layer for layer in spec.layers}
-    inputs = layer_inputs(spec)
-    current = probe
-    while current in layers:
-        layer = layers[current]
-        if layer.type == "batch_norm":
-            return "linear"
-        if layer.type == "dropout":
-            current = inputs[current][0]
-            continue
-        return _activation_of(layer) or "linear"
-    return "linear"
-
-
 def with_group_widths(spec: ModelSpec, widths: Mapping[str, int]) -> ModelSpec:
     """A copy of the spec with new widths for the named groups: every producer of a group resized at once.
 

@@ -62,11 +62,13 @@ def test_statistics_and_surgery_run_when_placed_on_the_cpu_explicitly() -> None:
     assert outputs.shape == (40, 10)
 
 
-def _extremes_xla_cannot_compile(flat: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+_REDUCTIONS = stats_module._reductions
+
+
+def _reductions_xla_cannot_compile(grid: tf.Tensor, shift: tf.Tensor) -> stats_module.Reductions:
     # a NumPy call inside: XLA refuses to compile it, plain TensorFlow runs it
-    flat = tf.numpy_function(lambda values: values, [flat], tf.float32, stateful=False)
-    flat = tf.ensure_shape(flat, [None, None])
-    return tf.reduce_min(flat, axis=0), tf.reduce_max(flat, axis=0), tf.reduce_sum(flat, axis=0)
+    passed = tf.numpy_function(lambda values: values, [grid], tf.float32, stateful=False)
+    return _REDUCTIONS(tf.ensure_shape(passed, grid.shape), shift)
 
 
 def test_a_pass_xla_cannot_compile_falls_back_to_plain_tensorflow(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -75,9 +77,9 @@ def test_a_pass_xla_cannot_compile_falls_back_to_plain_tensorflow(monkeypatch: p
     model = build_model(spec)
     x = np.random.default_rng(3).uniform(0, 1, (50, *spec.input_shape)).astype("float32")
     expected = measure(model, spec, ["conv1", "ip1"], x, batch_size=16)
-    monkeypatch.setattr(stats_module, "_extremes", _extremes_xla_cannot_compile)
+    monkeypatch.setattr(stats_module, "_reductions", _reductions_xla_cannot_compile)
     monkeypatch.setattr(
-        stats_module, "_xla_extremes", tf.function(_extremes_xla_cannot_compile, jit_compile=True)
+        stats_module, "_xla_reductions", tf.function(_reductions_xla_cannot_compile, jit_compile=True)
     )
     fresh = build_model(spec)
     fresh.set_weights(model.get_weights())

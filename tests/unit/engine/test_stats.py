@@ -51,13 +51,24 @@ def test_statistics_match_numpy(name: str) -> None:
         np.testing.assert_array_equal(s.histogram.sum(axis=1), values.shape[0])
 
 
-def test_histograms_sample_rows_but_moments_cover_everything() -> None:
+def test_histograms_sample_rows_spread_over_the_pass_but_moments_cover_everything() -> None:
     spec = preset("sum-mlp")
     model = build_model(spec)
     x = np.random.default_rng(1).uniform(0, 1, (1000, 2)).astype("float32")
-    stats = measure(model, spec, ["hidden"], x, batch_size=100, histogram_rows=10)["hidden"]
+    stats = measure(model, spec, ["hidden"], x, batch_size=100, histogram_rows=30)["hidden"]
     assert stats.outputs == 1000
-    np.testing.assert_array_equal(stats.histogram.sum(axis=1), 100)  # 10 rows from each of 10 batches
+    np.testing.assert_array_equal(stats.histogram.sum(axis=1), 30)
+    # the 30 rows are the first 3 of each of the 10 steps, not the first 30 of the pass
+    (values,) = _reference(model, spec, ["hidden"], x)
+    sampled = values[[step * 100 + row for step in range(10) for row in range(3)]]
+    low, width = stats.bin_edges[0], stats.bin_edges[1] - stats.bin_edges[0]
+    bins = stats.histogram.shape[1]
+    index = np.clip(np.floor((sampled - low) / width), 0, bins - 1).astype(int)
+    expected = np.stack([np.bincount(index[:, unit], minlength=bins) for unit in range(values.shape[1])])
+    assert np.abs(stats.histogram - expected).sum() <= 0.001 * sampled.size + 2
+    # fewer rows than steps: one row from every step
+    few = measure(model, spec, ["hidden"], x, batch_size=100, histogram_rows=4)["hidden"]
+    np.testing.assert_array_equal(few.histogram.sum(axis=1), 10)
 
 
 def test_variance_keeps_precision_with_a_large_offset() -> None:
@@ -92,7 +103,8 @@ def test_a_large_probe_is_measured_in_steps_that_fit_in_cache() -> None:
     x = np.random.default_rng(4).uniform(0, 1, (128 + 2 * per_step + 5, *spec.input_shape)).astype("float32")
     stats = measure(model, spec, ["conv1"], x, batch_size=128, histogram_rows=10)["conv1"]
     assert stats.outputs == len(x) * 24 * 24
-    np.testing.assert_array_equal(stats.histogram.sum(axis=1), 4 * 10)  # 10 rows of 128, 2 × per_step, 5
-    # a small probe keeps the whole batch per step: 128, 128 and the rest
+    # 4 steps (128, per_step, per_step, 5 examples) give ⌈10 / 4⌉ rows each
+    np.testing.assert_array_equal(stats.histogram.sum(axis=1), 4 * 3)
+    # a small probe keeps the whole batch per step: 128, 128 and the rest, ⌈10 / 3⌉ rows each
     dense = measure(model, spec, ["ip1"], x, batch_size=128, histogram_rows=10)["ip1"]
-    np.testing.assert_array_equal(dense.histogram.sum(axis=1), 3 * 10)
+    np.testing.assert_array_equal(dense.histogram.sum(axis=1), 3 * 4)

@@ -69,13 +69,15 @@ def _plant_dead_channels(model: keras.Model, spec: ModelSpec, rng: np.random.Gen
     return planted
 
 
-# ResNet50 runs in float64: 50 layers whose batch norms see 8 examples at 1×1 in the last stage
-# amplify float32 rounding (sums over fewer channels) to ~1e-3 in its logits; in float64 the same
-# surgery stays within 1e-5, which is what shows it exact.
+# Both run in float64. ResNet50's 50 layers, whose batch norms see 8 examples at 1×1 in the last stage,
+# amplify float32 rounding (sums over fewer channels) to ~1e-3 in its logits; MobileNetV2 folds ~700
+# constant channels into biases, and float32 rounding of those sums alone moves its logits by 0.6–1.6e-5
+# depending on the last bit of each measured constant. In float64 the same surgery stays within 1e-5,
+# which is what shows it exact.
 @pytest.mark.parametrize(
     ("application", "min_groups", "dtype"),
     [
-        pytest.param(_mobilenet_v2, 10, "float32", id="MobileNetV2"),
+        pytest.param(_mobilenet_v2, 10, "float64", id="MobileNetV2"),
         pytest.param(_resnet50, 30, "float64", id="ResNet50", marks=pytest.mark.slow),
     ],
 )
