@@ -20,7 +20,8 @@ import numpy as np
 from prunespec.criteria import BnScaleCriterion, CriterionBase, WeightNormCriterion, bn_after
 from prunespec.layers import ModelSpec
 from prunespec.spec import PruningSpec
-from worker.engine.criteria import FloatArray, aggregate
+from worker.engine.arrays import FloatArray
+from worker.engine.criteria import aggregate
 
 #: Axis of a kernel that indexes the layer's output units, by layer type.
 _UNIT_AXIS = {"dense": 1, "conv2d": 3, "conv2d_transpose": 2, "separable_conv2d": 3}
