@@ -97,10 +97,16 @@ class Page:
     title: str
     script: str  # its module under /static/js/pages/ (the modules it imports are preloaded)
     plots: bool = False  # whether it draws Plotly charts (its HTML loads plotly.js)
+    #: the API request its script makes first when the page's address has no query (its defaults);
+    #: the head asks for it while the HTML is parsed, and the script's fetch takes that response
+    first_request: str | None = None
 
+
+#: list.js's first request with its default state (DEFAULTS there: newest first, 50 a page).
+LIST_FIRST_REQUEST = "/api/experiments?sort=created&order=desc&limit=50&offset=0"
 
 PAGES = {
-    "experiments": Page("experiments", "Experiments", "list.js"),
+    "experiments": Page("experiments", "Experiments", "list.js", first_request=LIST_FIRST_REQUEST),
     "experiment": Page("experiment", "Experiment", "experiment.js", plots=True),
     "compare": Page("compare", "Compare", "compare.js", plots=True),
     "new": Page("new", "New experiment", "new.js"),
@@ -111,15 +117,22 @@ PAGES = {
 
 
 @cache
-def page_html(name: str) -> str:
+def page_html(name: str, first_request: bool = False) -> str:
     """The page's HTML: the layout with the page's title, head links and fragment put in. The head
     preloads every module the page's script imports (directly or not) so that they download while the
-    HTML is parsed; a page with charts loads plotly.js as a deferred script after its module (compiled
-    while it downloads, run after the module has asked for the page's data)."""
+    HTML is parsed, and with ``first_request`` the page's first API request (``Page.first_request``),
+    so that its data is on its way before the modules have run; a page with charts loads plotly.js as
+    a deferred script after its module (compiled while it downloads, run after the module has asked for
+    the page's data)."""
     page = PAGES[name]
     plotly = f"{PLOTLY_URL}?v={load_asset(PLOTLY_JS).version}"  # plots.js loads the same URL
     modules = imported_modules(FRONTEND_DIR / "js", f"pages/{page.script}")
-    head = [f'  <link rel="modulepreload" href="/static/js/{module}">' for module in modules]
+    head = []
+    if first_request and page.first_request:
+        # as="fetch" with crossorigin="anonymous": a same-origin fetch() with the session's cookie,
+        # which the script's own fetch of the same address then takes instead of asking again
+        head.append(f'  <link rel="preload" as="fetch" crossorigin="anonymous" href="{page.first_request}">')
+    head += [f'  <link rel="modulepreload" href="/static/js/{module}">' for module in modules]
     head.append(f'  <script type="module" src="/static/js/pages/{page.script}"></script>')
     if page.plots:  # deferred, after the module: it runs once the module has asked for its data;
         # high priority, as a preload would be (a deferred script is otherwise fetched after the rest)
@@ -134,16 +147,18 @@ def page_html(name: str) -> str:
 
 
 @cache
-def page_asset(name: str) -> Asset:
+def page_asset(name: str, first_request: bool = False) -> Asset:
     """A page's HTML, gzip-encoded and with its ETag."""
-    return Asset.of(page_html(name).encode("utf-8"), "text/html; charset=utf-8")
+    return Asset.of(page_html(name, first_request).encode("utf-8"), "text/html; charset=utf-8")
 
 
 def _page(request: Request, name: str, status_code: int = 200) -> Response:
     headers = request.headers
     if status_code != 200:  # an error page is always sent whole, with its status
         headers = Headers(raw=[(key, value) for key, value in headers.raw if key != b"if-none-match"])
-    response = asset_response(headers, page_asset(name), REVALIDATE, PAGE_HEADERS)
+    # the first request is known only for the page's default state: an address without a query
+    asset = page_asset(name, first_request=status_code == 200 and not request.url.query)
+    response = asset_response(headers, asset, REVALIDATE, PAGE_HEADERS)
     if response.status_code == 200:  # not a 304
         response.status_code = status_code
     return response

@@ -10,7 +10,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from backend.api.module_graph import imported_modules
-from backend.api.pages import FRONTEND_DIR
+from backend.api.pages import FRONTEND_DIR, LIST_FIRST_REQUEST
 
 
 def _head(client: TestClient, path: str) -> str:
@@ -43,6 +43,17 @@ def test_the_experiment_page_preloads_the_modules_its_imports_import() -> None:
     # imported by experiment.js itself, by plots.js's importers and by spec-view.js (criteria.js)
     assert {"architecture.js", "run-actions.js", "criteria.js", "plots.js", "dom.js"} <= set(modules)
     assert "pages/experiment.js" not in modules
+
+
+def test_the_list_page_preloads_its_first_request_in_its_default_state(sqlite_client: TestClient) -> None:
+    preload = f'<link rel="preload" as="fetch" crossorigin="anonymous" href="{LIST_FIRST_REQUEST}">'
+
+    assert preload in _head(sqlite_client, "/")
+    assert 'rel="preload"' not in _head(sqlite_client, "/?status=failed")  # another first request
+    assert 'rel="preload"' not in _head(sqlite_client, "/new")
+    # each variant has its own ETag, so a cached one is never taken for the other
+    first, other = sqlite_client.get("/"), sqlite_client.get("/?status=failed")
+    assert first.headers["etag"] != other.headers["etag"]
 
 
 def test_the_list_page_does_not_load_plotly(sqlite_client: TestClient) -> None:

@@ -11,6 +11,7 @@ from typing import Any
 
 from dashboard_rows import Dashboard, lenet_spec
 
+from backend.api.pages import LIST_FIRST_REQUEST
 from backend.models import Status, utcnow
 
 try:
@@ -83,6 +84,40 @@ def test_the_list_filters_sorts_pages_and_selects_for_compare(
     page.click("#compare-selected")
     page.wait_for_url(re.compile(r"/compare\?ids="))
     assert set(page.url.split("ids=")[1].split(",")) == {str(done), str(first)}
+
+
+def test_the_list_asks_for_its_first_rows_once_while_its_html_is_parsed(
+    page: Any, visit: Visit, dashboard: Dashboard
+) -> None:
+    dashboard.history.experiment(lenet_spec(_unique("preloaded")), owner="lin")
+    asked: list[str] = []
+
+    def note(request: Any) -> None:
+        if "/api/experiments" in request.url:
+            asked.append(request.url)
+
+    page.on("request", note)
+
+    visit("/")
+    expect(page.locator("#experiments-body tr[data-id]").first).to_be_visible()
+    # one request, made by the head's preload (before the modules ran); the script's fetch took it
+    assert [url.removeprefix(dashboard.url) for url in asked] == [LIST_FIRST_REQUEST]
+    assert _list_initiators(page) == ["link"]
+
+    asked.clear()
+    visit("/?owner=lin")  # another state: no preload, the script asks itself
+    expect(page.locator("#experiments-body tr[data-id]").first).to_be_visible()
+    assert len(asked) == 1 and "owner=lin" in asked[0]
+    assert _list_initiators(page) == ["fetch"]
+
+
+def _list_initiators(page: Any) -> list[str]:
+    return list(
+        page.evaluate(
+            "performance.getEntriesByType('resource')"
+            ".filter((entry) => entry.name.includes('/api/experiments')).map((entry) => entry.initiatorType)"
+        )
+    )
 
 
 # --------------------------------------------------------------------------------------------- experiment
