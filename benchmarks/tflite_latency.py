@@ -38,7 +38,7 @@ import tensorflow as tf  # noqa: E402
 
 from prunespec.spec import ExperimentSpec, load_spec
 from worker.engine.bits import FORMATS, nominal_bits, stored_bits  # noqa: E402
-from worker.engine.cycle import run_experiment  # noqa: E402
+from worker.engine.cycle import run_cycles  # noqa: E402
 from worker.engine.data import fit_to_model, load_dataset  # noqa: E402
 from worker.engine.latency import benchmark_models, paired_speedup  # noqa: E402
 from worker.engine.results import CycleResult, EpochRecord  # noqa: E402
@@ -225,7 +225,7 @@ def trim_and_benchmark(
     data = load_dataset(spec.dataset, seed=spec.seed, data_dirs=list(data_dirs), local_paths=True)
     reporter = KeepTrainedModels()
     started = time.perf_counter()
-    outcome = run_experiment(spec, data, reporter)
+    outcome = run_cycles(spec, data, reporter)
     train_seconds = time.perf_counter() - started
 
     goal = objective(spec.training)
@@ -244,7 +244,7 @@ def trim_and_benchmark(
         "data": data.description,
         "metric_name": goal.metric_name,
         "stop_reason": outcome.stop_reason,
-        "final_index": outcome.final_index,
+        "final_cycle": outcome.final.index,
         "train_seconds": train_seconds,
         "benchmark": {
             "runs": runs,

@@ -48,7 +48,7 @@ def backoff_spec(backoff: dict[str, Any] | None, max_cycles: int = 3) -> Experim
 
 
 def backoff_weights() -> dict[str, list[np.ndarray]]:
-    """Cycle 0's weights by layer name (``run_experiment(initial_weights=...)``)."""
+    """Cycle 0's weights by layer name (``run_cycles(initial_weights=...)``)."""
     scale = np.arange(1, UNITS + 1, dtype=np.float32)
     hidden = np.stack([scale, scale]).astype(np.float32)  # unit i: relu((i + 1) · (x1 + x2))
     out = (1.0 / (UNITS * scale)).reshape(UNITS, 1).astype(np.float32)

@@ -37,7 +37,7 @@ from worker.resume import model_from_bytes
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["BenchmarkCancelled", "Measured", "measure", "rerun", "stop_check"]
+__all__ = ["BenchmarkCancelled", "Measured", "benchmark_recorded_cycles", "rerun", "stop_check"]
 
 
 @dataclass(frozen=True)
@@ -73,7 +73,7 @@ def _load(cycle: benchmarks.TrainedCycle) -> BenchmarkModel:
         return BenchmarkModel(cycle.index, None, spec, f"cannot load the trained model: {error}")
 
 
-def measure(
+def benchmark_recorded_cycles(
     sessions: sessionmaker[Session],
     experiment_id: int,
     spec: ExperimentSpec,
@@ -184,7 +184,7 @@ def rerun(
     if resolved not in ("first_last", "every"):
         raise ValueError(f"cycles must be 'first_last' or 'every', got {resolved!r}")
     try:
-        measured = measure(
+        measured = benchmark_recorded_cycles(
             sessions,
             experiment_id,
             spec,

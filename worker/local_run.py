@@ -37,7 +37,7 @@ from tqdm import tqdm
 
 from prunespec import datapaths
 from prunespec.spec import ExperimentSpec, load_spec
-from worker.engine.cycle import ExperimentCancelled, run_experiment
+from worker.engine.cycle import ExperimentCancelled, run_cycles
 from worker.engine.data import DatasetError, load_dataset
 from worker.engine.results import CycleResult, EpochRecord, ExperimentResult
 from worker.engine.training import objective
@@ -206,7 +206,7 @@ def si(value: float) -> str:
     return f"{value:g}"
 
 
-def cycle_row(cycle: CycleResult, final: bool) -> list[str]:
+def cycle_table_line(cycle: CycleResult, final: bool) -> list[str]:
     """One table row: cycle, widths, params, FLOPs, val loss, val metric, removed, seconds.
 
     Args:
@@ -232,7 +232,8 @@ def format_table(result: ExperimentResult) -> str:
     metric = result.cycles[0].metric_name if result.cycles else "metric"
     header = ["cycle", "widths", "params", "FLOPs", "val loss", f"val {metric}", "removed", "seconds"]
     rows = [header] + [
-        cycle_row(cycle, position == result.final_index) for position, cycle in enumerate(result.cycles)
+        cycle_table_line(cycle, position == result.final_position)
+        for position, cycle in enumerate(result.cycles)
     ]
     sizes = [max(len(row[col]) for row in rows) for col in range(len(header))]
     left = {0, 1}
@@ -294,7 +295,8 @@ def results_document(spec: ExperimentSpec, result: ExperimentResult | None) -> d
             "spec": spec.model_dump(mode="json"),
             "versions": versions(),
             "stop_reason": result.stop_reason if result is not None else "cancelled",
-            "final_index": result.final_index if result is not None else None,
+            # a position in "cycles" (the import's results.final_index reads it so)
+            "final_index": result.final_position if result is not None else None,
             "cycles": [cycle.summary() for cycle in result.cycles] if result is not None else [],
         }
     )
@@ -356,7 +358,7 @@ def run_local(
     )
     try:
         with sigint_cancels(reporter):
-            result = run_experiment(spec, data, reporter)
+            result = run_cycles(spec, data, reporter)
         if result.stop_reason != "cancelled":
             reporter.finish()
     except ExperimentCancelled:
@@ -368,7 +370,7 @@ def run_local(
     if not quiet:
         out = stream if stream is not None else sys.stdout
         print(format_table(result), file=out)
-        print(f"stopped: {result.stop_reason}; final cycle {result.final_index}; wrote {target}", file=out)
+        print(f"stopped: {result.stop_reason}; final cycle {result.final.index}; wrote {target}", file=out)
     return LocalRun(result=result, out_dir=target)
 
 

@@ -125,7 +125,7 @@ def _run_engine(
     import keras
     import tensorflow as tf
 
-    from worker.engine.cycle import ExperimentCancelled, run_experiment
+    from worker.engine.cycle import ExperimentCancelled, run_cycles
     from worker.engine.data.cache import cached_dataset
     from worker.engine.training import objective
     from worker.resume import resume_point
@@ -164,12 +164,12 @@ def _run_engine(
     )
     try:
         weights = initial_weights(sessions, spec) if start is None else None
-        result = run_experiment(spec, data, recorder, resume=start, initial_weights=weights)
+        result = run_cycles(spec, data, recorder, resume=start, initial_weights=weights)
     except ExperimentCancelled:
         if recorder.timed_out:
             return _fail(sessions, lease, f"{_wall_time_used(settings)} before its first cycle finished")
         return _cancelled(sessions, lease)
-    final_cycle = result.final.index if result.final_index >= 0 else None
+    final_cycle = result.final.index if result.final_position >= 0 else None
     if result.stop_reason == "cancelled" and recorder.timed_out:
         # the finished cycles stand: the newest accepted one is the result, as after max_cycles
         logger.info("experiment %s: %s", lease.experiment_id, _wall_time_used(settings))
@@ -197,10 +197,10 @@ def _finish(
     data: Dataset | None = None,
 ) -> str:
     """Benchmark the cycles the spec names, then store the rows and finish in one transaction."""
-    from worker.experiment_benchmarks import BenchmarkCancelled, measure, stop_check
+    from worker.experiment_benchmarks import BenchmarkCancelled, benchmark_recorded_cycles, stop_check
 
     try:
-        measured = measure(
+        measured = benchmark_recorded_cycles(
             sessions,
             lease.experiment_id,
             spec,

@@ -42,7 +42,7 @@ from recipes import CyclePrinter, merged  # noqa: E402
 from report import record, table, write_figure  # noqa: E402
 
 from prunespec.spec import ExperimentSpec
-from worker.engine.cycle import run_experiment  # noqa: E402
+from worker.engine.cycle import run_cycles  # noqa: E402
 from worker.engine.data import Dataset, load_dataset  # noqa: E402
 from worker.engine.results import CycleResult, ExperimentResult  # noqa: E402
 
@@ -150,10 +150,10 @@ def run_recipe(recipe: str, seed: int, data: Dataset, quick: bool) -> dict[str, 
         spec_data["training"]["epochs"] = 1
     spec = ExperimentSpec.model_validate(spec_data)
     started = time.perf_counter()
-    result: ExperimentResult = run_experiment(spec, data, CyclePrinter(f"{recipe} seed {seed}", cycle_line))
+    result: ExperimentResult = run_cycles(spec, data, CyclePrinter(f"{recipe} seed {seed}", cycle_line))
     seconds = time.perf_counter() - started
     rows = [cycle_row(c) for c in result.cycles]
-    final = rows[result.final_index]
+    final = rows[result.final_position]
     tol = within_tolerance(rows)
     return {
         "recipe": recipe,

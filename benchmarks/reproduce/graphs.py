@@ -49,7 +49,7 @@ from recipes import merged  # noqa: E402
 from report import RESULTS_DIR, record, table  # noqa: E402
 
 from prunespec.spec import ExperimentSpec  # noqa: E402
-from worker.engine.cycle import run_experiment  # noqa: E402
+from worker.engine.cycle import run_cycles  # noqa: E402
 from worker.engine.data import Dataset, load_dataset  # noqa: E402
 from worker.engine.latency import benchmark_models, paired_speedup  # noqa: E402
 from worker.engine.results import CycleResult, EpochRecord  # noqa: E402
@@ -200,7 +200,7 @@ def run_recipe(recipe: str, seed: int, data: Dataset, quick: bool, latency_runs:
     spec = ExperimentSpec.model_validate(spec_data)
     reporter = KeepFirstAndFinal(f"{recipe} seed {seed}")
     started = time.perf_counter()
-    result = run_experiment(spec, data, reporter)
+    result = run_cycles(spec, data, reporter)
     seconds = time.perf_counter() - started
     first, final = result.cycles[0], result.final
     higher = first.metric_name == "accuracy"
@@ -249,7 +249,7 @@ def unpruned_rmse(seed: int, data: Dataset, epochs: int) -> float:
             "pruning": {"criterion": {"type": "none"}, "max_cycles": 1},
         },
     )
-    result = run_experiment(ExperimentSpec.model_validate(spec_data), data)
+    result = run_cycles(ExperimentSpec.model_validate(spec_data), data)
     return float(result.final.val_metric)
 
 

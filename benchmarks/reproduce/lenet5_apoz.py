@@ -39,7 +39,7 @@ from recipes import CyclePrinter, merged  # noqa: E402
 from report import record, table, write_figure  # noqa: E402
 
 from prunespec.spec import ExperimentSpec
-from worker.engine.cycle import ResumePoint, run_experiment  # noqa: E402
+from worker.engine.cycle import ResumePoint, run_cycles  # noqa: E402
 from worker.engine.data import Dataset, load_dataset  # noqa: E402
 from worker.engine.results import CycleResult, ExperimentResult  # noqa: E402
 from worker.engine.stats import measure  # noqa: E402
@@ -149,7 +149,7 @@ def run_recipe(recipe: str, seed: int, data: Dataset, quick: bool) -> dict[str, 
     spec = ExperimentSpec.model_validate(spec_data)
     label = f"{recipe} seed {seed}"
     started = time.perf_counter()
-    result = run_experiment(spec, data, CyclePrinter(label, cycle_line))
+    result = run_cycles(spec, data, CyclePrinter(label, cycle_line))
     baseline_params = result.cycles[0].params
     rows = [cycle_row(c, baseline_params, "apoz") for c in result.cycles]
     final = result.final
@@ -174,14 +174,14 @@ def run_recipe(recipe: str, seed: int, data: Dataset, quick: bool) -> dict[str, 
         criterion = {"type": "variance", "threshold": threshold}
         second = merged(spec_data, {"pruning": {**CONV2_PHASE, "criterion": criterion}})
         second["pruning"]["max_cycles"] = final.index + 1 + (2 if quick else CONV2_CYCLES)
-        phase2: ExperimentResult = run_experiment(
+        phase2: ExperimentResult = run_cycles(
             ExperimentSpec.model_validate(second),
             data,
             CyclePrinter(label + " conv2", cycle_line),
             resume=resume,
         )
         rows += [cycle_row(c, baseline_params, "conv2-variance") for c in phase2.cycles]
-        if phase2.final_index >= 0:
+        if phase2.final_position >= 0:
             final = phase2.final
         stop = f"{stop}, then {phase2.stop_reason}"
     seconds = time.perf_counter() - started

@@ -39,7 +39,7 @@ from report import ROOT, record, table, write_figure  # noqa: E402
 from tflite_latency import KeepTrainedModels, evaluate_cycles  # noqa: E402
 
 from prunespec.spec import ExperimentSpec
-from worker.engine.cycle import run_experiment  # noqa: E402
+from worker.engine.cycle import run_cycles  # noqa: E402
 from worker.engine.data import Dataset, fit_to_model, load_dataset  # noqa: E402
 from worker.engine.tflite import evaluate_keras  # noqa: E402
 from worker.engine.training import objective, targets  # noqa: E402
@@ -103,7 +103,7 @@ def run_cell(spec: ExperimentSpec, data: Dataset) -> dict[str, Any]:
     y_test = targets(fitted.y_test, goal, fitted.num_classes)
     reporter = KeepTrainedModels()
     started = time.perf_counter()
-    outcome = run_experiment(spec, data, reporter)
+    outcome = run_cycles(spec, data, reporter)
     train_seconds = time.perf_counter() - started
     rows, _ = evaluate_cycles(reporter.cycles, list(FORMATS), fitted.x_test, y_test, fitted.x_train, goal)
     for row, (result, model) in zip(rows, reporter.cycles, strict=True):

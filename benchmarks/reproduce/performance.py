@@ -496,7 +496,7 @@ def main() -> None:
         "claim itself is one database UPDATE, not timed here).",
         "",
         f"**TFLite latency per cycle.** `examples/lenet5-apoz.yaml` ({recipe_text(trim_spec)}; "
-        f"{report['data']}); stop: {report['stop_reason']}, final cycle {report['final_index']}. Every "
+        f"{report['data']}); stop: {report['stop_reason']}, final cycle {report['final_cycle']}. Every "
         f"cycle in {', '.join(time_formats)}, all timed at batch 1 in one interleaved LiteRT loop of {runs} "
         f"rounds ({warmup} warm-up); speed-ups are over cycle 0's float32 model, median of per-round "
         "ratios.",

@@ -173,7 +173,7 @@ def run_one(job: tuple[Recipe, int, int, int | None, str | None]) -> dict[str, A
         run = run_local(spec, out_dir=out_dir, quiet=True)
         wall = time.perf_counter() - started
     result = run.result
-    final = result.cycles[result.final_index]
+    final = result.cycles[result.final_position]
     return {
         "recipe": recipe.key,
         "seed": seed,

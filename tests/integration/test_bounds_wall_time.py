@@ -88,7 +88,7 @@ def test_a_run_out_of_wall_time_before_its_first_cycle_fails_saying_so(
 def test_a_run_out_of_wall_time_keeps_its_cycles_and_finishes_with_the_newest_accepted(
     sessions: sessionmaker[Session], sqlite_settings: Settings
 ) -> None:
-    from worker.engine.cycle import run_experiment
+    from worker.engine.cycle import run_cycles
     from worker.engine.data import load_dataset
     from worker.engine.results import EpochRecord
 
@@ -106,7 +106,7 @@ def test_a_run_out_of_wall_time_keeps_its_cycles_and_finishes_with_the_newest_ac
 
     with pytest.raises(Crash):
         recorder = CrashInCycle1(sessions, first.lease, spec, metric_name="rmse", higher_is_better=False)
-        run_experiment(spec, load_dataset(spec.dataset, seed=spec.seed), recorder)
+        run_cycles(spec, load_dataset(spec.dataset, seed=spec.seed), recorder)
 
     out_of_time = sqlite_settings.model_copy(update={"max_wall_seconds": 0})
     outcome = _run(sessions, out_of_time, _claim(sessions, experiment_id, later=True))

@@ -48,7 +48,7 @@ def sessions(sqlite_settings: Settings) -> sessionmaker[Session]:
 
 
 def test_a_resumed_run_continues_exactly_as_an_uninterrupted_one(sessions: sessionmaker[Session]) -> None:
-    from worker.engine.cycle import run_experiment
+    from worker.engine.cycle import run_cycles
     from worker.engine.data import load_dataset
     from worker.engine.results import EpochRecord
     from worker.resume import resume_point
@@ -57,7 +57,7 @@ def test_a_resumed_run_continues_exactly_as_an_uninterrupted_one(sessions: sessi
     spec = ExperimentSpec.model_validate(raw)
     data = load_dataset(spec.dataset, seed=spec.seed)
     whole = start(sessions, raw)
-    run_experiment(spec, data, recorder(sessions, whole, spec))
+    run_cycles(spec, data, recorder(sessions, whole, spec))
 
     class CrashInCycle1(DatabaseRecorder):
         def on_epoch(self, record: EpochRecord) -> None:
@@ -67,12 +67,12 @@ def test_a_resumed_run_continues_exactly_as_an_uninterrupted_one(sessions: sessi
 
     broken = start(sessions, raw)
     with pytest.raises(Crash):
-        run_experiment(
+        run_cycles(
             spec, data, CrashInCycle1(sessions, broken, spec, metric_name="rmse", higher_is_better=False)
         )
     with session_scope(sessions) as session:
         point = resume_point(session, broken.experiment_id)
-    run_experiment(spec, data, recorder(sessions, broken, spec), resume=point)
+    run_cycles(spec, data, recorder(sessions, broken, spec), resume=point)
 
     expected = cycle_rows(sessions, whole.experiment_id)
     resumed = cycle_rows(sessions, broken.experiment_id)
@@ -90,7 +90,7 @@ def test_a_resumed_run_continues_exactly_as_an_uninterrupted_one(sessions: sessi
 def test_a_run_resumed_after_a_rejected_cycle_backs_off_from_the_kept_model(
     sessions: sessionmaker[Session],
 ) -> None:
-    from worker.engine.cycle import run_experiment
+    from worker.engine.cycle import run_cycles
     from worker.engine.data import load_dataset
     from worker.engine.results import EpochRecord
     from worker.resume import resume_point
@@ -108,7 +108,7 @@ def test_a_run_resumed_after_a_rejected_cycle_backs_off_from_the_kept_model(
 
     lease = start(sessions, raw)
     with pytest.raises(Crash):
-        run_experiment(
+        run_cycles(
             spec,
             data,
             CrashInCycle2(sessions, lease, spec, metric_name="rmse", higher_is_better=False),
@@ -120,7 +120,7 @@ def test_a_run_resumed_after_a_rejected_cycle_backs_off_from_the_kept_model(
     assert point.kept is not None and point.kept.index == 0
     assert point.kept.spec.widths()["hidden"] == UNITS
     assert point.spec.widths()["hidden"] == UNITS - 1  # the checkpoint is the backed-off cycle 0 model
-    result = run_experiment(spec, data, recorder(sessions, lease, spec), resume=point)
+    result = run_cycles(spec, data, recorder(sessions, lease, spec), resume=point)
 
     rows = cycle_rows(sessions, lease.experiment_id)
     assert [(c.accepted, c.pruned_from, c.widths["hidden"]) for c in rows] == [
@@ -132,13 +132,13 @@ def test_a_run_resumed_after_a_rejected_cycle_backs_off_from_the_kept_model(
 
 
 def test_stored_models_carry_no_optimizer_state(sessions: sessionmaker[Session]) -> None:
-    from worker.engine.cycle import run_experiment
+    from worker.engine.cycle import run_cycles
     from worker.engine.data import load_dataset
 
     raw = tiny_spec(pruning={"max_cycles": 1})
     spec = ExperimentSpec.model_validate(raw)
     lease = start(sessions, raw)
-    run_experiment(spec, load_dataset(spec.dataset, seed=spec.seed), recorder(sessions, lease, spec))
+    run_cycles(spec, load_dataset(spec.dataset, seed=spec.seed), recorder(sessions, lease, spec))
 
     with session_scope(sessions) as session:
         content = session.scalars(select(Artifact.content).where(Artifact.kind == "trained")).one()

@@ -268,7 +268,7 @@ class _Run:
         return pruned_model, pruned_spec
 
 
-def run_experiment(
+def run_cycles(
     spec: ExperimentSpec,
     data: Dataset,
     reporter: Reporter | None = None,
@@ -312,7 +312,7 @@ def run_experiment(
 
     cycles: list[CycleResult] = []
     final_model: keras.Model | None = None
-    final_index = -1
+    final_position = -1
     stop_reason = "max_cycles"
     for index in range(first, pruning.max_cycles):
         keras.utils.set_random_seed(spec.seed + index)
@@ -393,7 +393,7 @@ def run_experiment(
             model, model_spec = backed_off, pruned_spec
             continue
         kept = Kept(index, model, model_spec)
-        final_model, final_index = model, len(cycles) - 1
+        final_model, final_position = model, len(cycles) - 1
         if last_cycle:
             stop_reason = "max_cycles"
             break
@@ -406,5 +406,5 @@ def run_experiment(
         # cycle 0 is its own baseline and always accepted, so only a cancel gets here
         raise ExperimentCancelled("cancelled before the first cycle finished")
     return ExperimentResult(
-        cycles=cycles, final_index=final_index, stop_reason=stop_reason, model=final_model
+        cycles=cycles, final_position=final_position, stop_reason=stop_reason, model=final_model
     )

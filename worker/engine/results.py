@@ -202,19 +202,22 @@ class ExperimentResult:
 
     Attributes:
         cycles: every cycle that ran, in order (rejected ones included, ``accepted`` False).
-        final_index: the cycle whose trained model is the result: the last accepted one.
+        final_position: where in ``cycles`` the cycle whose trained model is the result sits (the
+            last accepted one); a position, not the cycle's index (a resumed run's ``cycles`` start
+            after the resume point): ``final.index`` is the cycle.
         stop_reason: why the cycles stopped: "nothing_removed", "max_cycles", "tolerance" (a rejected
             cycle with no back-off retry left), "cancelled".
-        model: the final trained Keras model (the trained model of ``final_index``). A resumed run
-            whose every cycle was rejected or cancelled has ``final_index`` -1 and no model: the
+        model: the final trained Keras model (the trained model of ``final_position``). A resumed run
+            whose every cycle was rejected or cancelled has ``final_position`` -1 and no model: the
             result is the cycle before the resume point, which its caller already holds.
     """
 
     cycles: list[CycleResult]
-    final_index: int
+    final_position: int
     stop_reason: str
     model: keras.Model | None
 
     @property
     def final(self) -> CycleResult:
-        return self.cycles[self.final_index]
+        """The final (kept) cycle."""
+        return self.cycles[self.final_position]

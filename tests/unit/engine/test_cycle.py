@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from prunespec.spec import ExperimentSpec
-from worker.engine.cycle import ExperimentCancelled, ResumePoint, run_experiment
+from worker.engine.cycle import ExperimentCancelled, ResumePoint, run_cycles
 from worker.engine.data import Dataset, load_dataset
 from worker.engine.results import CycleResult, EpochRecord
 
@@ -77,7 +77,7 @@ def test_cycles_shrink_the_model_and_report_everything() -> None:
     spec = _sum_spec()
     recorder = Recorder()
 
-    result = run_experiment(spec, _data(spec), recorder)
+    result = run_cycles(spec, _data(spec), recorder)
 
     assert [c.index for c in result.cycles] == [0, 1, 2]
     assert result.stop_reason == "max_cycles"
@@ -100,8 +100,8 @@ def test_cycles_shrink_the_model_and_report_everything() -> None:
 
 def test_a_seed_reproduces_a_run() -> None:
     spec = _sum_spec(pruning__max_cycles=2)
-    first = run_experiment(spec, _data(spec))
-    second = run_experiment(spec, _data(spec))
+    first = run_cycles(spec, _data(spec))
+    second = run_cycles(spec, _data(spec))
     assert [c.widths for c in first.cycles] == [c.widths for c in second.cycles]
     assert [c.removed for c in first.cycles] == [c.removed for c in second.cycles]
     assert first.cycles[-1].val_loss == pytest.approx(second.cycles[-1].val_loss, rel=1e-6)
@@ -109,7 +109,7 @@ def test_a_seed_reproduces_a_run() -> None:
 
 def test_stops_when_a_cycle_removes_nothing() -> None:
     spec = _sum_spec(pruning__criterion={"type": "none"}, pruning__fold_constant=False)
-    result = run_experiment(spec, _data(spec))
+    result = run_cycles(spec, _data(spec))
     assert len(result.cycles) == 1 and result.stop_reason == "nothing_removed"
     assert result.cycles[0].widths_after == result.cycles[0].widths
 
@@ -119,32 +119,32 @@ def test_tolerance_rejects_a_worse_cycle_and_keeps_the_previous_model() -> None:
     spec = _sum_spec(
         pruning__distortion=10.0, pruning__tolerance=0.0, training__epochs=1, training__first_epochs=3
     )
-    result = run_experiment(spec, _data(spec))
+    result = run_cycles(spec, _data(spec))
     assert result.stop_reason == "tolerance"
     assert [c.accepted for c in result.cycles] == [True, False]
-    assert result.final_index == 0
+    assert result.final_position == 0
     assert result.model.get_layer("hidden").units == result.cycles[0].widths["hidden"]
 
 
 def test_cancel_during_the_first_cycle_raises() -> None:
     spec = _sum_spec()
     with pytest.raises(ExperimentCancelled):
-        run_experiment(spec, _data(spec), Recorder(cancel_after=1))
+        run_cycles(spec, _data(spec), Recorder(cancel_after=1))
 
 
 def test_cancel_later_keeps_finished_cycles() -> None:
     spec = _sum_spec()
     recorder = Recorder(cancel_after=3)  # cycle 0 has 2 epochs; cancel in cycle 1's first epoch
-    result = run_experiment(spec, _data(spec), recorder)
+    result = run_cycles(spec, _data(spec), recorder)
     assert result.stop_reason == "cancelled"
-    assert len(result.cycles) == 1 and result.final_index == 0
+    assert len(result.cycles) == 1 and result.final_position == 0
     assert len(recorder.epochs) == 3  # stopped within one epoch of the cancel
 
 
 def test_snapshot_finetune_trains_only_biases_after_pruning() -> None:
     spec = _sum_spec(pruning__finetune="snapshot", pruning__max_cycles=2)
     recorder = Recorder()
-    run_experiment(spec, _data(spec), recorder)
+    run_cycles(spec, _data(spec), recorder)
     (_, _, handed_over), (_, trained, _) = recorder.cycles
     assert handed_over is not None
     before, after = handed_over.get_layer("hidden").get_weights(), trained.get_layer("hidden").get_weights()
@@ -155,10 +155,10 @@ def test_snapshot_finetune_trains_only_biases_after_pruning() -> None:
 def test_resume_continues_like_an_uninterrupted_run() -> None:
     spec = _sum_spec()
     recorder = Recorder()
-    whole = run_experiment(spec, _data(spec), recorder)
+    whole = run_cycles(spec, _data(spec), recorder)
     first_result, _, handed_over = recorder.cycles[0]
     assert handed_over is not None
-    resumed = run_experiment(
+    resumed = run_cycles(
         spec,
         _data(spec),
         resume=ResumePoint(
@@ -202,7 +202,7 @@ def test_llr_head_and_group_lasso_train_a_classifier() -> None:
             "pruning": {"criterion": "activation_count", "max_cycles": 2},
         }
     )
-    result = run_experiment(spec, data)
+    result = run_cycles(spec, data)
     assert result.final.metric_name == "accuracy"
     assert result.final.val_metric > 0.9
 
@@ -213,7 +213,7 @@ def test_distortion_spares_a_layer_already_at_min_units(min_units: int, distorte
     # so noise there would only hurt: the pruned layer keeps its trained weights exactly
     spec = _sum_spec(pruning__distortion=1.0, pruning__min_units=min_units, pruning__max_cycles=2)
     recorder = Recorder()
-    run_experiment(spec, _data(spec), recorder)
+    run_cycles(spec, _data(spec), recorder)
     result, trained, pruned = recorder.cycles[0]
     assert pruned is not None and pruned.get_layer("hidden").units == 12
     kept = [u for u in range(24) if u not in result.removed["hidden"]]
@@ -225,7 +225,7 @@ def test_distortion_spares_a_layer_already_at_min_units(min_units: int, distorte
 @pytest.mark.parametrize(("schedule", "final_rate"), [("constant", 0.01), ("cosine", 0.0)])
 def test_lr_schedule_runs_over_each_cycle(schedule: str, final_rate: float) -> None:
     spec = _sum_spec(training__lr_schedule=schedule, pruning__max_cycles=2)
-    result = run_experiment(spec, _data(spec))
+    result = run_cycles(spec, _data(spec))
     optimizer = result.model.optimizer
     assert int(optimizer.iterations) == 2 * 2000 // 200  # the second cycle's own optimiser
     assert float(optimizer.learning_rate) == pytest.approx(final_rate, abs=1e-7)

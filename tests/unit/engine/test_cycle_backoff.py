@@ -9,7 +9,7 @@ import keras
 from prunespec.spec import ExperimentSpec
 from tests.backoff_case import UNITS, backoff_spec, backoff_weights
 from worker.engine.build import build_model, set_layer_weights
-from worker.engine.cycle import Kept, ResumePoint, run_experiment
+from worker.engine.cycle import Kept, ResumePoint, run_cycles
 from worker.engine.data import load_dataset
 from worker.engine.results import CycleResult, EpochRecord
 
@@ -36,13 +36,13 @@ class Handed:
 
 def _run(spec: ExperimentSpec, reporter: Handed | None = None) -> Any:
     data = load_dataset(spec.dataset, seed=spec.seed)
-    return run_experiment(spec, data, reporter, initial_weights=backoff_weights())
+    return run_cycles(spec, data, reporter, initial_weights=backoff_weights())
 
 
 def test_without_backoff_the_first_rejection_ends_the_run() -> None:
     result = _run(backoff_spec(None))
     assert [c.accepted for c in result.cycles] == [True, False]
-    assert result.stop_reason == "tolerance" and result.final_index == 0
+    assert result.stop_reason == "tolerance" and result.final_position == 0
     assert result.cycles[1].widths["hidden"] == UNITS - 12
     assert [c.pruned_from for c in result.cycles] == [None, 0]
 
@@ -56,7 +56,7 @@ def test_a_rejected_cycle_retries_from_the_kept_model_with_a_smaller_step() -> N
     assert [c.accepted for c in result.cycles] == [True, False, True, False, True]
     assert [c.widths["hidden"] for c in result.cycles] == [24, 12, 23, 12, 22]
     assert [c.pruned_from for c in result.cycles] == [None, 0, 0, 2, 2]
-    assert result.stop_reason == "max_cycles" and result.final_index == 4
+    assert result.stop_reason == "max_cycles" and result.final_position == 4
     # the rejected cycle's own model loses nothing; what it handed on is the backed-off kept model
     assert rejected.removed == {} and rejected.widths_after == rejected.widths
     handed = reporter.cycles[1][1]
@@ -69,7 +69,7 @@ def test_retries_run_out_and_the_run_stops_at_the_kept_model() -> None:
     # the retry removes 6 units from cycle 0's model: still beyond the tolerance, and no retry is left
     assert [c.accepted for c in result.cycles] == [True, False, False]
     assert [c.widths["hidden"] for c in result.cycles] == [UNITS, UNITS - 12, UNITS - 6]
-    assert result.stop_reason == "tolerance" and result.final_index == 0
+    assert result.stop_reason == "tolerance" and result.final_position == 0
     assert result.model is not None and result.model.get_layer("hidden").units == UNITS
 
 
@@ -81,7 +81,7 @@ def test_a_resumed_run_backs_off_from_the_kept_model() -> None:
     assert handed is not None
     kept_model = build_model(spec.model, spec.training)  # cycle 0's model: sgd at 1e-9 left it as built
     set_layer_weights(kept_model, backoff_weights())
-    resumed = run_experiment(
+    resumed = run_cycles(
         spec,
         load_dataset(spec.dataset, seed=spec.seed),
         resume=ResumePoint(

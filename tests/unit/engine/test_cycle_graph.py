@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from prunespec.spec import ExperimentSpec
-from worker.engine.cycle import run_experiment
+from worker.engine.cycle import run_cycles
 from worker.engine.data import load_dataset
 
 
@@ -30,7 +30,7 @@ def test_a_residual_group_shrinks_through_cycles() -> None:
     )
     assert spec.model.prunable_names() == ["d0", "d1"]
 
-    result = run_experiment(spec, load_dataset(spec.dataset, seed=spec.seed))
+    result = run_cycles(spec, load_dataset(spec.dataset, seed=spec.seed))
 
     first, second = result.cycles
     assert first.removed["d0"] and set(first.removed) <= {"d0", "d1"}

@@ -15,7 +15,7 @@ from prunespec.layers import ModelSpec
 from prunespec.spec import ExperimentSpec, PruningSpec, TrainingSpec
 from worker.engine.build import build_model
 from worker.engine.criteria import aggregate, select_units
-from worker.engine.cycle import run_experiment
+from worker.engine.cycle import run_cycles
 from worker.engine.data import Dataset
 from worker.engine.results import CycleResult, EpochRecord, LayerStats
 from worker.engine.stats import combine
@@ -281,7 +281,7 @@ def test_weight_norm_prunes_a_linear_conv_that_apoz_cannot_see() -> None:
         }
     )
     norms = _Norms()
-    result = run_experiment(spec, data, norms)
+    result = run_cycles(spec, data, norms)
     assert [c.widths["conv2"] for c in result.cycles] == [8, 6, 5]
     assert [c.widths["conv1"] for c in result.cycles] == [4, 4, 4]
     first, conv2_norms = norms.cycles[0]
@@ -309,7 +309,7 @@ def test_a_run_with_a_params_target_ends_at_that_fraction_of_cycle_0() -> None:
             "pruning": {"criterion": "weight_norm", "target": {"params": 0.5}, "max_cycles": 3},
         }
     )
-    result = run_experiment(spec, data)
+    result = run_cycles(spec, data)
     params = [c.params for c in result.cycles]
     assert len(params) == 3
     assert params[1] <= params[0] * 0.5**0.5  # the first step of two, evenly spread
@@ -377,7 +377,7 @@ def test_network_slimming_removes_the_channels_of_smallest_gamma_every_cycle() -
         }
     )
     gammas = _Gammas()
-    result = run_experiment(spec, data, gammas)
+    result = run_cycles(spec, data, gammas)
     assert [c.widths["conv"] for c in result.cycles] == [8, 6, 5]
     for cycle, gamma in gammas.cycles[:2]:
         lowest = np.argsort(gamma, kind="stable")[: len(cycle.removed["conv"])]

@@ -7,7 +7,7 @@ import numpy as np
 
 from backend.arrays import decode
 from prunespec.spec import ExperimentSpec
-from worker.engine.cycle import run_experiment
+from worker.engine.cycle import run_cycles
 from worker.engine.data import Dataset
 from worker.engine.results import CycleResult, EpochRecord
 from worker.recorder import cycle_row
@@ -56,7 +56,7 @@ def test_a_weight_norm_cycle_records_the_filter_norms_of_its_trained_model() -> 
         }
     )
     kernels = _Kernels()
-    run_experiment(spec, data, kernels)
+    run_cycles(spec, data, kernels)
     (result, kernel), *_ = kernels.cycles
     norms = np.sqrt((kernel.astype(np.float64) ** 2).sum(axis=(0, 1, 2)))
     assert set(result.scores) == {"conv"}  # "hidden" is pruned by APoZ: no weight scores
