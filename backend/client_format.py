@@ -7,13 +7,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-#: Human words for the stop reasons the engine and the service record.
-STOP_REASONS = {
-    "tolerance": "the last cycle's metric fell beyond the tolerance and no back-off retry was left",
-    "max_cycles": "reached the spec's pruning.max_cycles",
-    "nothing_removed": "the criterion removed no more units",
-    "cancelled": "cancelled",
-}
+from prunespec.stops import describe
 
 
 def metric_text(value: Any) -> str:
@@ -55,7 +49,7 @@ def outcome_lines(detail: dict[str, Any]) -> list[str]:
     lines = [f"experiment {detail.get('id')} {detail.get('status')}"]
     reason = detail.get("stop_reason")
     if reason:
-        lines.append(f"stopped: {reason} ({STOP_REASONS.get(reason, reason)})")
+        lines.append(f"stopped: {reason} ({describe(reason)})")
     if detail.get("error"):
         lines.append(f"error: {detail['error']}")
     cycles: list[dict[str, Any]] = detail.get("cycles") or []

@@ -37,6 +37,7 @@ from tqdm import tqdm
 
 from prunespec import datapaths
 from prunespec.spec import ExperimentSpec, load_spec
+from prunespec.stops import StopReason
 from worker.engine.cycle import ExperimentCancelled, run_cycles
 from worker.engine.data import DatasetError, load_dataset
 from worker.engine.results import CycleResult, EpochRecord, ExperimentResult
@@ -294,7 +295,7 @@ def results_document(spec: ExperimentSpec, result: ExperimentResult | None) -> d
         {
             "spec": spec.model_dump(mode="json"),
             "versions": versions(),
-            "stop_reason": result.stop_reason if result is not None else "cancelled",
+            "stop_reason": result.stop_reason if result is not None else StopReason.cancelled,
             # a position in "cycles" (the import's results.final_index reads it so)
             "final_index": result.final_position if result is not None else None,
             "cycles": [cycle.summary() for cycle in result.cycles] if result is not None else [],
@@ -359,7 +360,7 @@ def run_local(
     try:
         with sigint_cancels(reporter):
             result = run_cycles(spec, data, reporter)
-        if result.stop_reason != "cancelled":
+        if result.stop_reason != StopReason.cancelled:
             reporter.finish()
     except ExperimentCancelled:
         write_results(spec, None, target)

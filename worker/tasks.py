@@ -28,14 +28,13 @@ from backend.service.crossover import CROSSOVER_TASK
 from backend.settings import Settings, get_settings
 from prunespec import datapaths
 from prunespec.spec import ExperimentSpec, NpzDataset
+from prunespec.stops import StopReason
 from worker.celery_app import LossRecordingRequest, app
 from worker.engine.data import Dataset, DatasetError
 from worker.recorder import DatabaseRecorder, Heartbeat
 
 logger = get_task_logger(__name__)
 
-#: The stop reason of an experiment the worker stopped at the wall-time limit (its finished cycles stand).
-TIME_LIMIT = "time_limit"
 #: Session factories of this process, by (pid, database URL): a forked child makes its own.
 _SESSIONS: dict[tuple[int, str], sessionmaker[Session]] = {}
 
@@ -170,10 +169,10 @@ def _run_engine(
             return _fail(sessions, lease, f"{_wall_time_used(settings)} before its first cycle finished")
         return _cancelled(sessions, lease)
     final_cycle = result.final.index if result.final_position >= 0 else None
-    if result.stop_reason == "cancelled" and recorder.timed_out:
+    if result.stop_reason == StopReason.cancelled and recorder.timed_out:
         # the finished cycles stand: the newest accepted one is the result, as after max_cycles
         logger.info("experiment %s: %s", lease.experiment_id, _wall_time_used(settings))
-        return _finish(sessions, settings, spec, lease, heartbeat, TIME_LIMIT, final_cycle, data)
+        return _finish(sessions, settings, spec, lease, heartbeat, StopReason.time_limit, final_cycle, data)
     if result.stop_reason == "cancelled":
         return _cancelled(sessions, lease)
     return _finish(sessions, settings, spec, lease, heartbeat, result.stop_reason, final_cycle, data)

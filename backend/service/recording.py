@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from backend.models import Artifact, ArtifactKind, Cycle, EpochRow, Experiment, Status, Timestamp, utcnow
 from backend.service.runs import LastCycle, Lease, last_accepted, touch
+from prunespec.stops import StopReason
 
 #: What a stored model file is.
 KERAS_MEDIA_TYPE = "application/x-keras"
@@ -195,7 +196,7 @@ def record_cycle(
 # --------------------------------------------------------------------------------------------- endings
 
 
-def recorded_stop_reason(last: LastCycle, max_cycles: int) -> str:
+def recorded_stop_reason(last: LastCycle, max_cycles: int) -> StopReason:
     """Why a run whose newest cycle handed on no checkpoint stopped (mirrors ``engine.cycle``).
 
     Args:
@@ -208,8 +209,8 @@ def recorded_stop_reason(last: LastCycle, max_cycles: int) -> str:
         else ``nothing_removed``.
     """
     if not last.accepted:
-        return "tolerance"
-    return "max_cycles" if last.index >= max_cycles - 1 else "nothing_removed"
+        return StopReason.tolerance
+    return StopReason.max_cycles if last.index >= max_cycles - 1 else StopReason.nothing_removed
 
 
 def finish(

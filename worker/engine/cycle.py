@@ -30,6 +30,7 @@ from prunespec.costs import model_cost
 from prunespec.groups import Group, groups_by_name
 from prunespec.layers import ModelSpec
 from prunespec.spec import ExperimentSpec
+from prunespec.stops import StopReason
 from worker.engine import criteria
 from worker.engine.build import build_model, set_layer_weights
 from worker.engine.data import Dataset, fit_to_model
@@ -313,16 +314,16 @@ def run_cycles(
     cycles: list[CycleResult] = []
     final_model: keras.Model | None = None
     final_position = -1
-    stop_reason = "max_cycles"
+    stop_reason = StopReason.max_cycles
     for index in range(first, pruning.max_cycles):
         keras.utils.set_random_seed(spec.seed + index)
         if reporter.cancelled():
-            stop_reason = "cancelled"
+            stop_reason = StopReason.cancelled
             break
         started = time.perf_counter()
         progress = run.train(model, index)
         if progress.was_cancelled:
-            stop_reason = "cancelled"
+            stop_reason = StopReason.cancelled
             break
         val_loss, val_metric = (
             float(v) for v in model.evaluate(run.x_test, run.y_test, batch_size=4096, verbose=0)
@@ -388,17 +389,17 @@ def run_cycles(
         reporter.on_cycle(result, model, pruned_model if accepted else backed_off)
         if not accepted:
             if backed_off is None:
-                stop_reason = "tolerance"
+                stop_reason = StopReason.tolerance
                 break
             model, model_spec = backed_off, pruned_spec
             continue
         kept = Kept(index, model, model_spec)
         final_model, final_position = model, len(cycles) - 1
         if last_cycle:
-            stop_reason = "max_cycles"
+            stop_reason = StopReason.max_cycles
             break
         if pruned_model is None:
-            stop_reason = "nothing_removed"
+            stop_reason = StopReason.nothing_removed
             break
         model, model_spec = pruned_model, pruned_spec
 

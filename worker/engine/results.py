@@ -13,6 +13,7 @@ import numpy as np
 
 from prunespec.costs import LayerCost
 from prunespec.layers import ModelSpec
+from prunespec.stops import StopReason
 
 if TYPE_CHECKING:
     import keras
@@ -205,8 +206,8 @@ class ExperimentResult:
         final_position: where in ``cycles`` the cycle whose trained model is the result sits (the
             last accepted one); a position, not the cycle's index (a resumed run's ``cycles`` start
             after the resume point): ``final.index`` is the cycle.
-        stop_reason: why the cycles stopped: "nothing_removed", "max_cycles", "tolerance" (a rejected
-            cycle with no back-off retry left), "cancelled".
+        stop_reason: why the cycles stopped (``prunespec.stops.StopReason``: nothing_removed,
+            max_cycles, tolerance, cancelled).
         model: the final trained Keras model (the trained model of ``final_position``). A resumed run
             whose every cycle was rejected or cancelled has ``final_position`` -1 and no model: the
             result is the cycle before the resume point, which its caller already holds.
@@ -214,7 +215,7 @@ class ExperimentResult:
 
     cycles: list[CycleResult]
     final_position: int
-    stop_reason: str
+    stop_reason: StopReason
     model: keras.Model | None
 
     @property
