@@ -65,9 +65,6 @@ class Status(enum.StrEnum):
         return self in (Status.succeeded, Status.failed, Status.cancelled)
 
 
-STATUS_VALUES = tuple(s.value for s in Status)
-
-
 class UTCDateTime(TypeDecorator[datetime]):
     """A timezone-aware UTC timestamp on every backend (SQLite drops the zone; this puts it back)."""
 

@@ -36,7 +36,6 @@ Padding = Literal["valid", "same"]
 
 #: Layers whose output channels (units, filters) are a width of their own.
 WIDTH_TYPES = ("dense", "conv2d", "conv2d_transpose", "separable_conv2d")
-WEIGHTED_TYPES = WIDTH_TYPES
 LAYER_NAME_PATTERN = r"^[A-Za-z][A-Za-z0-9_]{0,63}$"
 
 
@@ -404,7 +403,6 @@ Layer = Annotated[
     | ConcatenateLayer,
     Field(discriminator="type"),
 ]
-WeightedLayer = DenseLayer | Conv2DLayer | Conv2DTransposeLayer | SeparableConv2DLayer
 WEIGHTED_TYPES_CLS = (DenseLayer, Conv2DLayer, Conv2DTransposeLayer, SeparableConv2DLayer)
 
 

@@ -42,7 +42,6 @@ from prunespec.graph import (
 )
 from prunespec.layer_types import (
     LAYER_NAME_PATTERN,
-    WEIGHTED_TYPES,
     WEIGHTED_TYPES_CLS,
     WIDTH_TYPES,
     Activation,
@@ -67,7 +66,6 @@ from prunespec.layer_types import (
     SeparableConv2DLayer,
     StrictModel,
     UpSampling2DLayer,
-    WeightedLayer,
     ZeroPadding2DLayer,
     layer_output_shape,
     width_of,
@@ -76,7 +74,6 @@ from prunespec.layer_types import (
 __all__ = [
     "LAYER_NAME_PATTERN",
     "MODEL_INPUT",
-    "WEIGHTED_TYPES",
     "WEIGHTED_TYPES_CLS",
     "WIDTH_TYPES",
     "Activation",
@@ -104,7 +101,6 @@ __all__ = [
     "SpecShapeError",
     "StrictModel",
     "UpSampling2DLayer",
-    "WeightedLayer",
     "ZeroPadding2DLayer",
     "infer_input_shapes",
     "infer_shapes",
