@@ -9,11 +9,11 @@ from enum import StrEnum
 class StopReason(StrEnum):
     """A run's stop reason (stored as its value in ``experiments.stop_reason``)."""
 
-    nothing_removed = "nothing_removed"  # the criterion removed no more units
-    max_cycles = "max_cycles"  # the spec's pruning.max_cycles ran
-    tolerance = "tolerance"  # a rejected cycle with no back-off retry left
-    cancelled = "cancelled"  # someone cancelled the run; its finished cycles stand
-    time_limit = "time_limit"  # the worker's wall-time limit; its finished cycles stand
+    nothing_removed = "nothing_removed"
+    max_cycles = "max_cycles"
+    tolerance = "tolerance"
+    cancelled = "cancelled"
+    time_limit = "time_limit"
 
     @property
     def description(self) -> str:

@@ -201,7 +201,7 @@ def measure_values(
         criterion: the criterion.
         scores: measures by layer name that replace the statistics' own: weight measures
             (``worker.engine.weight_scores``, required by criteria whose ``source`` is "weights"). A
-            group's activation statistics arrive already combined over its probes (``stats.combine``).
+            group's activation statistics arrive already combined over its probes (``group_stats.combine``).
 
     Returns:
         (units,) float64.

@@ -35,8 +35,9 @@ from worker.engine import criteria
 from worker.engine.build import build_model, set_layer_weights
 from worker.engine.data import Dataset, fit_to_model
 from worker.engine.distortion import distort
+from worker.engine.group_stats import combine
 from worker.engine.results import CycleResult, ExperimentResult, LayerStats, NullReporter, Reporter, Selection
-from worker.engine.stats import combine, measure_probes
+from worker.engine.stats import measure_probes
 from worker.engine.surgery import LayerPlan, can_merge, prune
 from worker.engine.training import (
     EpochProgress,

@@ -10,7 +10,8 @@ import numpy as np
 from prunespec.groups import groups_by_name
 from prunespec.layers import ModelSpec
 from worker.engine.criteria import constant_units
-from worker.engine.stats import combine, measure_probes
+from worker.engine.group_stats import combine
+from worker.engine.stats import measure_probes
 from worker.engine.surgery import OUTPUT_AXES, LayerPlan
 
 

@@ -11,8 +11,9 @@ from prunespec.layers import ModelSpec
 from worker.engine import stats as stats_module
 from worker.engine.build import build_model
 from worker.engine.criteria import constant_units
+from worker.engine.group_stats import combine
 from worker.engine.results import LayerStats
-from worker.engine.stats import combine, measure, measure_probes
+from worker.engine.stats import measure, measure_probes
 
 RESIDUAL = ModelSpec.model_validate(
     {

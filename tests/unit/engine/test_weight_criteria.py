@@ -17,8 +17,8 @@ from worker.engine.build import build_model
 from worker.engine.criteria import aggregate, select_units
 from worker.engine.cycle import run_cycles
 from worker.engine.data import Dataset
+from worker.engine.group_stats import combine
 from worker.engine.results import CycleResult, EpochRecord, LayerStats
-from worker.engine.stats import combine
 from worker.engine.weight_scores import bn_scale, weight_norm, weight_scores
 
 CONV_BN = ModelSpec.model_validate(
