@@ -7,17 +7,18 @@ activation count), how many are exactly 0 (APoZ, Hu et al.), mean, variance, min
 fixed-bin histogram per unit. A channel is measured over examples and spatial positions. A group's
 statistics are its primary probe's; ``group_stats.combine`` aggregates all its probes for the criteria.
 
-One traced ``tf.function`` runs the whole pass: the first batch fixes each layer's histogram edges
-(its range, widened by a quarter; values outside fall into the first or last bin) and a per-unit
-shift, and a ``tf.while_loop`` folds every step into running per-unit state, so no batch returns to
-Python. A step is ``batch_size`` examples, or, without an accelerator, fewer where the largest
-probe's values would not stay in cache (:data:`STEP_BYTES`) while the statistics read them. Per
-step, one XLA-compiled function (plain TensorFlow where XLA cannot compile it) makes every channel's
+One traced ``tf.function`` runs the whole pass: a ``tf.while_loop`` folds every step into running
+per-unit state, so no batch returns to Python. A step is ``batch_size`` examples, or, without an
+accelerator, fewer where the largest probe's values would not stay in cache (:data:`STEP_BYTES`)
+while the statistics read them; the first step also fixes a per-unit shift (its mean). Per step, one
+XLA-compiled call for all probes (plain TensorFlow where XLA cannot compile it) makes every channel's
 reductions: values > 0 and == 0 (int32), minimum, maximum, sums of values less the shift and of
-their squares (float32); the pass sums them over steps in float64. As the shift is the first batch's
-mean, a million examples lose no precision, and a constant channel's sums stay 0. Histograms count
-about ``histogram_rows`` rows of the whole pass, the first few rows of every step (a channel's row is
-one example at one position); all other statistics count every value.
+their squares (float32); the pass sums them over steps in float64, so a million examples lose no
+precision, and a constant channel's sums stay 0. Histograms count about ``histogram_rows`` rows (a
+channel's row is one example at one position): every ``⌈steps / 64⌉``-th step keeps a share of its
+rows, spread evenly over its examples and positions, and at the end the kept rows are counted in
+bins from each layer's lowest to its highest value in the whole pass (no value falls outside). All
+other statistics count every value.
 
 The probe model and its traced pass are built once per (model, probes, batch, bins, rows) and kept
 while the model lives, with an input signature of any number of examples: measuring the same model
@@ -38,18 +39,31 @@ from prunespec.groups import Group, groups_by_name
 from prunespec.layers import ModelSpec
 from worker.engine.results import LayerStats
 
+#: Per layer at the end of a pass: values per unit (int64), and per unit values > 0 and == 0 (int64),
+#: sums of (value - shift) and of their squares (float64), minimum and maximum (float32).
 LayerState = tuple[tf.Tensor, ...]
-#: Per layer, fixed by the first batch: shift, low edge, bin width (float32), lowest and highest value.
-Fixed = tuple[tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor]
 #: Rows a pass's histograms count by default: with 16,384 rows sampled, a bin's share of a unit's
 #: values has a standard error of at most 0.4 percentage points (√(¼ / 16,384)), and the cost no longer
 #: grows with the examples measured.
 HISTOGRAM_ROWS = 16_384
+#: Bytes the histograms' sample of one pass may hold, all probes together: a model with more than
+#: 1,024 units in its probes samples fewer rows than :data:`HISTOGRAM_ROWS` (at least one).
+SAMPLE_BYTES = 64 * 2**20
+#: Steps of a pass that give rows to its histograms, at most: every ⌈steps / 64⌉-th step, each giving
+#: ⌈rows / 64⌉ of its rows (all, where it has fewer), spread evenly over its examples and positions.
+#: Keeping the sample of only some steps costs a few operations where keeping every step's cost more
+#: than the reductions themselves on mobilenet-v2-mini (23 probes, 100 steps).
+SAMPLE_STEPS = 64
 #: Per unit over one step: values > 0, values == 0, minimum, maximum, and the sums of (value - shift)
 #: and (value - shift)².
 Reductions = tuple[tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor]
-#: Per layer: the state after the last batch, and (lowest, highest, shift) of the first batch.
-PassResult = tuple[tuple[LayerState, ...], tuple[tuple[tf.Tensor, tf.Tensor, tf.Tensor], ...]]
+#: What a pass returns, every probe's units side by side: values per unit (one per probe, int64),
+#: values > 0 and == 0 (2 × units, int64), sums of (value - shift) and of their squares (2 × units,
+#: float64), minimum and maximum (float32), the shift, and the histograms (units × bins, int64).
+PassResult = tuple[tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor]
+#: A step's reductions of every probe, units side by side: values > 0 and == 0 (2 × units, int32), sums
+#: of (value - shift) and of their squares (2 × units, float32), minimum, maximum.
+StepReductions = tuple[tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor]
 _PassKey = tuple[tuple[str, ...], int, int, int]
 _PASSES: weakref.WeakKeyDictionary[keras.Model, dict[_PassKey, _Pass]] = weakref.WeakKeyDictionary()
 _TRACES = [0]
@@ -94,10 +108,11 @@ def probe_model(model: keras.Model, spec: ModelSpec, layers: Sequence[str]) -> k
 
 
 def _bin_range(low: float, high: float) -> tuple[float, float]:
-    """The histogram range a layer's first-batch extremes give (a quarter wider at the top)."""
+    """The histogram range of a layer whose values run from ``low`` to ``high`` (one unit wide
+    around a constant layer)."""
     if high - low < 1e-6:
         return low - 0.5, high + 0.5
-    return low, high + 0.25 * (high - low)
+    return low, high
 
 
 def _bin_edges(low: float, high: float, bins: int) -> np.ndarray:
@@ -105,63 +120,63 @@ def _bin_edges(low: float, high: float, bins: int) -> np.ndarray:
     return np.linspace(first, last, bins + 1)
 
 
-def _graph_bins(flat: tf.Tensor, bins: int) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor]:
-    """In the graph: the first batch's extremes and the float32 low edge and bin width they give."""
-    low32, high32 = tf.reduce_min(flat), tf.reduce_max(flat)
+def _graph_bins(low32: tf.Tensor, high32: tf.Tensor, bins: int) -> tuple[tf.Tensor, tf.Tensor]:
+    """:func:`_bin_range` in the graph: the float32 low edge and bin width."""
     low, high = tf.cast(low32, tf.float64), tf.cast(high32, tf.float64)
     narrow = high - low < 1e-6
     first = tf.where(narrow, low - 0.5, low)
-    last = tf.where(narrow, high + 0.5, high + 0.25 * (high - low))
-    width = (last - first) / bins
-    return low32, high32, tf.cast(first, tf.float32), tf.cast(width, tf.float32)
+    last = tf.where(narrow, high + 0.5, high)
+    return tf.cast(first, tf.float32), tf.cast((last - first) / bins, tf.float32)
 
 
-def _initial_state(units: int, bins: int) -> LayerState:
-    return (
-        tf.zeros([], tf.int64),  # values per unit so far
-        tf.zeros([units], tf.int64),  # active
-        tf.zeros([units], tf.int64),  # zeros
-        tf.zeros([units], tf.float64),  # sum of (value - shift)
-        tf.zeros([units], tf.float64),  # sum of (value - shift)²
-        tf.fill([units], np.float32(np.inf)),  # minimum
-        tf.fill([units], np.float32(-np.inf)),  # maximum
-        tf.zeros([units * bins], tf.int64),  # histogram, unit-major
-    )
-
-
-def _update(
-    state: LayerState,
-    grid: tf.Tensor,
-    shift: tf.Tensor,
+def _bin_index(
+    samples: tf.Tensor,
+    real: tf.Tensor,
     low: tf.Tensor,
     width: tf.Tensor,
+    layout: tuple[tf.Tensor, tf.Tensor, tf.Tensor],
     bins: int,
-    sampled: tf.Tensor,
-    reductions: Callable[[tf.Tensor, tf.Tensor], Reductions],
-) -> LayerState:
-    """Fold one batch's values (``grid``: examples × positions × units) into a layer's running
-    state; the histograms count its first ``sampled`` rows (a row: one example at one position)."""
-    flat = tf.reshape(grid, [-1, grid.shape[-1]])
-    count, active, zeros, s1, s2, minimum, maximum, histogram = state
-    units = flat.shape[-1]
-    rows = tf.shape(flat, out_type=tf.int64)[0]
-    batch_active, batch_zeros, batch_min, batch_max, batch_sum, batch_squares = reductions(grid, shift)
-    active += tf.cast(batch_active, tf.int64)
-    zeros += tf.cast(batch_zeros, tf.int64)
-    # Sums are of values less the first batch's mean (the shift, fixed for the pass), reduced per step in
-    # float32 and summed over steps in float64: a constant channel's sums stay 0, a large offset costs
-    # no precision
-    s1 += tf.cast(batch_sum, tf.float64)
-    s2 += tf.cast(batch_squares, tf.float64)
-    minimum = tf.minimum(minimum, batch_min)
-    maximum = tf.maximum(maximum, batch_max)
-    sample = flat[:sampled]
-    index = tf.clip_by_value(tf.cast(tf.floor((sample - low) / width), tf.int32), 0, bins - 1)
-    index += tf.range(units, dtype=tf.int32) * bins
-    # a step's counts fit in int32 (cheaper to count); the pass sums them in int64
-    counts = tf.math.bincount(tf.reshape(index, [-1]), minlength=units * bins, dtype=tf.int32)
-    histogram += tf.cast(counts, tf.int64)
-    return (count + rows, active, zeros, s1, s2, minimum, maximum, histogram)
+    units: int,
+) -> tf.Tensor:
+    """Each sampled value's bin among every unit's bins side by side (int32, kept steps × flattened
+    rows; ``layout``: each value's probe, row and unit as :class:`_SampleLayout` gives them); padding
+    rows go to one bin past the last. Elementwise: XLA makes it one loop."""
+    probe, row, unit = layout
+    # the highest value lands on the last edge: it counts in the last bin
+    position = (samples - tf.gather(low, probe)) / tf.gather(width, probe)
+    index = tf.clip_by_value(tf.cast(tf.floor(position), tf.int32), 0, bins - 1) + unit * bins
+    return tf.where(row < tf.gather(real, probe, axis=1), index, units * bins)
+
+
+_xla_bin_index = tf.function(_bin_index, jit_compile=True, autograph=False)
+
+
+def _histograms(
+    minimum: tf.Tensor,
+    maximum: tf.Tensor,
+    samples: tf.Tensor,
+    real: tf.Tensor,
+    layout: _SampleLayout,
+    bins: int,
+    xla: bool,
+) -> tf.Tensor:
+    """Every unit's histogram (units × bins, int64) of the kept samples (kept steps × flattened rows,
+    and how many of each probe's rows are real), in ``bins`` bins from its probe's lowest to its
+    highest value in the whole pass: one computation for all probes."""
+    low, width = _graph_bins(
+        tf.math.segment_min(minimum, layout.unit_probe), tf.math.segment_max(maximum, layout.unit_probe), bins
+    )
+    units = int(layout.unit_probe.shape[0])
+    index = (_xla_bin_index if xla else _bin_index)(
+        samples, real, low, width, (layout.probe, layout.row, layout.unit), bins, units
+    )
+    counts = tf.math.bincount(tf.reshape(index, [-1]), minlength=units * bins + 1, dtype=tf.int64)
+    return tf.reshape(counts[: units * bins], [units, bins])
+
+
+def _rows(values: tf.Tensor) -> tf.Tensor:
+    """A probe's values as rows (one example at one position) × units, in float32."""
+    return tf.reshape(tf.cast(values, tf.float32), [-1, values.shape[-1]])
 
 
 def _grid(values: tf.Tensor) -> tf.Tensor:
@@ -170,44 +185,107 @@ def _grid(values: tf.Tensor) -> tf.Tensor:
     return tf.reshape(tf.cast(values, tf.float32), [-1, positions, values.shape[-1]])
 
 
-def _first_batch(grid: tf.Tensor, bins: int) -> Fixed:
-    """What the first batch fixes for the whole pass: shift, low edge, bin width, and its extremes."""
-    flat = tf.reshape(grid, [-1, grid.shape[-1]])
-    low32, high32, low, width = _graph_bins(flat, bins)
-    return (tf.reduce_mean(flat, axis=0), low, width, low32, high32)
+#: Slabs of a step's examples the reductions fold together elementwise before reducing: XLA compiles a
+#: reduction along the examples into a loop about a third as fast as its elementwise loops, so the
+#: examples are folded 8 to 1 first (measured per million values, the six reductions of a 1024 × 1000
+#: step: 2.3 ms reduced directly, 1.6 with 4 slabs, 1.3 with 8, 1.2 with 16; 16 slabs cost ~1 s more to
+#: compile on mobilenet-v2-mini, paid every cycle, as a pruned model is compiled anew).
+SLABS = 8
+#: Values of one probe a step must hold for its reductions to fold slabs: below, folding saves less
+#: than the compile time it costs (each slab is code XLA compiles for every new model).
+SLAB_VALUES = 2**16
 
 
-def _reductions(grid: tf.Tensor, shift: tf.Tensor) -> Reductions:
+def _per_value(values: tf.Tensor, shift: tf.Tensor) -> Reductions:
+    """What each value gives the six reductions of :func:`_reductions`, before any is reduced."""
+    shifted = values - shift
+    return (
+        tf.cast(values > 0, tf.int32),
+        tf.cast(values == 0, tf.int32),
+        values,
+        values,
+        shifted,
+        tf.square(shifted),
+    )
+
+
+#: How two partial results of each of the six reductions combine, and how each reduces along an axis.
+_COMBINE = (tf.add, tf.add, tf.minimum, tf.maximum, tf.add, tf.add)
+_REDUCE = (tf.reduce_sum, tf.reduce_sum, tf.reduce_min, tf.reduce_max, tf.reduce_sum, tf.reduce_sum)
+
+
+def _reductions(grid: tf.Tensor, shift: tf.Tensor, slabs: int = SLABS) -> Reductions:
     """Per unit over a step's values (examples × positions × units): values > 0, values == 0
     (int32: exact, and as cheap as float32), minimum, maximum, and the sums of (value - shift) and
     (value - shift)², in float32.
 
-    Each is reduced over the examples first, with every (position, unit) as a column, then over the
-    positions: a unit's column alone is too narrow to fill a vector register (16 channels at 28×28
-    positions reduce 2× faster this way), and the sums only change order.
+    The examples are first folded ``slabs`` to one elementwise (the remainder kept as is), then
+    each reduction runs over the remaining rows with every (position, unit) as a column, then over
+    the positions: a unit's column alone is too narrow to fill a vector register (16 channels at
+    28×28 positions reduce 2× faster this way). The sums only change order.
     """
     positions, units = grid.shape[1], grid.shape[2]
     wide = tf.reshape(grid, [-1, positions * units])
-    shifted = wide - tf.tile(shift, [positions])
-    per_position = (
-        (tf.reduce_sum, tf.cast(wide > 0, tf.int32)),
-        (tf.reduce_sum, tf.cast(wide == 0, tf.int32)),
-        (tf.reduce_min, wide),
-        (tf.reduce_max, wide),
-        (tf.reduce_sum, shifted),
-        (tf.reduce_sum, tf.square(shifted)),
-    )
+    row_shift = tf.tile(shift, [positions])
+    slab = tf.shape(wide)[0] // slabs  # rows per slab; 0 where a step has fewer than ``slabs`` examples
+    sliced = tf.reshape(wide[: slab * slabs], [slabs, slab, positions * units])
+    folded = _per_value(sliced[0], row_shift)
+    for index in range(1, slabs):
+        folded = tuple(
+            combine(a, b)
+            for combine, a, b in zip(_COMBINE, folded, _per_value(sliced[index], row_shift), strict=True)
+        )
+    rest = _per_value(wide[slab * slabs :], row_shift)
     active, zeros, minimum, maximum, sums, squares = (
-        reduce(tf.reshape(reduce(values, axis=0), [positions, units]), axis=0)
-        for reduce, values in per_position
+        reduce(tf.reshape(reduce(tf.concat([part, more], 0), axis=0), [positions, units]), axis=0)
+        for reduce, part, more in zip(_REDUCE, folded, rest, strict=True)
     )
     return active, zeros, minimum, maximum, sums, squares
 
 
-#: :func:`_reductions` compiled by XLA, which fuses the six into one pass over a batch's values
-#: (TensorFlow's kernels read them six times). Shared by every pass: traced once per unit count,
-#: compiled once per shape, so a pruned model reuses the compilations of the layers it did not change.
-_xla_reductions = tf.function(_reductions, jit_compile=True)
+def _sample(values: tf.Tensor, rows: int) -> tuple[tf.Tensor, tf.Tensor]:
+    """``rows`` rows of a probe's values of one step, spread evenly over them (every ⌊available /
+    rows⌋-th row), flattened; where the step has fewer, all of them and copies of its last (padding),
+    and how many are real."""
+    flat = _rows(values)
+    available = tf.shape(flat)[0]
+    stride = tf.maximum(1, available // rows)
+    picked = tf.range(rows) * stride
+    real = tf.reduce_sum(tf.cast(picked < available, tf.int32))
+    return tf.reshape(tf.gather(flat, tf.minimum(picked, available - 1)), [-1]), real
+
+
+def _fold_step(values: Sequence[tf.Tensor], shift: tf.Tensor, step: int) -> StepReductions:
+    """One step's reductions of every probe (``step`` examples at most), side by side, as
+    :data:`StepReductions` describes them: one call returns what the running state needs."""
+    shifts = tf.split(shift, [int(v.shape[-1]) for v in values])
+    reduced = [
+        _reductions(_grid(v), s, SLABS if step * int(np.prod(v.shape[1:])) >= SLAB_VALUES else 1)
+        for v, s in zip(values, shifts, strict=True)
+    ]
+
+    def side_by_side(which: int) -> tf.Tensor:
+        return tf.concat([r[which] for r in reduced], 0)
+
+    return (
+        tf.stack([side_by_side(0), side_by_side(1)]),
+        tf.stack([side_by_side(4), side_by_side(5)]),
+        side_by_side(2),
+        side_by_side(3),
+    )
+
+
+def _step_sample(values: Sequence[tf.Tensor], sampled: Sequence[int]) -> tuple[tf.Tensor, tf.Tensor]:
+    """Each probe's ``sampled`` rows of one step (:func:`_sample`), flattened one after another, and
+    how many of each probe's are real (int32)."""
+    samples = [_sample(v, rows) for v, rows in zip(values, sampled, strict=True)]
+    return tf.concat([rows for rows, _ in samples], 0), tf.stack([real for _, real in samples])
+
+
+def sample_rows(widths: Sequence[int], histogram_rows: int) -> int:
+    """Rows the histograms of probes ``widths`` units wide sample in one pass: ``histogram_rows``, or
+    fewer where they would hold more than :data:`SAMPLE_BYTES` (at least one)."""
+    return max(1, min(histogram_rows, SAMPLE_BYTES // (4 * max(1, sum(widths)))))
 
 
 def step_examples(probe: keras.Model, batch_size: int) -> int:
@@ -221,6 +299,32 @@ def step_examples(probe: keras.Model, batch_size: int) -> int:
     return max(1, min(batch_size, STEP_BYTES // largest))
 
 
+@dataclasses.dataclass(frozen=True)
+class _SampleLayout:
+    """Where each value of a kept step's flattened sample comes from: its probe, its row among the
+    probe's sampled rows, its unit (among every probe's units side by side); and each unit's probe."""
+
+    probe: tf.Tensor
+    row: tf.Tensor
+    unit: tf.Tensor
+    unit_probe: tf.Tensor
+
+    @classmethod
+    def of(cls, widths: Sequence[int], sampled: Sequence[int]) -> _SampleLayout:
+        shapes = list(zip(sampled, widths, strict=True))  # each probe's sample: rows × units
+        first_unit = np.cumsum([0, *widths[:-1]])
+        probe = np.concatenate([np.full(rows * width, p) for p, (rows, width) in enumerate(shapes)])
+        row = np.concatenate([np.repeat(np.arange(rows), width) for rows, width in shapes])
+        unit = np.concatenate(
+            [
+                np.tile(np.arange(width), rows) + first
+                for (rows, width), first in zip(shapes, first_unit, strict=True)
+            ]
+        )
+        unit_probe = np.repeat(np.arange(len(widths)), widths)
+        return cls(*(tf.constant(a, tf.int32) for a in (probe, row, unit, unit_probe)))
+
+
 def _compiled_pass(
     probe: keras.Model,
     batch_size: int,
@@ -230,59 +334,98 @@ def _compiled_pass(
 ) -> Callable[[tf.Tensor], PassResult]:
     """The pass over a whole input array for one probe model.
 
-    One ``tf.function`` runs the whole pass: the first batch's forward pass (``batch_size`` examples)
-    fixes the shifts and histogram edges and is folded in, then a ``tf.while_loop`` folds in the
-    rest in cache-sized steps (:func:`step_examples`), so no batch returns to Python. Its input
+    One ``tf.function`` runs the whole pass: a ``tf.while_loop`` folds in every step (cache-sized,
+    :func:`step_examples`; the first also fixes the shifts) with one XLA call for all probes'
+    reductions, so no batch returns to Python, and keeps the rows of every ``⌈steps / SAMPLE_STEPS⌉``-th
+    step the histograms count; they are counted at the end, over the pass's range. Its input
     signature admits any number of examples, so it is traced once.
     """
     input_shape = tuple(probe.input.shape[1:])
     outputs = probe.outputs if isinstance(probe.outputs, list | tuple) else [probe.outputs]
     widths = [int(o.shape[-1]) for o in outputs]
+    positions = [int(np.prod(o.shape[1:-1])) for o in outputs]
     step = step_examples(probe, batch_size)
-
-    # XLA reads a step's values once for all six reductions; compiled per step shape (full steps,
-    # the last one, the first batch), not traced again.
-    reductions = _xla_reductions if xla else _reductions
+    per_step = -(-sample_rows(widths, histogram_rows) // SAMPLE_STEPS)
+    sampled = [max(1, min(step * p, per_step)) for p in positions]
+    # one XLA call a step for every probe's reductions (a call has a fixed cost of ~0.1 ms, and each
+    # TensorFlow op ~10 µs: 23 probes' six reductions and running sums as ops cost more than the
+    # arithmetic); compiled per step shape (full steps and the last one), not traced again
+    fold_step = tf.function(_fold_step, jit_compile=True, autograph=False) if xla else _fold_step
+    probe_positions = tf.constant(positions, tf.int64)
+    layout = _SampleLayout.of(widths, sampled)
 
     def forward(batch: tf.Tensor) -> list[tf.Tensor]:
         values = probe(batch, training=False)
-        return [_grid(v) for v in (values if isinstance(values, list | tuple) else [values])]
+        return list(values) if isinstance(values, list | tuple) else [values]
 
-    def fold(
-        state: tuple[LayerState, ...],
-        fixed: tuple[Fixed, ...],
-        grids: Sequence[tf.Tensor],
-        sampled: tf.Tensor,
-    ) -> tuple[LayerState, ...]:
-        return tuple(
-            _update(layer, grid, shift, low, width, bins, sampled, reductions)
-            for layer, grid, (shift, low, width, _, _) in zip(state, grids, fixed, strict=True)
-        )
-
-    @tf.function(input_signature=[tf.TensorSpec([None, *input_shape], tf.float32)])
+    @tf.function(input_signature=[tf.TensorSpec([None, *input_shape], tf.float32)], autograph=False)
     def run(x: tf.Tensor) -> PassResult:
         _TRACES[0] += 1
-        # the first batch is a whole ``batch_size``, however small the later steps: its range fixes the
-        # histogram edges and the shift, so they rest on as many examples as before steps shrank
-        total = tf.shape(x)[0]
-        # the histograms' rows are spread evenly over the steps: each step gives its first ``sampled``
-        steps = 1 + (tf.maximum(total - batch_size, 0) + step - 1) // step
-        sampled = tf.maximum(1, (min(histogram_rows, 2**30) + steps - 1) // steps)
-        grids = forward(x[:batch_size])
-        fixed = tuple(_first_batch(grid, bins) for grid in grids)
-        state = fold(tuple(_initial_state(units, bins) for units in widths), fixed, grids, sampled)
+        total = tf.cast(tf.shape(x)[0], tf.int64)
+        steps = (total + step - 1) // step
+        every = (steps + SAMPLE_STEPS - 1) // SAMPLE_STEPS  # a sampled step, then every-1 not
+        units = sum(widths)
+        state = (
+            tf.zeros([len(widths)], tf.int64),  # values per unit so far, per probe
+            tf.zeros([2, units], tf.int64),  # values > 0, values == 0
+            tf.zeros([2, units], tf.float64),  # sums of (value - shift), of its square
+            tf.fill([units], np.float32(np.inf)),  # minimum
+            tf.fill([units], np.float32(-np.inf)),  # maximum
+            tf.zeros([units], tf.float32),  # shift, set by the first step
+        )
+        samples = tf.TensorArray(
+            tf.float32,
+            size=0,
+            dynamic_size=True,
+            element_shape=[sum(rows * width for rows, width in zip(sampled, widths, strict=True))],
+        )
+        real = tf.TensorArray(tf.int32, size=0, dynamic_size=True, element_shape=[len(widths)])
 
-        def more(begin: tf.Tensor, state: tuple[LayerState, ...]) -> tf.Tensor:
-            return begin < total
+        def next_step(
+            index: tf.Tensor, state: tuple[tf.Tensor, ...], samples: tf.TensorArray, real: tf.TensorArray
+        ) -> tuple[tf.Tensor, tuple[tf.Tensor, ...], tf.TensorArray, tf.TensorArray]:
+            begin = index * step
+            values = forward(x[begin : begin + step])
+            counted, counts, moments, minimum, maximum, carried_shift = state
+            # the first step's means: every value's sums are taken less them (a constant unit's sums
+            # stay 0; a large offset costs no precision)
+            shift = tf.cond(
+                index == 0,
+                lambda: tf.concat([tf.reduce_mean(_rows(v), axis=0) for v in values], 0),
+                lambda: carried_shift,
+            )
+            step_counts, step_moments, step_min, step_max = fold_step(values, shift, step)
+            # a step's sums in float32, the pass's in float64
+            state = (
+                counted + tf.cast(tf.shape(values[0])[0], tf.int64) * probe_positions,
+                counts + tf.cast(step_counts, tf.int64),
+                moments + tf.cast(step_moments, tf.float64),
+                tf.minimum(minimum, step_min),
+                tf.maximum(maximum, step_max),
+                shift,
+            )
+            kept = tf.cast(index // every, tf.int32)
 
-        def next_batch(
-            begin: tf.Tensor, state: tuple[LayerState, ...]
-        ) -> tuple[tf.Tensor, tuple[LayerState, ...]]:
-            return begin + step, fold(state, fixed, forward(x[begin : begin + step]), sampled)
+            def keep() -> tuple[tf.TensorArray, tf.TensorArray]:
+                step_sample, step_real = _step_sample(values, sampled)
+                return samples.write(kept, step_sample), real.write(kept, step_real)
 
-        # one batch at a time: a batch's activations are freed before the next one's are computed
-        _, state = tf.while_loop(more, next_batch, (tf.constant(batch_size), state), parallel_iterations=1)
-        return state, tuple((low32, high32, shift) for shift, _, _, low32, high32 in fixed)
+            samples, real = tf.cond(index % every == 0, keep, lambda: (samples, real))
+            return index + 1, state, samples, real
+
+        def more(index: tf.Tensor, *_: object) -> tf.Tensor:
+            return index < steps
+
+        # one step at a time: a step's activations are freed before the next one's are computed
+        _, state, samples, real = tf.while_loop(
+            more,
+            next_step,
+            (tf.constant(0, tf.int64), state, samples, real),
+            parallel_iterations=1,
+        )
+        counted, counts, moments, minimum, maximum, shift = state
+        histograms = _histograms(minimum, maximum, samples.stack(), real.stack(), layout, bins, xla)
+        return counted, counts, moments, minimum, maximum, shift, histograms
 
     return run
 
@@ -365,24 +508,32 @@ def measure_probes(
     groups = _groups(spec, layers)
     probes = _probe_names(groups)
     x_tensor = tf.convert_to_tensor(np.asarray(x, dtype=np.float32))
-    final, extremes = _run_pass(model, probes, x_tensor, batch_size, bins, histogram_rows)
+    counted, counts, moments, minimum, maximum, shift, histograms = (
+        np.asarray(t) for t in _run_pass(model, probes, x_tensor, batch_size, bins, histogram_rows)
+    )
+    ends = np.cumsum([int(model.get_layer(probe).output.shape[-1]) for probe in probes])[:-1]
+    per_probe = zip(
+        probes,
+        counted,
+        *(np.split(t, ends, axis=-1) for t in (counts, moments, minimum, maximum, shift)),
+        np.split(histograms, ends),
+        strict=True,
+    )
     measured: dict[str, LayerStats] = {}
-    for probe, layer_state, (low, high, shift) in zip(probes, final, extremes, strict=True):
-        count, active, zeros, s1, s2, minimum, maximum, histogram = (np.asarray(t) for t in layer_state)
+    for probe, count, (active, zeros), (s1, s2), low, high, probe_shift, histogram in per_probe:
         outputs = int(count)
         offset = s1 / max(outputs, 1)  # mean - shift
-        units = int(active.shape[0])
         measured[probe] = LayerStats(
             layer=probe,
             outputs=outputs,
             active=active.astype(np.int64),
             zeros=zeros.astype(np.int64),
-            mean=np.asarray(shift, np.float64) + offset,
+            mean=probe_shift.astype(np.float64) + offset,
             variance=np.maximum(s2 / max(outputs, 1) - np.square(offset), 0.0),
-            minimum=minimum.astype(np.float64),
-            maximum=maximum.astype(np.float64),
-            histogram=histogram.reshape(units, bins).astype(np.int64),
-            bin_edges=_bin_edges(float(low), float(high), bins),
+            minimum=low.astype(np.float64),
+            maximum=high.astype(np.float64),
+            histogram=histogram.astype(np.int64),
+            bin_edges=_bin_edges(float(low.min()), float(high.max()), bins),
         )
     return {
         group.name: [

@@ -65,10 +65,10 @@ def test_statistics_and_surgery_run_when_placed_on_the_cpu_explicitly() -> None:
 _REDUCTIONS = stats_module._reductions
 
 
-def _reductions_xla_cannot_compile(grid: tf.Tensor, shift: tf.Tensor) -> stats_module.Reductions:
+def _reductions_xla_cannot_compile(grid: tf.Tensor, shift: tf.Tensor, slabs: int) -> stats_module.Reductions:
     # a NumPy call inside: XLA refuses to compile it, plain TensorFlow runs it
     passed = tf.numpy_function(lambda values: values, [grid], tf.float32, stateful=False)
-    return _REDUCTIONS(tf.ensure_shape(passed, grid.shape), shift)
+    return _REDUCTIONS(tf.ensure_shape(passed, grid.shape), shift, slabs)
 
 
 def test_a_pass_xla_cannot_compile_falls_back_to_plain_tensorflow(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -78,9 +78,6 @@ def test_a_pass_xla_cannot_compile_falls_back_to_plain_tensorflow(monkeypatch: p
     x = np.random.default_rng(3).uniform(0, 1, (50, *spec.input_shape)).astype("float32")
     expected = measure(model, spec, ["conv1", "ip1"], x, batch_size=16)
     monkeypatch.setattr(stats_module, "_reductions", _reductions_xla_cannot_compile)
-    monkeypatch.setattr(
-        stats_module, "_xla_reductions", tf.function(_reductions_xla_cannot_compile, jit_compile=True)
-    )
     fresh = build_model(spec)
     fresh.set_weights(model.get_weights())
     before = stats_module.traces()

@@ -19,6 +19,25 @@ def _reference(model: keras.Model, spec: ModelSpec, layers: list[str], x: np.nda
     return [o.reshape(-1, o.shape[-1]).astype(np.float64) for o in outputs]
 
 
+def _sampled(values: np.ndarray, examples: int, step: int, rows: int) -> np.ndarray:
+    """The rows the pass's histograms count, from a probe's values (rows, example-major): every
+    ⌈steps / SAMPLE_STEPS⌉-th step gives ``rows`` rows spread evenly over it (all where it has fewer)."""
+    positions = len(values) // examples
+    steps = -(-examples // step)
+    every = -(-steps // stats_module.SAMPLE_STEPS)
+    picked = []
+    for index in range(0, steps, every):
+        block = values[index * step * positions : min(examples, (index + 1) * step) * positions]
+        picked.append(block[:: max(1, len(block) // rows)][:rows])
+    return np.concatenate(picked)
+
+
+def _binned(values: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    """Per unit, counts of ``values`` (rows × units) over ``edges``; the highest in the last bin."""
+    clipped = np.clip(values, edges[0], edges[-1] - 1e-9 * (edges[-1] - edges[0]))
+    return np.stack([np.histogram(clipped[:, u], bins=edges)[0] for u in range(values.shape[1])])
+
+
 @pytest.mark.parametrize("name", ["sum-mlp", "lenet-5", "mnist-autoencoder"])
 def test_statistics_match_numpy(name: str) -> None:
     keras.utils.set_random_seed(0)
@@ -29,7 +48,11 @@ def test_statistics_match_numpy(name: str) -> None:
     layers = spec.prunable_names()
 
     # batch 128 does not divide 300: the last, short batch must be merged correctly too
-    stats = measure(model, spec, layers, x, batch_size=128, bins=16, histogram_rows=10**9)
+    stats = measure(model, spec, layers, x, batch_size=128, bins=16)
+    probe = probe_model(model, spec, layers)
+    step = stats_module.step_examples(probe, 128)
+    widths = [int(o.shape[-1]) for o in probe.outputs]
+    per_step = -(-stats_module.sample_rows(widths, stats_module.HISTOGRAM_ROWS) // stats_module.SAMPLE_STEPS)
 
     for layer, values in zip(layers, _reference(model, spec, layers, x), strict=True):
         s = stats[layer]
@@ -43,32 +66,31 @@ def test_statistics_match_numpy(name: str) -> None:
         # kernel): extremes agree to float32 rounding of the activations, as the mean does
         np.testing.assert_allclose(s.minimum, values.min(axis=0), rtol=1e-5, atol=1e-6)
         np.testing.assert_allclose(s.maximum, values.max(axis=0), rtol=1e-5, atol=1e-6)
-        edges = s.bin_edges
-        clipped = np.clip(values, edges[0], edges[-1] - 1e-9 * (edges[-1] - edges[0]))
-        expected = np.stack([np.histogram(clipped[:, u], bins=edges)[0] for u in range(values.shape[1])])
+        # the edges run from the layer's lowest value to its highest, over the whole pass
+        np.testing.assert_allclose(s.bin_edges[[0, -1]], [values.min(), values.max()], rtol=1e-5, atol=1e-6)
+        positions = len(values) // len(x)
+        sample = _sampled(values, len(x), step, max(1, min(step * positions, per_step)))
         # float32 binning may move a value sitting exactly on an edge by one bin
-        assert np.abs(s.histogram - expected).sum() <= 0.001 * values.size + 2
-        np.testing.assert_array_equal(s.histogram.sum(axis=1), values.shape[0])
+        assert np.abs(s.histogram - _binned(sample, s.bin_edges)).sum() <= 0.001 * sample.size + 2
+        np.testing.assert_array_equal(s.histogram.sum(axis=1), len(sample))
 
 
 def test_histograms_sample_rows_spread_over_the_pass_but_moments_cover_everything() -> None:
     spec = preset("sum-mlp")
     model = build_model(spec)
-    x = np.random.default_rng(1).uniform(0, 1, (1000, 2)).astype("float32")
-    stats = measure(model, spec, ["hidden"], x, batch_size=100, histogram_rows=30)["hidden"]
-    assert stats.outputs == 1000
-    np.testing.assert_array_equal(stats.histogram.sum(axis=1), 30)
-    # the 30 rows are the first 3 of each of the 10 steps, not the first 30 of the pass
+    x = np.random.default_rng(1).uniform(0, 1, (10_003, 2)).astype("float32")
+    # 101 steps of 100 (the last of 3): every 2nd step gives 10 rows, one in ten of its rows
+    rows = 10 * stats_module.SAMPLE_STEPS
+    stats = measure(model, spec, ["hidden"], x, batch_size=100, histogram_rows=rows)["hidden"]
+    assert stats.outputs == len(x)
     (values,) = _reference(model, spec, ["hidden"], x)
-    sampled = values[[step * 100 + row for step in range(10) for row in range(3)]]
-    low, width = stats.bin_edges[0], stats.bin_edges[1] - stats.bin_edges[0]
-    bins = stats.histogram.shape[1]
-    index = np.clip(np.floor((sampled - low) / width), 0, bins - 1).astype(int)
-    expected = np.stack([np.bincount(index[:, unit], minlength=bins) for unit in range(values.shape[1])])
-    assert np.abs(stats.histogram - expected).sum() <= 0.001 * sampled.size + 2
-    # fewer rows than steps: one row from every step
-    few = measure(model, spec, ["hidden"], x, batch_size=100, histogram_rows=4)["hidden"]
-    np.testing.assert_array_equal(few.histogram.sum(axis=1), 10)
+    sample = _sampled(values, len(x), 100, 10)
+    assert len(sample) == 50 * 10 + 3  # the last step is sampled: its 3 rows, not 10
+    np.testing.assert_array_equal(stats.histogram.sum(axis=1), len(sample))
+    assert np.abs(stats.histogram - _binned(sample, stats.bin_edges)).sum() <= 0.001 * sample.size + 2
+    # a pass of few steps: every step gives its rows
+    few = measure(model, spec, ["hidden"], x[:1000], batch_size=100, histogram_rows=rows)["hidden"]
+    np.testing.assert_array_equal(few.histogram.sum(axis=1), 10 * 10)
 
 
 def test_variance_keeps_precision_with_a_large_offset() -> None:
@@ -99,12 +121,18 @@ def test_a_large_probe_is_measured_in_steps_that_fit_in_cache() -> None:
     # conv1's values: 24 × 24 positions × 20 channels × 4 bytes per example
     per_step = stats_module.STEP_BYTES // (24 * 24 * 20 * 4)
     assert 1 < per_step < 128
-    # the first batch is a whole batch (it fixes the histogram edges), then steps of per_step
-    x = np.random.default_rng(4).uniform(0, 1, (128 + 2 * per_step + 5, *spec.input_shape)).astype("float32")
-    stats = measure(model, spec, ["conv1"], x, batch_size=128, histogram_rows=10)["conv1"]
+    x = np.random.default_rng(4).uniform(0, 1, (2 * per_step + 5, *spec.input_shape)).astype("float32")
+    rows = 10 * stats_module.SAMPLE_STEPS
+    stats = measure(model, spec, ["conv1"], x, batch_size=128, histogram_rows=rows)["conv1"]
     assert stats.outputs == len(x) * 24 * 24
-    # 4 steps (128, per_step, per_step, 5 examples) give ⌈10 / 4⌉ rows each
-    np.testing.assert_array_equal(stats.histogram.sum(axis=1), 4 * 3)
-    # a small probe keeps the whole batch per step: 128, 128 and the rest, ⌈10 / 3⌉ rows each
-    dense = measure(model, spec, ["ip1"], x, batch_size=128, histogram_rows=10)["ip1"]
-    np.testing.assert_array_equal(dense.histogram.sum(axis=1), 3 * 4)
+    # 3 steps (per_step, per_step, 5 examples) give 10 rows each
+    np.testing.assert_array_equal(stats.histogram.sum(axis=1), 3 * 10)
+    # a small probe keeps the whole batch per step: 128 examples and the rest
+    dense = measure(model, spec, ["ip1"], x, batch_size=128, histogram_rows=rows)["ip1"]
+    np.testing.assert_array_equal(dense.histogram.sum(axis=1), 2 * 10)
+
+
+def test_a_wide_model_samples_fewer_rows_within_the_sample_budget() -> None:
+    assert stats_module.sample_rows([500, 524], 10**9) == stats_module.SAMPLE_BYTES // (4 * 1024)
+    assert stats_module.sample_rows([10], 300) == 300
+    assert stats_module.sample_rows([10**9], 300) == 1
