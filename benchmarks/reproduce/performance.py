@@ -272,9 +272,12 @@ def vs_paper(
     lenet = overheads["lenet5"]
     summation = overheads["summation"]
     mobile = overheads["mobilenet"]["stats_vs_predict"]
-    mobilenet_ratio = (
-        f"{mobile['ratio']:.2f}× predict (range {min(mobile['ratios']):.2f}–{max(mobile['ratios']):.2f})"
-    )
+    mobile_fresh = overheads["mobilenet"]["stats_fresh_model_vs_predict"]
+
+    def versus_predict(entry: dict[str, Any]) -> str:
+        return f"{entry['ratio']:.2f}× predict (range {min(entry['ratios']):.2f}–{max(entry['ratios']):.2f})"
+
+    mobilenet_ratio, mobilenet_fresh = versus_predict(mobile), versus_predict(mobile_fresh)
 
     def overhead(key: str) -> str:
         entry_s, entry_l = summation[key], lenet[key]
@@ -305,17 +308,21 @@ def vs_paper(
         f"{overhead('training_last_validation_vs_fit')} relative to the bare fit. Relative to a plain "
         f"`model.predict` of the same examples, the statistics pass costs {overhead('stats_vs_predict')} "
         "once traced (it is traced once per model and reused for every call on it), and "
-        f"{overhead('stats_fresh_model_vs_predict')} on a fresh model where both trace. The pass runs the "
-        "probe model only up to the measured layer, the whole pass in one traced function (a `tf.while_loop` "
-        "over steps, no batch returning to Python; the first step also fixes the histogram edges); a step "
+        f"{overhead('stats_fresh_model_vs_predict')} on a fresh model of the same shapes where both trace. "
+        "The pass runs the probe model only up to the measured layer, the whole pass in one traced function "
+        "(a `tf.while_loop` over steps, no batch returning to Python); from the first example on, a step "
         "holds at most 4 MiB of any probe's values, so they stay in cache while the statistics read them "
         "(a 1024-example step of a MobileNet-style convolution would go to memory on every read). Per step "
-        "one XLA-compiled function makes all six per-unit reductions (values > 0, == 0, minimum, maximum, "
-        "sum, sum of (value − shift)²), each over the examples first with every (position, unit) as a "
-        "column and then over the positions, and the histograms count a few rows of every step (16,384 "
-        "rows per pass in all). On mobilenet-v2-mini, whose 23 probes hold 1.07 MB of values per example, "
-        f"the pass costs {mobilenet_ratio}: the "
-        "reductions read every value once more than predict does, at about 1.5 G values/s on one core. "
+        "one XLA call makes every probe's six per-unit reductions (values > 0, == 0, minimum, maximum, sum, "
+        "sum of (value − shift)²): the step's examples are first folded 8 slabs to one elementwise (XLA's "
+        "reductions along the examples run at about a third of the speed of its elementwise loops), then "
+        "reduced with every (position, unit) as a column, then over the positions. Every ⌈steps / 64⌉-th "
+        "step keeps a share of each probe's rows, spread over its examples and positions, and the "
+        "histograms count them at the end in bins over each layer's whole range (16,384 rows per pass in "
+        "all). On mobilenet-v2-mini, whose 23 probes hold 1.07 MB of values per example, the pass costs "
+        f"{mobilenet_ratio} once traced and {mobilenet_fresh} on a fresh model of the same shapes; a "
+        "pruned model has new shapes, so each cycle traces its pass and XLA compiles its step anew (a few "
+        "seconds for the 23 probes on this machine, once per cycle). "
         f"At its measured {rate:,.0f} examples/s the pass over the 1,000,000-sample summation set would take "
         f"~{million:.1f} s, against 5.1 s we measured for a per-batch Python loop over 1,000 batches before "
         "the compiled pass existed (timed on another day, so not a paired comparison).",

@@ -37,23 +37,9 @@ import tensorflow as tf
 
 from prunespec.groups import Group, groups_by_name
 from prunespec.layers import ModelSpec
+from worker.engine.histogram_sample import HISTOGRAM_ROWS, HistogramSample, as_rows, bin_edges
 from worker.engine.results import LayerStats
 
-#: Per layer at the end of a pass: values per unit (int64), and per unit values > 0 and == 0 (int64),
-#: sums of (value - shift) and of their squares (float64), minimum and maximum (float32).
-LayerState = tuple[tf.Tensor, ...]
-#: Rows a pass's histograms count by default: with 16,384 rows sampled, a bin's share of a unit's
-#: values has a standard error of at most 0.4 percentage points (√(¼ / 16,384)), and the cost no longer
-#: grows with the examples measured.
-HISTOGRAM_ROWS = 16_384
-#: Bytes the histograms' sample of one pass may hold, all probes together: a model with more than
-#: 1,024 units in its probes samples fewer rows than :data:`HISTOGRAM_ROWS` (at least one).
-SAMPLE_BYTES = 64 * 2**20
-#: Steps of a pass that give rows to its histograms, at most: every ⌈steps / 64⌉-th step, each giving
-#: ⌈rows / 64⌉ of its rows (all, where it has fewer), spread evenly over its examples and positions.
-#: Keeping the sample of only some steps costs a few operations where keeping every step's cost more
-#: than the reductions themselves on mobilenet-v2-mini (23 probes, 100 steps).
-SAMPLE_STEPS = 64
 #: Per unit over one step: values > 0, values == 0, minimum, maximum, and the sums of (value - shift)
 #: and (value - shift)².
 Reductions = tuple[tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor]
@@ -105,78 +91,6 @@ def _probe_outputs(model: keras.Model, probes: Sequence[str]) -> keras.Model:
 def probe_model(model: keras.Model, spec: ModelSpec, layers: Sequence[str]) -> keras.Model:
     """A model whose outputs are the primary probes' outputs of the named groups, in order."""
     return _probe_outputs(model, [group.probes[0] for group in _groups(spec, layers)])
-
-
-def _bin_range(low: float, high: float) -> tuple[float, float]:
-    """The histogram range of a layer whose values run from ``low`` to ``high`` (one unit wide
-    around a constant layer)."""
-    if high - low < 1e-6:
-        return low - 0.5, high + 0.5
-    return low, high
-
-
-def _bin_edges(low: float, high: float, bins: int) -> np.ndarray:
-    first, last = _bin_range(low, high)
-    return np.linspace(first, last, bins + 1)
-
-
-def _graph_bins(low32: tf.Tensor, high32: tf.Tensor, bins: int) -> tuple[tf.Tensor, tf.Tensor]:
-    """:func:`_bin_range` in the graph: the float32 low edge and bin width."""
-    low, high = tf.cast(low32, tf.float64), tf.cast(high32, tf.float64)
-    narrow = high - low < 1e-6
-    first = tf.where(narrow, low - 0.5, low)
-    last = tf.where(narrow, high + 0.5, high)
-    return tf.cast(first, tf.float32), tf.cast((last - first) / bins, tf.float32)
-
-
-def _bin_index(
-    samples: tf.Tensor,
-    real: tf.Tensor,
-    low: tf.Tensor,
-    width: tf.Tensor,
-    layout: tuple[tf.Tensor, tf.Tensor, tf.Tensor],
-    bins: int,
-    units: int,
-) -> tf.Tensor:
-    """Each sampled value's bin among every unit's bins side by side (int32, kept steps × flattened
-    rows; ``layout``: each value's probe, row and unit as :class:`_SampleLayout` gives them); padding
-    rows go to one bin past the last. Elementwise: XLA makes it one loop."""
-    probe, row, unit = layout
-    # the highest value lands on the last edge: it counts in the last bin
-    position = (samples - tf.gather(low, probe)) / tf.gather(width, probe)
-    index = tf.clip_by_value(tf.cast(tf.floor(position), tf.int32), 0, bins - 1) + unit * bins
-    return tf.where(row < tf.gather(real, probe, axis=1), index, units * bins)
-
-
-_xla_bin_index = tf.function(_bin_index, jit_compile=True, autograph=False)
-
-
-def _histograms(
-    minimum: tf.Tensor,
-    maximum: tf.Tensor,
-    samples: tf.Tensor,
-    real: tf.Tensor,
-    layout: _SampleLayout,
-    bins: int,
-    xla: bool,
-) -> tf.Tensor:
-    """Every unit's histogram (units × bins, int64) of the kept samples (kept steps × flattened rows,
-    and how many of each probe's rows are real), in ``bins`` bins from its probe's lowest to its
-    highest value in the whole pass: one computation for all probes."""
-    low, width = _graph_bins(
-        tf.math.segment_min(minimum, layout.unit_probe), tf.math.segment_max(maximum, layout.unit_probe), bins
-    )
-    units = int(layout.unit_probe.shape[0])
-    index = (_xla_bin_index if xla else _bin_index)(
-        samples, real, low, width, (layout.probe, layout.row, layout.unit), bins, units
-    )
-    counts = tf.math.bincount(tf.reshape(index, [-1]), minlength=units * bins + 1, dtype=tf.int64)
-    return tf.reshape(counts[: units * bins], [units, bins])
-
-
-def _rows(values: tf.Tensor) -> tf.Tensor:
-    """A probe's values as rows (one example at one position) × units, in float32."""
-    return tf.reshape(tf.cast(values, tf.float32), [-1, values.shape[-1]])
 
 
 def _grid(values: tf.Tensor) -> tf.Tensor:
@@ -243,18 +157,6 @@ def _reductions(grid: tf.Tensor, shift: tf.Tensor, slabs: int = SLABS) -> Reduct
     return active, zeros, minimum, maximum, sums, squares
 
 
-def _sample(values: tf.Tensor, rows: int) -> tuple[tf.Tensor, tf.Tensor]:
-    """``rows`` rows of a probe's values of one step, spread evenly over them (every ⌊available /
-    rows⌋-th row), flattened; where the step has fewer, all of them and copies of its last (padding),
-    and how many are real."""
-    flat = _rows(values)
-    available = tf.shape(flat)[0]
-    stride = tf.maximum(1, available // rows)
-    picked = tf.range(rows) * stride
-    real = tf.reduce_sum(tf.cast(picked < available, tf.int32))
-    return tf.reshape(tf.gather(flat, tf.minimum(picked, available - 1)), [-1]), real
-
-
 def _fold_step(values: Sequence[tf.Tensor], shift: tf.Tensor, step: int) -> StepReductions:
     """One step's reductions of every probe (``step`` examples at most), side by side, as
     :data:`StepReductions` describes them: one call returns what the running state needs."""
@@ -275,17 +177,12 @@ def _fold_step(values: Sequence[tf.Tensor], shift: tf.Tensor, step: int) -> Step
     )
 
 
-def _step_sample(values: Sequence[tf.Tensor], sampled: Sequence[int]) -> tuple[tf.Tensor, tf.Tensor]:
-    """Each probe's ``sampled`` rows of one step (:func:`_sample`), flattened one after another, and
-    how many of each probe's are real (int32)."""
-    samples = [_sample(v, rows) for v, rows in zip(values, sampled, strict=True)]
-    return tf.concat([rows for rows, _ in samples], 0), tf.stack([real for _, real in samples])
-
-
-def sample_rows(widths: Sequence[int], histogram_rows: int) -> int:
-    """Rows the histograms of probes ``widths`` units wide sample in one pass: ``histogram_rows``, or
-    fewer where they would hold more than :data:`SAMPLE_BYTES` (at least one)."""
-    return max(1, min(histogram_rows, SAMPLE_BYTES // (4 * max(1, sum(widths)))))
+#: :func:`_fold_step` compiled by XLA: one call a step for every probe's reductions (a call has a fixed
+#: cost of ~0.1 ms, and each TensorFlow op ~10 µs: 23 probes' six reductions and running sums as
+#: separate ops cost more than their arithmetic). Shared by every pass: traced once per probe shapes
+#: and step, compiled once per step shape (full steps and the last one), so a model of the same
+#: shapes as one measured before (another experiment's cycle 0, say) reuses its compilation.
+_xla_fold_step = tf.function(_fold_step, jit_compile=True, autograph=False)
 
 
 def step_examples(probe: keras.Model, batch_size: int) -> int:
@@ -297,32 +194,6 @@ def step_examples(probe: keras.Model, batch_size: int) -> int:
     outputs = probe.outputs if isinstance(probe.outputs, list | tuple) else [probe.outputs]
     largest = max(4 * int(np.prod(o.shape[1:])) for o in outputs)
     return max(1, min(batch_size, STEP_BYTES // largest))
-
-
-@dataclasses.dataclass(frozen=True)
-class _SampleLayout:
-    """Where each value of a kept step's flattened sample comes from: its probe, its row among the
-    probe's sampled rows, its unit (among every probe's units side by side); and each unit's probe."""
-
-    probe: tf.Tensor
-    row: tf.Tensor
-    unit: tf.Tensor
-    unit_probe: tf.Tensor
-
-    @classmethod
-    def of(cls, widths: Sequence[int], sampled: Sequence[int]) -> _SampleLayout:
-        shapes = list(zip(sampled, widths, strict=True))  # each probe's sample: rows × units
-        first_unit = np.cumsum([0, *widths[:-1]])
-        probe = np.concatenate([np.full(rows * width, p) for p, (rows, width) in enumerate(shapes)])
-        row = np.concatenate([np.repeat(np.arange(rows), width) for rows, width in shapes])
-        unit = np.concatenate(
-            [
-                np.tile(np.arange(width), rows) + first
-                for (rows, width), first in zip(shapes, first_unit, strict=True)
-            ]
-        )
-        unit_probe = np.repeat(np.arange(len(widths)), widths)
-        return cls(*(tf.constant(a, tf.int32) for a in (probe, row, unit, unit_probe)))
 
 
 def _compiled_pass(
@@ -345,14 +216,9 @@ def _compiled_pass(
     widths = [int(o.shape[-1]) for o in outputs]
     positions = [int(np.prod(o.shape[1:-1])) for o in outputs]
     step = step_examples(probe, batch_size)
-    per_step = -(-sample_rows(widths, histogram_rows) // SAMPLE_STEPS)
-    sampled = [max(1, min(step * p, per_step)) for p in positions]
-    # one XLA call a step for every probe's reductions (a call has a fixed cost of ~0.1 ms, and each
-    # TensorFlow op ~10 µs: 23 probes' six reductions and running sums as ops cost more than the
-    # arithmetic); compiled per step shape (full steps and the last one), not traced again
-    fold_step = tf.function(_fold_step, jit_compile=True, autograph=False) if xla else _fold_step
+    fold_step = _xla_fold_step if xla else _fold_step
     probe_positions = tf.constant(positions, tf.int64)
-    layout = _SampleLayout.of(widths, sampled)
+    sample = HistogramSample.plan(widths, positions, step, histogram_rows)
 
     def forward(batch: tf.Tensor) -> list[tf.Tensor]:
         values = probe(batch, training=False)
@@ -363,7 +229,7 @@ def _compiled_pass(
         _TRACES[0] += 1
         total = tf.cast(tf.shape(x)[0], tf.int64)
         steps = (total + step - 1) // step
-        every = (steps + SAMPLE_STEPS - 1) // SAMPLE_STEPS  # a sampled step, then every-1 not
+        every = sample.every(steps)
         units = sum(widths)
         state = (
             tf.zeros([len(widths)], tf.int64),  # values per unit so far, per probe
@@ -373,12 +239,7 @@ def _compiled_pass(
             tf.fill([units], np.float32(-np.inf)),  # maximum
             tf.zeros([units], tf.float32),  # shift, set by the first step
         )
-        samples = tf.TensorArray(
-            tf.float32,
-            size=0,
-            dynamic_size=True,
-            element_shape=[sum(rows * width for rows, width in zip(sampled, widths, strict=True))],
-        )
+        samples = tf.TensorArray(tf.float32, size=0, dynamic_size=True, element_shape=[sample.size])
         real = tf.TensorArray(tf.int32, size=0, dynamic_size=True, element_shape=[len(widths)])
 
         def next_step(
@@ -391,7 +252,7 @@ def _compiled_pass(
             # stay 0; a large offset costs no precision)
             shift = tf.cond(
                 index == 0,
-                lambda: tf.concat([tf.reduce_mean(_rows(v), axis=0) for v in values], 0),
+                lambda: tf.concat([tf.reduce_mean(as_rows(v), axis=0) for v in values], 0),
                 lambda: carried_shift,
             )
             step_counts, step_moments, step_min, step_max = fold_step(values, shift, step)
@@ -407,7 +268,7 @@ def _compiled_pass(
             kept = tf.cast(index // every, tf.int32)
 
             def keep() -> tuple[tf.TensorArray, tf.TensorArray]:
-                step_sample, step_real = _step_sample(values, sampled)
+                step_sample, step_real = sample.keep(values)
                 return samples.write(kept, step_sample), real.write(kept, step_real)
 
             samples, real = tf.cond(index % every == 0, keep, lambda: (samples, real))
@@ -424,7 +285,7 @@ def _compiled_pass(
             parallel_iterations=1,
         )
         counted, counts, moments, minimum, maximum, shift = state
-        histograms = _histograms(minimum, maximum, samples.stack(), real.stack(), layout, bins, xla)
+        histograms = sample.histograms(minimum, maximum, samples.stack(), real.stack(), bins, xla)
         return counted, counts, moments, minimum, maximum, shift, histograms
 
     return run
@@ -533,7 +394,7 @@ def measure_probes(
             minimum=low.astype(np.float64),
             maximum=high.astype(np.float64),
             histogram=histogram.astype(np.int64),
-            bin_edges=_bin_edges(float(low.min()), float(high.max()), bins),
+            bin_edges=bin_edges(float(low.min()), float(high.max()), bins),
         )
     return {
         group.name: [

@@ -78,6 +78,12 @@ def test_a_pass_xla_cannot_compile_falls_back_to_plain_tensorflow(monkeypatch: p
     x = np.random.default_rng(3).uniform(0, 1, (50, *spec.input_shape)).astype("float32")
     expected = measure(model, spec, ["conv1", "ip1"], x, batch_size=16)
     monkeypatch.setattr(stats_module, "_reductions", _reductions_xla_cannot_compile)
+    # the shared compiled step has traced these shapes already: a new one traces the patched reductions
+    monkeypatch.setattr(
+        stats_module,
+        "_xla_fold_step",
+        tf.function(stats_module._fold_step, jit_compile=True, autograph=False),
+    )
     fresh = build_model(spec)
     fresh.set_weights(model.get_weights())
     before = stats_module.traces()

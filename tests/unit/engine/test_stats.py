@@ -8,6 +8,7 @@ import pytest
 
 from prunespec.layers import ModelSpec
 from prunespec.presets import preset
+from worker.engine import histogram_sample
 from worker.engine import stats as stats_module
 from worker.engine.build import build_model
 from worker.engine.stats import measure, probe_model
@@ -24,7 +25,7 @@ def _sampled(values: np.ndarray, examples: int, step: int, rows: int) -> np.ndar
     ⌈steps / SAMPLE_STEPS⌉-th step gives ``rows`` rows spread evenly over it (all where it has fewer)."""
     positions = len(values) // examples
     steps = -(-examples // step)
-    every = -(-steps // stats_module.SAMPLE_STEPS)
+    every = -(-steps // histogram_sample.SAMPLE_STEPS)
     picked = []
     for index in range(0, steps, every):
         block = values[index * step * positions : min(examples, (index + 1) * step) * positions]
@@ -52,7 +53,10 @@ def test_statistics_match_numpy(name: str) -> None:
     probe = probe_model(model, spec, layers)
     step = stats_module.step_examples(probe, 128)
     widths = [int(o.shape[-1]) for o in probe.outputs]
-    per_step = -(-stats_module.sample_rows(widths, stats_module.HISTOGRAM_ROWS) // stats_module.SAMPLE_STEPS)
+    per_step = -(
+        -histogram_sample.sample_rows(widths, histogram_sample.HISTOGRAM_ROWS)
+        // histogram_sample.SAMPLE_STEPS
+    )
 
     for layer, values in zip(layers, _reference(model, spec, layers, x), strict=True):
         s = stats[layer]
@@ -80,7 +84,7 @@ def test_histograms_sample_rows_spread_over_the_pass_but_moments_cover_everythin
     model = build_model(spec)
     x = np.random.default_rng(1).uniform(0, 1, (10_003, 2)).astype("float32")
     # 101 steps of 100 (the last of 3): every 2nd step gives 10 rows, one in ten of its rows
-    rows = 10 * stats_module.SAMPLE_STEPS
+    rows = 10 * histogram_sample.SAMPLE_STEPS
     stats = measure(model, spec, ["hidden"], x, batch_size=100, histogram_rows=rows)["hidden"]
     assert stats.outputs == len(x)
     (values,) = _reference(model, spec, ["hidden"], x)
@@ -122,7 +126,7 @@ def test_a_large_probe_is_measured_in_steps_that_fit_in_cache() -> None:
     per_step = stats_module.STEP_BYTES // (24 * 24 * 20 * 4)
     assert 1 < per_step < 128
     x = np.random.default_rng(4).uniform(0, 1, (2 * per_step + 5, *spec.input_shape)).astype("float32")
-    rows = 10 * stats_module.SAMPLE_STEPS
+    rows = 10 * histogram_sample.SAMPLE_STEPS
     stats = measure(model, spec, ["conv1"], x, batch_size=128, histogram_rows=rows)["conv1"]
     assert stats.outputs == len(x) * 24 * 24
     # 3 steps (per_step, per_step, 5 examples) give 10 rows each
@@ -133,6 +137,6 @@ def test_a_large_probe_is_measured_in_steps_that_fit_in_cache() -> None:
 
 
 def test_a_wide_model_samples_fewer_rows_within_the_sample_budget() -> None:
-    assert stats_module.sample_rows([500, 524], 10**9) == stats_module.SAMPLE_BYTES // (4 * 1024)
-    assert stats_module.sample_rows([10], 300) == 300
-    assert stats_module.sample_rows([10**9], 300) == 1
+    assert histogram_sample.sample_rows([500, 524], 10**9) == histogram_sample.SAMPLE_BYTES // (4 * 1024)
+    assert histogram_sample.sample_rows([10], 300) == 300
+    assert histogram_sample.sample_rows([10**9], 300) == 1
