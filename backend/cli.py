@@ -41,6 +41,7 @@ from backend.client_uploads import add_submit_upload_options, add_upload_command
 from backend.version import package_version
 from prunespec.spec import ExperimentSpec, load_spec, written_location
 from prunespec.spec_yaml import load_yaml
+from prunespec.stops import StopReason
 
 #: Exit code for bad input (as argparse uses for a bad command line).
 EXIT_USAGE = 2
@@ -175,7 +176,7 @@ def _run_validated(spec: ExperimentSpec, args: argparse.Namespace) -> int:
     except local_run.ExperimentCancelled:
         print("cancelled before the first cycle finished", file=sys.stderr)
         return EXIT_CANCELLED
-    if run.result.stop_reason == "cancelled":
+    if run.result.stop_reason == StopReason.cancelled:
         print(f"cancelled; wrote what finished to {run.out_dir}", file=sys.stderr)
         return EXIT_CANCELLED
     return 0

@@ -28,6 +28,7 @@ from backend.models import Status
 from backend.schemas_graph import GroupOut
 from prunespec.costs import format_count
 from prunespec.spec import ExperimentSpec
+from prunespec.stops import StopReason
 
 API_PREFIX = "/api"
 #: Largest id a request may name: the id columns are 32-bit ``integer`` (PostgreSQL refuses more).
@@ -896,7 +897,8 @@ class RunResults(BaseModel):
     versions: Annotated[
         dict[Annotated[str, Field(max_length=32)], Annotated[str, Field(max_length=64)]], Field(max_length=20)
     ] = Field(default_factory=dict)
-    stop_reason: str = Field(min_length=1, max_length=32)
+    #: one of the engine's reasons: a run stopped for any other reason was not written by ``prunelab run``
+    stop_reason: StopReason
     final_index: int | None = Field(ge=0, le=MAX_IMPORT_CYCLES)
     cycles: Annotated[list[ImportedCycle], Field(max_length=MAX_IMPORT_CYCLES)]
 

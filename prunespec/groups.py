@@ -140,7 +140,7 @@ def layer_inputs(spec: ModelSpec) -> dict[str, tuple[str, ...]]:
     result: dict[str, tuple[str, ...]] = {}
     previous = INPUT
     for layer in spec.layers:
-        name = layer.name or ""
+        name = layer.key
         named = getattr(layer, "inputs", None)
         result[name] = tuple(named) if named else (previous,)
         previous = name
@@ -151,7 +151,7 @@ def consumers_by_name(spec: ModelSpec) -> dict[str, list[str]]:
     """Every layer (and ``input``) with the layers that read it, in model order."""
     result: dict[str, list[str]] = {INPUT: []}
     for layer in spec.layers:
-        result[layer.name or ""] = []
+        result[layer.key] = []
     for name, inputs in layer_inputs(spec).items():
         for source in inputs:
             result.setdefault(source, []).append(name)
@@ -222,7 +222,7 @@ class _Walk:
         self.producer_space: dict[str, int] = {}
         self.inputs = layer_inputs(spec)
         shapes = spec.shapes
-        self.shape = {layer.name or "": tuple(shapes[i]) for i, layer in enumerate(spec.layers)}
+        self.shape = {layer.key: tuple(shapes[i]) for i, layer in enumerate(spec.layers)}
         self.shape[INPUT] = tuple(spec.input_shape)
         channels = int(spec.input_shape[-1])
         self.tensors[INPUT] = _Tensor([(self.spaces.new(channels), channels)], stride=channels)
@@ -251,7 +251,7 @@ class _Walk:
         return _Tensor(list(first.ranges), first.positions, first.stride, first.flatten)
 
     def visit(self, layer: Any) -> None:
-        name = layer.name or ""
+        name = layer.key
         kind = str(layer.type)
         sources = [self.tensors[source] for source in self.inputs[name]]
         out_channels = int(self.shape[name][-1]) if self.shape[name] else 1
@@ -303,7 +303,7 @@ def _walk(spec: ModelSpec) -> _Walk:
     walk = _Walk(spec)
     for layer in spec.layers:
         walk.visit(layer)
-    walk._fix_all(walk.tensors[spec.layers[-1].name or ""], FEEDS_OUTPUT)
+    walk._fix_all(walk.tensors[spec.layers[-1].key], FEEDS_OUTPUT)
     for name, tensor in walk.tensors.items():
         roots = [walk.spaces.root(space) for space, _ in tensor.ranges]
         for root in {r for r in roots if roots.count(r) > 1}:
@@ -315,7 +315,7 @@ def _group_names(walk: _Walk, spec: ModelSpec) -> dict[int, str]:
     """Root space -> group name: its first producer, or ``input`` for the input's own channels."""
     names: dict[int, str] = {}
     for layer in spec.layers:
-        name = layer.name or ""
+        name = layer.key
         if name in walk.producer_space:
             names.setdefault(walk.spaces.root(walk.producer_space[name]), name)
     names.setdefault(walk.spaces.root(walk.tensors[INPUT].ranges[0][0]), INPUT)
@@ -342,13 +342,13 @@ def _layouts(walk: _Walk, names: dict[int, str]) -> dict[str, Layout]:
 
 def _chain_end(start: str, spec: ModelSpec, readers: dict[str, list[str]]) -> str:
     """The last layer of the batch norm / activation / dropout chain right after ``start``."""
-    layers = {layer.name or "": layer for layer in spec.layers}
+    layers = {layer.key: layer for layer in spec.layers}
     current = start
     while len(readers[current]) == 1:
         following = layers[readers[current][0]]
         if following.type not in ELEMENTWISE or _activation_of(following) == "softmax":
             break
-        current = following.name or ""
+        current = following.key
     return current
 
 
@@ -366,13 +366,13 @@ def dependency_groups(spec: ModelSpec) -> list[Group]:
     names = _group_names(walk, spec)
     layouts = _layouts(walk, names)
     readers = consumers_by_name(spec)
-    order = {layer.name or "": i for i, layer in enumerate(spec.layers)}
-    kinds = {layer.name or "": str(layer.type) for layer in spec.layers}
+    order = {layer.key: i for i, layer in enumerate(spec.layers)}
+    kinds = {layer.key: str(layer.type) for layer in spec.layers}
     producers: dict[str, list[str]] = {}
     members: dict[str, list[str]] = {}
     consumers: dict[str, list[Consumer]] = {}
     for layer in spec.layers:
-        name = layer.name or ""
+        name = layer.key
         if name in walk.producer_space:
             group = names[walk.spaces.root(walk.producer_space[name])]
             producers.setdefault(group, []).append(name)

@@ -75,6 +75,12 @@ class _LayerBase(StrictModel):
 
     _inputs = field_validator("inputs", mode="before")(_one_name)
 
+    @property
+    def key(self) -> str:
+        """The layer's name: every layer of a validated :class:`ModelSpec` has one (``<type>_<index>``
+        where none was given); empty only on a layer not yet validated as part of a model."""
+        return self.name or ""
+
     def infer(self, shapes: tuple[Shape, ...], sources: tuple[str, ...]) -> Shape:
         """The layer's output shape from its input shapes (batch axis excluded).
 

@@ -206,7 +206,7 @@ class ModelSpec(StrictModel):
         return list(self._graph[0])
 
     def layer_names(self) -> list[str]:
-        return [layer.name or "" for layer in self.layers]
+        return [layer.key for layer in self.layers]
 
     def index_of(self, name: str) -> int:
         """The position of the named layer.
@@ -271,7 +271,7 @@ class ModelSpec(StrictModel):
         for layer in self.layers:
             width = width_of(layer)
             if width is not None:
-                out[layer.name or ""] = width
+                out[layer.key] = width
         return out
 
     def with_widths(self, widths: Mapping[str, int]) -> ModelSpec:
@@ -286,7 +286,7 @@ class ModelSpec(StrictModel):
         layers: list[dict[str, Any]] = []
         for layer in self.layers:
             data = layer.model_dump()
-            name = layer.name or ""
+            name = layer.key
             if name in widths:
                 key = "units" if isinstance(layer, DenseLayer) else "filters"
                 data[key] = int(widths[name])

@@ -110,7 +110,7 @@ class ModelGraph:
         except ValueError:
             groups = ()
         inputs = layer_inputs(model)
-        layers = tuple((layer.name or "", layer.type, inputs[layer.name or ""]) for layer in model.layers)
+        layers = tuple((layer.key, layer.type, inputs[layer.key]) for layer in model.layers)
         return cls(tuple(model.input_shape), layers, groups)
 
     def widths(self) -> dict[str, int]:

@@ -228,6 +228,7 @@ def test_import_with_a_final_model_stores_it_as_the_result(client: TestClient) -
         (lambda r: r["cycles"][1].update(pruned_from=1), "results.cycles.1.pruned_from"),
         (lambda r: r["cycles"][0].update(loss="NaN"), "results.cycles.0.loss"),
         (lambda r: r["spec"].update(name=""), "results.spec.name"),
+        (lambda r: r.update(stop_reason="exploded"), "results.stop_reason"),
         (lambda r: r.update(cycles=[SMALL_CYCLE] * 1001), "results.cycles"),
     ],
 )

@@ -243,8 +243,8 @@ def build_model(
     for layer in spec.layers:
         sources = [tensors[source] for source in layer.inputs or ()]
         keras_layer = build_layer(layer, training, prunable=layer.name in chosen)
-        tensors[layer.name or ""] = keras_layer(sources[0] if len(sources) == 1 else sources)
-    return keras.Model(inputs, tensors[spec.layers[-1].name or ""], name="prunelab")
+        tensors[layer.key] = keras_layer(sources[0] if len(sources) == 1 else sources)
+    return keras.Model(inputs, tensors[spec.layers[-1].key], name="prunelab")
 
 
 def layer_weights(model: keras.Model) -> dict[str, list[np.ndarray]]:

@@ -20,7 +20,7 @@ import keras
 import numpy as np
 
 from prunespec.groups import Group, Layout, layer_inputs
-from prunespec.layers import ModelSpec
+from prunespec.layers import Layer, ModelSpec
 
 Weights = dict[str, list[np.ndarray]]
 #: Per-channel layers that leave a constant channel's value unchanged (at inference).
@@ -73,10 +73,10 @@ class ConstantPropagation:
         self.inputs = layer_inputs(spec)
         self.channels = np.arange(group.width)
 
-    def _member(self, layer: object, values: list[np.ndarray]) -> np.ndarray:
+    def _member(self, layer: Layer, values: list[np.ndarray]) -> np.ndarray:
         """The value a member outputs given its group inputs' values, (positions, width)."""
-        name = getattr(layer, "name", "") or ""
-        kind = getattr(layer, "type", "")
+        name = layer.key
+        kind = layer.type
         if kind == "add":
             return np.sum(values, axis=0)
         if kind == "multiply":
@@ -119,7 +119,7 @@ class ConstantPropagation:
         }
         members = set(self.group.members)
         for layer in self.spec.layers:
-            name = layer.name or ""
+            name = layer.key
             if name in values or name not in members:
                 continue
             carried = [

@@ -87,7 +87,7 @@ class LayerPlan:
 def can_merge(spec: ModelSpec, group: Group) -> bool:
     """Whether a group's always-active units can be merged: one dense ReLU producer measured at its
     own output, feeding one dense layer directly or through dropout."""
-    layers = {layer.name or "": layer for layer in spec.layers}
+    layers = {layer.key: layer for layer in spec.layers}
     producer = layers[group.producers[0]]
     return (
         len(group.producers) == 1
@@ -110,7 +110,7 @@ class _Editor:
         self.weights = weights
         self.layouts: dict[str, Layout] = tensor_layouts(spec)
         self.inputs = layer_inputs(spec)
-        self.layers = {layer.name or "": layer for layer in spec.layers}
+        self.layers = {layer.key: layer for layer in spec.layers}
         self.remove_out: dict[str, set[int]] = {}
         self.remove_in: dict[str, set[int]] = {}
         self.add_bias: set[str] = set()

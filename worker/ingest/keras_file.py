@@ -134,7 +134,7 @@ def describe_model(model: Any) -> dict[str, Any]:
     widths = spec.widths()
     layers = []
     for layer in spec.layers:
-        name = layer.name or ""
+        name = layer.key
         if name in prunable:
             why = "prunable"
         elif name in weighted:
