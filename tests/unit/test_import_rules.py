@@ -68,3 +68,11 @@ def test_importing_the_spec_package_and_the_app_loads_no_tensorflow() -> None:
         "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules, 'TensorFlow was imported'\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)
+
+
+def test_the_service_index_names_every_module_of_the_service() -> None:
+    service = ROOT / "backend" / "service"
+    index = ast.get_docstring(ast.parse((service / "__init__.py").read_text())) or ""
+    listed = {line.split()[0] for line in index.splitlines() if line.startswith("    ") and line.split()}
+    modules = {path.stem for path in service.glob("*.py") if path.stem != "__init__"}
+    assert modules <= listed, f"not in backend/service/__init__.py's index: {sorted(modules - listed)}"
