@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from backend.queue import SQLITE_BROKER_BUSY_SECONDS, make_celery
+from backend.queue import SQLITE_BROKER_BUSY_SECONDS, WORKER_MAX_MEMORY_KIB, make_celery
 from backend.settings import Settings
 
 
@@ -23,3 +23,9 @@ def test_redis_gets_a_visibility_timeout_and_no_sqlite_options(tmp_path: Path) -
     settings = Settings(data_dir=tmp_path, broker_url="redis://127.0.0.1:6379/15")
     options = make_celery(settings).conf.broker_transport_options
     assert options == {"visibility_timeout": settings.broker_visibility_timeout}
+
+
+def test_a_worker_process_is_replaced_once_it_holds_too_much_memory(tmp_path: Path) -> None:
+    # TensorFlow keeps every pruned model's traces for the process's life: prefork replaces the process
+    conf = make_celery(Settings(data_dir=tmp_path)).conf
+    assert conf.worker_max_memory_per_child == WORKER_MAX_MEMORY_KIB == 4 * 2**20
