@@ -10,8 +10,9 @@ statistics are its primary probe's; ``group_stats.combine`` aggregates all its p
 One traced ``tf.function`` runs the whole pass: a ``tf.while_loop`` folds every step into running
 per-unit state, so no batch returns to Python. A step is ``batch_size`` examples, or, without an
 accelerator, fewer where the largest probe's values would not stay in cache (:data:`STEP_BYTES`)
-while the statistics read them; the first step also fixes a per-unit shift (its mean). Per step, one
-XLA-compiled call for all probes (plain TensorFlow where XLA cannot compile it) makes every channel's
+while the statistics read them; the first step also fixes a per-unit shift (its mean). Per full step, one
+XLA-compiled call for all probes (plain TensorFlow where XLA cannot compile it, and for a last step
+that does not fill one: its shape would be compiled anew for every model) makes every channel's
 reductions: values > 0 and == 0 (int32), minimum, maximum, sums of values less the shift and of
 their squares (float32); the pass sums them over steps in float64, so a million examples lose no
 precision, and a constant channel's sums stay 0. Histograms count about ``histogram_rows`` rows (a
@@ -157,14 +158,18 @@ def _reductions(grid: tf.Tensor, shift: tf.Tensor, slabs: int = SLABS) -> Reduct
     return active, zeros, minimum, maximum, sums, squares
 
 
-def _fold_step(values: Sequence[tf.Tensor], shift: tf.Tensor, step: int) -> StepReductions:
+def _fold_step(
+    values: Sequence[tf.Tensor], shift: tf.Tensor, step: int, fold_slabs: bool = True
+) -> StepReductions:
     """One step's reductions of every probe (``step`` examples at most), side by side, as
-    :data:`StepReductions` describes them: one call returns what the running state needs."""
+    :data:`StepReductions` describes them: one call returns what the running state needs. Slabs
+    are folded (:data:`SLABS`) where ``fold_slabs`` and a probe's step holds :data:`SLAB_VALUES`."""
     shifts = tf.split(shift, [int(v.shape[-1]) for v in values])
-    reduced = [
-        _reductions(_grid(v), s, SLABS if step * int(np.prod(v.shape[1:])) >= SLAB_VALUES else 1)
-        for v, s in zip(values, shifts, strict=True)
-    ]
+
+    def slabs(v: tf.Tensor) -> int:
+        return SLABS if fold_slabs and step * int(np.prod(v.shape[1:])) >= SLAB_VALUES else 1
+
+    reduced = [_reductions(_grid(v), s, slabs(v)) for v, s in zip(values, shifts, strict=True)]
 
     def side_by_side(which: int) -> tf.Tensor:
         return tf.concat([r[which] for r in reduced], 0)
@@ -179,10 +184,25 @@ def _fold_step(values: Sequence[tf.Tensor], shift: tf.Tensor, step: int) -> Step
 
 #: :func:`_fold_step` compiled by XLA: one call a step for every probe's reductions (a call has a fixed
 #: cost of ~0.1 ms, and each TensorFlow op ~10 µs: 23 probes' six reductions and running sums as
-#: separate ops cost more than their arithmetic). Shared by every pass: traced once per probe shapes
-#: and step, compiled once per step shape (full steps and the last one), so a model of the same
-#: shapes as one measured before (another experiment's cycle 0, say) reuses its compilation.
+#: separate ops cost more than their arithmetic). Shared by every pass: traced and compiled once per
+#: probe shapes and step, so a model of the same shapes as one measured before (another
+#: experiment's cycle 0, say) reuses its compilation. Only full steps use it (:func:`_fold`).
 _xla_fold_step = tf.function(_fold_step, jit_compile=True, autograph=False)
+
+
+def _fold(values: Sequence[tf.Tensor], shift: tf.Tensor, step: int, xla: bool) -> StepReductions:
+    """A step's reductions: a full step's (``step`` examples) in one XLA call where ``xla``; the
+    last step of a pass that does not fill one in plain TensorFlow. XLA compiles every new step
+    shape, and a pruned model's shapes are new every cycle: compiling the last step's too cost ~4 s
+    on mobilenet-v2-mini (23 probes) for a step that plain TensorFlow folds in milliseconds."""
+    if not xla:
+        return _fold_step(values, shift, step)
+
+    return tf.cond(
+        tf.shape(values[0])[0] == step,
+        lambda: _xla_fold_step(values, shift, step),
+        lambda: _fold_step(values, shift, step, fold_slabs=False),
+    )
 
 
 def step_examples(probe: keras.Model, batch_size: int) -> int:
@@ -216,7 +236,6 @@ def _compiled_pass(
     widths = [int(o.shape[-1]) for o in outputs]
     positions = [int(np.prod(o.shape[1:-1])) for o in outputs]
     step = step_examples(probe, batch_size)
-    fold_step = _xla_fold_step if xla else _fold_step
     probe_positions = tf.constant(positions, tf.int64)
     sample = HistogramSample.plan(widths, positions, step, histogram_rows)
 
@@ -255,7 +274,7 @@ def _compiled_pass(
                 lambda: tf.concat([tf.reduce_mean(as_rows(v), axis=0) for v in values], 0),
                 lambda: carried_shift,
             )
-            step_counts, step_moments, step_min, step_max = fold_step(values, shift, step)
+            step_counts, step_moments, step_min, step_max = _fold(values, shift, step, xla)
             # a step's sums in float32, the pass's in float64
             state = (
                 counted + tf.cast(tf.shape(values[0])[0], tf.int64) * probe_positions,

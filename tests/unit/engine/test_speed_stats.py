@@ -9,9 +9,11 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from prunespec.layers import ModelSpec
 from prunespec.presets import preset
 from worker.engine import stats as stats_module
 from worker.engine.build import build_model
+from worker.engine.results import LayerStats
 from worker.engine.stats import measure
 from worker.engine.surgery import LayerPlan, prune
 
@@ -63,6 +65,23 @@ def test_statistics_and_surgery_run_when_placed_on_the_cpu_explicitly() -> None:
 
 
 _REDUCTIONS = stats_module._reductions
+_LAYERS = ["conv1", "ip1"]
+
+
+def _lenet_measured(seed: int) -> tuple[ModelSpec, keras.Model, np.ndarray, dict[str, LayerStats]]:
+    """LeNet-5, 50 examples, and their statistics in steps of 16 (the last step holds 2)."""
+    spec = preset("lenet-5")
+    keras.utils.set_random_seed(seed)
+    model = build_model(spec)
+    x = np.random.default_rng(seed).uniform(0, 1, (50, *spec.input_shape)).astype("float32")
+    return spec, model, x, measure(model, spec, _LAYERS, x, batch_size=16)
+
+
+def _copy(model: keras.Model, spec: ModelSpec) -> keras.Model:
+    """A new model (a pass of its own) with ``model``'s weights."""
+    fresh = build_model(spec)
+    fresh.set_weights(model.get_weights())
+    return fresh
 
 
 def _reductions_xla_cannot_compile(grid: tf.Tensor, shift: tf.Tensor, slabs: int) -> stats_module.Reductions:
@@ -72,11 +91,7 @@ def _reductions_xla_cannot_compile(grid: tf.Tensor, shift: tf.Tensor, slabs: int
 
 
 def test_a_pass_xla_cannot_compile_falls_back_to_plain_tensorflow(monkeypatch: pytest.MonkeyPatch) -> None:
-    spec = preset("lenet-5")
-    keras.utils.set_random_seed(3)
-    model = build_model(spec)
-    x = np.random.default_rng(3).uniform(0, 1, (50, *spec.input_shape)).astype("float32")
-    expected = measure(model, spec, ["conv1", "ip1"], x, batch_size=16)
+    spec, model, x, expected = _lenet_measured(3)
     monkeypatch.setattr(stats_module, "_reductions", _reductions_xla_cannot_compile)
     # the shared compiled step has traced these shapes already: a new one traces the patched reductions
     monkeypatch.setattr(
@@ -84,15 +99,43 @@ def test_a_pass_xla_cannot_compile_falls_back_to_plain_tensorflow(monkeypatch: p
         "_xla_fold_step",
         tf.function(stats_module._fold_step, jit_compile=True, autograph=False),
     )
-    fresh = build_model(spec)
-    fresh.set_weights(model.get_weights())
+    fresh = _copy(model, spec)
     before = stats_module.traces()
-    fallen_back = measure(fresh, spec, ["conv1", "ip1"], x, batch_size=16)
-    again = measure(fresh, spec, ["conv1", "ip1"], x, batch_size=16)
+    fallen_back = measure(fresh, spec, _LAYERS, x, batch_size=16)
+    again = measure(fresh, spec, _LAYERS, x, batch_size=16)
     assert stats_module.traces() - before == 2  # the XLA pass, then the plain one, kept
     assert not next(iter(stats_module._PASSES[fresh].values())).xla
-    for name in ("conv1", "ip1"):
+    for name in _LAYERS:
         np.testing.assert_array_equal(fallen_back[name].zeros, expected[name].zeros)
         np.testing.assert_array_equal(fallen_back[name].maximum, expected[name].maximum)
         np.testing.assert_allclose(fallen_back[name].mean, expected[name].mean, rtol=1e-5, atol=1e-7)
         np.testing.assert_array_equal(again[name].minimum, fallen_back[name].minimum)
+
+
+def test_only_full_steps_reach_the_compiled_reductions(monkeypatch: pytest.MonkeyPatch) -> None:
+    # XLA compiles every step shape it sees, anew for every pruned model: a last step that does not
+    # fill one is folded in plain TensorFlow instead of costing a second compilation per cycle
+    spec, model, x, expected = _lenet_measured(4)
+    sizes: list[int] = []
+
+    def recording_fold_step(
+        values: list[tf.Tensor], shift: tf.Tensor, step: int
+    ) -> stats_module.StepReductions:
+        def record(examples: np.ndarray) -> np.ndarray:
+            sizes.append(int(examples))
+            return examples
+
+        seen = tf.numpy_function(record, [tf.shape(values[0])[0]], tf.int32, stateful=True)
+        with tf.control_dependencies([seen]):
+            shift = tf.identity(shift)
+        return stats_module._fold_step(values, shift, step)
+
+    monkeypatch.setattr(stats_module, "_xla_fold_step", tf.function(recording_fold_step, autograph=False))
+    measured = measure(_copy(model, spec), spec, _LAYERS, x, batch_size=16)
+    assert sizes == [16, 16, 16]  # the fourth step's 2 examples were folded without it
+    for name in _LAYERS:
+        np.testing.assert_array_equal(measured[name].zeros, expected[name].zeros)
+        np.testing.assert_array_equal(measured[name].active, expected[name].active)
+        np.testing.assert_array_equal(measured[name].minimum, expected[name].minimum)
+        np.testing.assert_allclose(measured[name].mean, expected[name].mean, rtol=1e-5, atol=1e-7)
+        np.testing.assert_allclose(measured[name].variance, expected[name].variance, rtol=1e-4, atol=1e-7)
