@@ -142,18 +142,22 @@ def _reductions(grid: tf.Tensor, shift: tf.Tensor, slabs: int = SLABS) -> Reduct
     positions, units = grid.shape[1], grid.shape[2]
     wide = tf.reshape(grid, [-1, positions * units])
     row_shift = tf.tile(shift, [positions])
-    slab = tf.shape(wide)[0] // slabs  # rows per slab; 0 where a step has fewer than ``slabs`` examples
-    sliced = tf.reshape(wide[: slab * slabs], [slabs, slab, positions * units])
-    folded = _per_value(sliced[0], row_shift)
-    for index in range(1, slabs):
-        folded = tuple(
-            combine(a, b)
-            for combine, a, b in zip(_COMBINE, folded, _per_value(sliced[index], row_shift), strict=True)
-        )
-    rest = _per_value(wide[slab * slabs :], row_shift)
+    if slabs == 1:
+        rows = _per_value(wide, row_shift)
+    else:
+        slab = tf.shape(wide)[0] // slabs  # rows per slab; 0 where a step has fewer than ``slabs`` examples
+        sliced = tf.reshape(wide[: slab * slabs], [slabs, slab, positions * units])
+        folded = _per_value(sliced[0], row_shift)
+        for index in range(1, slabs):
+            folded = tuple(
+                combine(a, b)
+                for combine, a, b in zip(_COMBINE, folded, _per_value(sliced[index], row_shift), strict=True)
+            )
+        rest = _per_value(wide[slab * slabs :], row_shift)
+        rows = tuple(tf.concat([part, more], 0) for part, more in zip(folded, rest, strict=True))
     active, zeros, minimum, maximum, sums, squares = (
-        reduce(tf.reshape(reduce(tf.concat([part, more], 0), axis=0), [positions, units]), axis=0)
-        for reduce, part, more in zip(_REDUCE, folded, rest, strict=True)
+        reduce(tf.reshape(reduce(part, axis=0), [positions, units]), axis=0)
+        for reduce, part in zip(_REDUCE, rows, strict=True)
     )
     return active, zeros, minimum, maximum, sums, squares
 
