@@ -28,6 +28,10 @@ def test_measuring_one_model_again_does_not_trace_again() -> None:
     second = measure(model, spec, ["hidden"], x, batch_size=128)["hidden"]
     measure(model, spec, ["hidden"], x[:257], batch_size=128)
     assert stats_module.traces() - before == 1
+    # numbers of examples the step (128) divides: a pass without a partial last step, traced once
+    measure(model, spec, ["hidden"], x[:256], batch_size=128)
+    measure(model, spec, ["hidden"], x[:128], batch_size=128)
+    assert stats_module.traces() - before == 2
     np.testing.assert_array_equal(first.active, second.active)
     np.testing.assert_array_equal(first.histogram, second.histogram)
     np.testing.assert_array_equal(first.mean, second.mean)
