@@ -19,6 +19,8 @@ from typing import Annotated, Any
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from prunespec import datapaths
+
 #: Host names a local server answers to (``Settings.allowed_hosts``'s default).
 DEFAULT_ALLOWED_HOSTS = ("localhost", "127.0.0.1", "[::1]")
 _PLACEHOLDERS = {"changeme", "change-me", "secret", "password", "xxx", "todo"}
@@ -171,6 +173,11 @@ class Settings(BaseSettings):
     @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
+
+    def data_dirs(self) -> list[Path]:
+        """Where this server (and its workers) look for dataset files: :attr:`data_dir`, then the
+        engine's defaults (``$PRUNELAB_DATA_DIR``, ``~/.keras/datasets``)."""
+        return datapaths.data_dirs(self.data_dir)
 
     def ensure_dirs(self) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)

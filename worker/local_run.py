@@ -320,11 +320,6 @@ def write_results(spec: ExperimentSpec, result: ExperimentResult | None, out_dir
 # --------------------------------------------------------------------------------------------- run
 
 
-def data_dirs(first: Path | None) -> list[Path]:
-    """Directories searched for dataset files: ``first`` (when given), then the engine's defaults."""
-    return datapaths.data_dirs(first)
-
-
 def run_local(
     spec: ExperimentSpec,
     *,
@@ -350,7 +345,9 @@ def run_local(
         DatasetError: the dataset cannot be loaded or does not fit the model (see ``USER_ERRORS``).
         ExperimentCancelled: Ctrl-C before the first cycle finished (results.json then says so).
     """
-    data = load_dataset(spec.dataset, seed=spec.seed, data_dirs=data_dirs(data_dir), local_paths=True)
+    data = load_dataset(
+        spec.dataset, seed=spec.seed, data_dirs=datapaths.data_dirs(data_dir), local_paths=True
+    )
     target = out_dir if out_dir is not None else default_out_dir(spec)
     target.mkdir(parents=True, exist_ok=True)
     write_spec(spec, target)

@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import socket
 import time
-from pathlib import Path
 from typing import Any
 
 import pydantic
@@ -26,7 +25,6 @@ from backend.service import recording, runs
 from backend.service.benchmarks import BENCHMARK_TASK
 from backend.service.crossover import CROSSOVER_TASK
 from backend.settings import Settings, get_settings
-from prunespec import datapaths
 from prunespec.spec import ExperimentSpec, NpzDataset
 from prunespec.stops import StopReason
 from worker.celery_app import LossRecordingRequest, app
@@ -45,11 +43,6 @@ def sessions_for(settings: Settings) -> sessionmaker[Session]:
     if key not in _SESSIONS:
         _SESSIONS[key] = make_session_factory(make_engine(settings))
     return _SESSIONS[key]
-
-
-def data_dirs(settings: Settings) -> list[Path]:
-    """Where datasets are looked up: the data directory, then the engine's defaults."""
-    return datapaths.data_dirs(settings.data_dir)
 
 
 @app.task(name=RUN_EXPERIMENT_TASK, bind=True, Request=LossRecordingRequest)
@@ -138,7 +131,7 @@ def _run_engine(
     if isinstance(spec.dataset, NpzDataset) and spec.dataset.id is not None:
         data = uploaded_dataset(sessions, spec.dataset, spec.seed)  # by id from the upload store
     else:
-        data = cached_dataset(spec.dataset, seed=spec.seed, data_dirs=data_dirs(settings))
+        data = cached_dataset(spec.dataset, seed=spec.seed, data_dirs=settings.data_dirs())
     logger.info(
         "experiment %s: %s, %s/%s threads; data ready in %.2f s",
         lease.experiment_id,
@@ -204,7 +197,7 @@ def _finish(
             lease.experiment_id,
             spec,
             choice=spec.benchmark.cycles,
-            data_dirs=data_dirs(settings),
+            data_dirs=settings.data_dirs(),
             data=data,
             final=final_cycle,
             lease=lease,
@@ -247,7 +240,7 @@ def benchmark_experiment(self: Any, experiment_id: int, cycles: str | None = Non
     from worker.experiment_benchmarks import rerun
 
     settings = get_settings()
-    measured = rerun(sessions_for(settings), experiment_id, cycles, data_dirs=data_dirs(settings))
+    measured = rerun(sessions_for(settings), experiment_id, cycles, data_dirs=settings.data_dirs())
     logger.info("experiment %s: benchmarks %s", experiment_id, "stored" if measured else "skipped")
     return "benchmarked" if measured is not None else "skip"
 

@@ -38,7 +38,7 @@ def list_recipes() -> list[RecipeOut]:
 @router.get("/datasets", summary="Datasets on this server")
 def list_datasets(context: ContextDep) -> list[DatasetOut]:
     """The built-in datasets and whether this server finds their files (``sum`` is generated)."""
-    return catalog.datasets(catalog.data_dirs(context.settings))
+    return catalog.datasets(context.settings.data_dirs())
 
 
 @router.post(

@@ -37,7 +37,7 @@ from backend.schemas import (
     ExperimentSummary,
     ValidationErrorBody,
 )
-from backend.service import catalog, commands, queries
+from backend.service import commands, queries
 
 router = APIRouter(prefix="/experiments", tags=["experiments"], dependencies=[Depends(current_user)])
 
@@ -86,7 +86,7 @@ def create_experiment(
     if role is None or role is Role.viewer:
         raise Forbidden("viewers cannot create experiments in this project")
     limits = CostLimits.from_settings(context.settings)
-    data_dirs = catalog.data_dirs(context.settings)
+    data_dirs = context.settings.data_dirs()
     author = commands.Author(user.name, user.user_id, project_id)
     created = commands.create_experiment(session, queue, request, limits, author, data_dirs=data_dirs)
     audit("experiment.create", f"experiment {created.id}", project=project_id)
@@ -182,7 +182,7 @@ def rerun_experiment(
     """A new experiment with the same spec, owner, tags and notes, queued, its ``rerun_of`` naming this
     one (a conflict when the spec is over the server's limits; 422 when its dataset's files are missing)."""
     limits = CostLimits.from_settings(context.settings)
-    data_dirs = catalog.data_dirs(context.settings)
+    data_dirs = context.settings.data_dirs()
     author = commands.Author(user.name, user.user_id, project_id=None)  # the project stays the source's
     created = commands.rerun_experiment(session, queue, experiment_id, limits, author, data_dirs=data_dirs)
     audit("experiment.rerun", f"experiment {experiment_id}", new=created.id)

@@ -288,7 +288,7 @@ def install_security(app: FastAPI, settings: Settings) -> None:
     app.add_middleware(
         RequestGuard,
         hosts=trusted_hosts(settings),
-        data_dirs=datapaths.data_dirs(settings.data_dir),
+        data_dirs=settings.data_dirs(),
         docs_csp=docs_policy(app),
         routes=app.router.routes,  # the router's own list: routes included after this call count too
     )

@@ -15,7 +15,6 @@ from pathlib import Path
 from backend.schemas import DatasetOut, LayerCostOut, ModelCostOut, PresetOut, RecipeOut, SpecPreview
 from backend.schemas_graph import GroupOut
 from backend.service.errors import InvalidInput
-from backend.settings import Settings
 from prunespec import datapaths
 from prunespec.costs import model_cost
 from prunespec.groups import dependency_groups
@@ -153,11 +152,6 @@ def preview(spec: ExperimentSpec) -> SpecPreview:
     return SpecPreview(
         spec=spec.model_dump(mode="json"), cost=model_cost_out(spec.model), groups=groups_out(spec.model)
     )
-
-
-def data_dirs(settings: Settings) -> list[Path]:
-    """Where this server looks for dataset files: the data directory, then the engine's defaults."""
-    return datapaths.data_dirs(settings.data_dir)
 
 
 def missing_dataset_message(name: str) -> str:
