@@ -25,6 +25,7 @@ from pydantic import (
 )
 
 from backend.models import Status
+from backend.progress import ProgressDetail
 from backend.schemas_graph import GroupOut
 from prunespec.costs import format_count
 from prunespec.spec import ExperimentSpec
@@ -305,7 +306,7 @@ class ExperimentDetail(ExperimentSummary):
     keras_version: str | None
     heartbeat_at: UtcDatetime | None
     final_cycle: int | None
-    progress_detail: dict[str, Any]
+    progress_detail: Annotated[ProgressDetail, BeforeValidator(ProgressDetail.read)]
     cycles: list[CycleSummary]
     #: how the last lost worker process ended, e.g. "killed by signal 9 SIGKILL, often the OOM killer"
     last_loss: str | None = None

@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from backend import arrays
 from backend.db import session_scope
 from backend.models import Cycle, LayerStatsRow
+from backend.progress import ProgressDetail
 from backend.service import recording, runs
 from prunespec.spec import ExperimentSpec
 from worker.engine.results import CycleResult, EpochRecord, LayerStats
@@ -278,17 +279,15 @@ class DatabaseRecorder:
             val_metric=_number(record.val_metric),
             seconds=float(record.seconds),
         )
-        detail = finite(
-            {
-                "cycle": record.cycle,
-                "epoch": record.epoch + 1,
-                "epochs": record.epochs,
-                "metric_name": self.metric_name,
-                "loss": values.loss,
-                "metric": values.metric,
-                "val_loss": values.val_loss,
-                "val_metric": values.val_metric,
-            }
+        detail = ProgressDetail.of_epoch(
+            cycle=record.cycle,
+            epoch=record.epoch + 1,
+            epochs=record.epochs,
+            metric_name=self.metric_name,
+            loss=values.loss,
+            metric=values.metric,
+            val_loss=values.val_loss,
+            val_metric=values.val_metric,
         )
         progress = self.epochs_done(record) / max(self.planned_epochs, 1)
         with session_scope(self.sessions) as session:

@@ -22,6 +22,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from backend.models import Artifact, ArtifactKind, Cycle, Experiment, Status, TFLiteBenchmark, utcnow
+from backend.progress import ProgressDetail, Stage
 from backend.schemas import (
     BenchmarkQueued,
     BenchmarkRequest,
@@ -37,8 +38,6 @@ from backend.service.runs import Lease, last_accepted, rowcount, touch
 BENCHMARK_TASK = "prunelab.benchmark_experiment"
 #: What a stored ``.tflite`` file is.
 TFLITE_MEDIA_TYPE = "application/x-tflite"
-#: ``progress_detail["stage"]`` while the models are converted and timed.
-BENCHMARKING = "benchmarking"
 #: A benchmark row's states.
 OK, FAILED = "ok", "failed"
 
@@ -161,9 +160,10 @@ def trained_cycles(session: Session, experiment_id: int, indices: Sequence[int])
 # --------------------------------------------------------------------------------------------- writes
 
 
-def _detail(session: Session, experiment_id: int) -> dict[str, Any]:
-    detail = session.scalar(select(Experiment.progress_detail).where(Experiment.id == experiment_id))
-    return dict(detail or {})
+def _detail(session: Session, experiment_id: int) -> ProgressDetail:
+    return ProgressDetail.read(
+        session.scalar(select(Experiment.progress_detail).where(Experiment.id == experiment_id))
+    )
 
 
 def mark_benchmarking(
@@ -183,7 +183,7 @@ def mark_benchmarking(
     Raises:
         LeaseLost: with a lease, the worker no longer owns the experiment.
     """
-    detail = {**_detail(session, experiment_id), "stage": BENCHMARKING, "benchmark_cycles": list(cycles)}
+    detail = _detail(session, experiment_id).benchmarking(cycles).stored()
     if lease is not None:
         touch(session, lease, utcnow(), progress_detail=detail)
         return True
@@ -202,13 +202,9 @@ def end_stage(session: Session, experiment_id: int) -> None:
     session.execute(
         update(Experiment)
         .where(Experiment.id == experiment_id, Experiment.status == Status.succeeded.value)
-        .values(progress_detail=_without_stage(_detail(session, experiment_id)))
+        .values(progress_detail=_detail(session, experiment_id).without_stage().stored())
         .execution_options(synchronize_session=False)
     )
-
-
-def _without_stage(detail: dict[str, Any]) -> dict[str, Any]:
-    return {key: value for key, value in detail.items() if key not in ("stage", "benchmark_cycles")}
 
 
 def _artifact(experiment_id: int, record: BenchmarkRecord, content: bytes) -> Artifact:
@@ -255,7 +251,7 @@ def record_benchmarks(
     now = now or utcnow()
     values = {
         "latency_speedup": latency_speedup,
-        "progress_detail": _without_stage(_detail(session, experiment_id)),
+        "progress_detail": _detail(session, experiment_id).without_stage().stored(),
     }
     if lease is not None:
         touch(session, lease, now, **values)
@@ -419,7 +415,7 @@ def experiment_benchmarks(session: Session, experiment_id: int) -> ExperimentBen
     return ExperimentBenchmarks(
         experiment_id=experiment_id,
         status=Status(experiment.status),
-        benchmarking=(experiment.progress_detail or {}).get("stage") == BENCHMARKING,
+        benchmarking=ProgressDetail.read(experiment.progress_detail).stage is Stage.benchmarking,
         final_cycle=experiment.final_cycle,
         baseline_cycle=baseline,
         latency_speedup=experiment.latency_speedup,

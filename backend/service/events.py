@@ -31,6 +31,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, load_only
 
 from backend.models import Cycle, EpochRow, Experiment, Status
+from backend.progress import ProgressDetail
 from backend.schemas import MAX_ID, CycleSummary, EpochOut
 from backend.service.errors import InvalidInput
 from backend.service.queries import CYCLE_SUMMARY_COLUMNS
@@ -139,7 +140,7 @@ class EventFeed:
         *columns, detail = state
         status = dict(zip(STATUS_FIELDS, columns, strict=True))
         # the worker's stage after training (e.g. "benchmarking" the TFLite models), None while training
-        status["stage"] = detail.get("stage") if isinstance(detail, dict) else None
+        status["stage"] = ProgressDetail.read(detail).stage
         key = (status["status"], status["cancel_requested"], status["cycles_done"], status["stage"])
         if key != self._last_status:
             self._last_status = key
@@ -207,6 +208,6 @@ def experiment_versions(session: Session, experiment_ids: Collection[int]) -> di
     versions: dict[int, Hashable] = {}
     for experiment_id, *columns in rows:
         detail = columns[len(STATUS_FIELDS)]
-        stage = detail.get("stage") if isinstance(detail, dict) else None
+        stage = ProgressDetail.read(detail).stage
         versions[experiment_id] = (*columns[: len(STATUS_FIELDS)], stage, *columns[len(STATUS_FIELDS) + 1 :])
     return versions

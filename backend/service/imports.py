@@ -18,6 +18,7 @@ from dataclasses import asdict
 from sqlalchemy.orm import Session
 
 from backend.models import Cycle, Experiment, Status, utcnow
+from backend.progress import IMPORTED, Source
 from backend.schemas import (
     MAX_IMPORT_MODEL_BYTES,
     ExperimentCreated,
@@ -33,8 +34,8 @@ from prunespec.costs import model_cost
 from prunespec.layers import ModelSpec
 from prunespec.metrics import higher_is_better
 
-#: What marks an imported run (``progress_detail["source"]`` and a tag).
-LOCAL_RUN = "local-run"
+#: The tag an imported run carries (its progress says :data:`~backend.progress.IMPORTED`).
+LOCAL_RUN = Source.local_run.value
 #: Who an imported run's lease names.
 IMPORT_WORKER = "prunelab push (local run)"
 #: Most tags an experiment keeps (as ``ExperimentCreate``).
@@ -171,7 +172,6 @@ def import_run(
     tags = list(dict.fromkeys([*request.tags, LOCAL_RUN]))[:MAX_TAGS]
     initial = model_cost(spec.model)
     now = utcnow()
-    marker = {"source": LOCAL_RUN}
     experiment = Experiment(
         name=spec.name,
         **placement(author, request.owner),
@@ -184,7 +184,7 @@ def import_run(
         worker=IMPORT_WORKER,
         started_at=now,
         heartbeat_at=now,
-        progress_detail=marker,
+        progress_detail=IMPORTED.stored(),
         initial_params=initial.params,
         initial_flops=initial.flops,
     )
@@ -207,7 +207,9 @@ def import_run(
                 seconds=epoch.seconds,
             )
             progress = (position + 1) / len(rows)
-            recording.record_epoch(session, lease, values, progress=progress, progress_detail=marker, now=now)
+            recording.record_epoch(
+                session, lease, values, progress=progress, progress_detail=IMPORTED, now=now
+            )
         trained = None
         if model is not None and position == final_position:
             trained = recording.ModelFile(f"cycle-{cycle.index}-trained.keras", model)

@@ -13,12 +13,12 @@ import hashlib
 import math
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import and_, delete, insert, literal, or_, select
 from sqlalchemy.orm import Session
 
 from backend.models import Artifact, ArtifactKind, Cycle, EpochRow, Experiment, Status, Timestamp, utcnow
+from backend.progress import ProgressDetail
 from backend.service.runs import LastCycle, Lease, last_accepted, touch
 from prunespec.stops import StopReason
 
@@ -76,7 +76,7 @@ def record_epoch(
     values: EpochValues,
     *,
     progress: float,
-    progress_detail: dict[str, Any],
+    progress_detail: ProgressDetail,
     now: datetime | None = None,
 ) -> None:
     """Store one epoch and the live progress, replacing an earlier row for the same (cycle, epoch).
@@ -86,14 +86,16 @@ def record_epoch(
         lease: the worker's lease.
         values: the epoch.
         progress: fraction of the planned epochs done, clipped to [0, 1].
-        progress_detail: JSON-ready numbers of the latest epoch (finite floats only).
+        progress_detail: the latest epoch's progress.
         now: the current time. Default now.
 
     Raises:
         LeaseLost: the row is no longer this lease's (nothing is written).
     """
     now = now or utcnow()
-    touch(session, lease, now, progress=min(max(progress, 0.0), 1.0), progress_detail=progress_detail)
+    touch(
+        session, lease, now, progress=min(max(progress, 0.0), 1.0), progress_detail=progress_detail.stored()
+    )
     row = session.scalars(
         select(EpochRow).where(
             EpochRow.experiment_id == lease.experiment_id,

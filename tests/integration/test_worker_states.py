@@ -18,6 +18,7 @@ from worker_fixtures import cycle_rows, experiment_row, insert_experiment, tiny_
 
 from backend.db import make_engine, make_session_factory, session_scope
 from backend.models import Artifact, ArtifactKind, Cycle, EpochRow, Experiment, LayerStatsRow, Status, utcnow
+from backend.progress import ProgressDetail
 from backend.service import orphans, recording, runs
 from backend.service.orphans import OrphanFate
 from backend.service.recording import EpochValues, ModelFile
@@ -128,7 +129,7 @@ def record_epoch(
 ) -> None:
     with session_scope(sessions) as session:
         recording.record_epoch(
-            session, lease, values, progress=progress, progress_detail={"epoch": values.epoch}
+            session, lease, values, progress=progress, progress_detail=ProgressDetail(epoch=values.epoch)
         )
 
 

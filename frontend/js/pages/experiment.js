@@ -83,6 +83,7 @@ function header(detail) {
   );
 }
 
+// detail.progress_detail is a ProgressDetail (backend/progress.py; its fields are in the OpenAPI schema)
 function liveProgress(detail) {
   const progress = detail.progress_detail || {};
   const parts = [];
