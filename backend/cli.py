@@ -371,7 +371,7 @@ def crossover_command(args: argparse.Namespace) -> int:
     Returns:
         0, 1 when the run failed, 2 for bad input.
     """
-    from backend.schemas import CrossoverCreate
+    from backend.schemas_benchmarks import CrossoverCreate
 
     names = ("rows", "cols", "batch", "densities", "backends", "runs", "warmup", "threads", "block_rows")
     fields = {name: value for name in names if (value := getattr(args, name)) is not None}

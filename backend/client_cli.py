@@ -19,7 +19,7 @@ from typing import IO, Any
 from backend.client import EXIT_USAGE, ClientError, PrunelabClient, client_from
 from backend.client_format import aligned, count_text, cycles_table, metric_text, outcome_lines
 from backend.models import Status
-from backend.schemas import MAX_IMPORT_MODEL_BYTES
+from backend.schemas_exchange import MAX_IMPORT_MODEL_BYTES
 
 #: Experiment states ``prunelab list --status`` accepts.
 STATUSES = tuple(status.value for status in Status)

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any, Literal
 
-from backend.schemas import Schema
+from backend.schemas import Schema, UtcDatetime
 
 
 class UploadOut(Schema):
@@ -34,7 +33,7 @@ class UploadOut(Schema):
     sha256: str
     project_id: int
     owner: str
-    created_at: datetime
+    created_at: UtcDatetime
     summary: dict[str, Any]
     existing: bool = False
     download_url: str

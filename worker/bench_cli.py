@@ -16,7 +16,7 @@ from typing import IO, TYPE_CHECKING, Any
 import httpx
 import pydantic
 
-from backend.schemas import CrossoverCreate
+from backend.schemas_benchmarks import CrossoverCreate
 from prunespec.spec import ExperimentSpec
 
 if TYPE_CHECKING:

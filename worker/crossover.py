@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from backend.db import session_scope
 from backend.models import CrossoverRun
-from backend.schemas import CrossoverCreate
+from backend.schemas_benchmarks import CrossoverCreate
 from backend.service import crossover, runs
 from backend.service.crossover import CrossoverParams
 from worker.recorder import Heartbeat

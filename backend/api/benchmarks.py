@@ -9,15 +9,14 @@ from fastapi import APIRouter, Body, Depends, Query, Response, status
 
 from backend.api.deps import ContextDep, RunId, SessionDep
 from backend.auth.deps import ManagedExperimentId, VisibleExperimentId, current_user
-from backend.schemas import (
+from backend.schemas import ErrorBody, ValidationErrorBody
+from backend.schemas_benchmarks import (
     BenchmarkQueued,
     BenchmarkRequest,
     CrossoverCreate,
     CrossoverCreated,
     CrossoverOut,
-    ErrorBody,
     ExperimentBenchmarks,
-    ValidationErrorBody,
 )
 from backend.service import benchmarks, crossover
 from backend.service.errors import QueueUnavailable

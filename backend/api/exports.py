@@ -9,7 +9,8 @@ from fastapi import APIRouter, Depends, Query, Response
 from backend.api.artifacts import content_disposition
 from backend.api.deps import SessionDep
 from backend.auth.deps import VisibleExperimentId, current_user
-from backend.schemas import ErrorBody, ExportQuery, ValidationErrorBody
+from backend.schemas import ErrorBody, ValidationErrorBody
+from backend.schemas_exchange import ExportQuery
 from backend.service import exports
 
 router = APIRouter(prefix="/experiments", tags=["experiments"], dependencies=[Depends(current_user)])

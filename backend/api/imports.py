@@ -12,7 +12,8 @@ from backend.auth.deps import AuditDep, Submitter, current_user
 from backend.auth.errors import Forbidden
 from backend.auth.projects import resolve_project
 from backend.auth.roles import Role
-from backend.schemas import ErrorBody, ExperimentCreated, ExperimentImport
+from backend.schemas import ErrorBody, ExperimentCreated
+from backend.schemas_exchange import ExperimentImport
 from backend.service import commands, imports
 
 router = APIRouter(prefix="/experiments", tags=["experiments"], dependencies=[Depends(current_user)])

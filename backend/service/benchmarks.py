@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 
 from backend.models import Artifact, ArtifactKind, Cycle, Experiment, Status, TFLiteBenchmark, utcnow
 from backend.progress import ProgressDetail, Stage
-from backend.schemas import (
+from backend.schemas_benchmarks import (
     BenchmarkQueued,
     BenchmarkRequest,
     CycleBenchmarkOut,

@@ -22,7 +22,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from backend.models import CrossoverRun, CrossoverStatus, utcnow
-from backend.schemas import CrossoverCreate, CrossoverCreated, CrossoverOut
+from backend.schemas_benchmarks import CrossoverCreate, CrossoverCreated, CrossoverOut
 from backend.service import runs
 from backend.service.errors import Conflict, NotFound
 from backend.service.ports import TaskQueue, dispatch_saved
@@ -36,7 +36,7 @@ MAX_LISTED = 500
 
 @dataclass(frozen=True)
 class CrossoverParams:
-    """What a worker needs to run a claimed crossover (see ``backend.schemas.CrossoverCreate``).
+    """What a worker needs to run a claimed crossover (see ``backend.schemas_benchmarks.CrossoverCreate``).
 
     ``lease`` is the claim's: every write the worker makes is conditional on it.
     """

@@ -15,7 +15,8 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from backend.schemas import CycleDetail, EpochOut, ExperimentExport, ExperimentSummary, ExportQuery
+from backend.schemas import CycleDetail, EpochOut, ExperimentSummary
+from backend.schemas_exchange import ExperimentExport, ExportQuery
 from backend.service import queries
 
 #: Media types of the two formats.

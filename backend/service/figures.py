@@ -38,7 +38,7 @@ from backend.figures import (
 )
 from backend.figures.criterion import CRITERIA
 from backend.models import Cycle, EpochRow, Experiment, LayerStatsRow, TFLiteBenchmark
-from backend.schemas import TFLiteBenchmarkOut
+from backend.schemas_benchmarks import TFLiteBenchmarkOut
 from backend.service.errors import NotFound
 from prunespec.layers import ModelSpec
 from prunespec.presets import preset

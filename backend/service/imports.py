@@ -19,13 +19,8 @@ from sqlalchemy.orm import Session
 
 from backend.models import Cycle, Experiment, Status, utcnow
 from backend.progress import IMPORTED, Source
-from backend.schemas import (
-    MAX_IMPORT_MODEL_BYTES,
-    ExperimentCreated,
-    ExperimentImport,
-    ImportedCycle,
-    RunResults,
-)
+from backend.schemas import ExperimentCreated
+from backend.schemas_exchange import MAX_IMPORT_MODEL_BYTES, ExperimentImport, ImportedCycle, RunResults
 from backend.service import recording
 from backend.service.commands import Author, placement
 from backend.service.errors import InvalidInput

@@ -8,7 +8,7 @@ import pydantic
 import pytest
 from fastapi.testclient import TestClient
 
-from backend.schemas import MAX_CROSSOVER_WORK, CrossoverCreate
+from backend.schemas_benchmarks import MAX_CROSSOVER_WORK, CrossoverCreate
 
 
 class TaskQueue:

@@ -13,13 +13,8 @@ from no500_doubles import TasksAndExperiments
 from pydantic import BaseModel
 
 from backend.api.pages import SpecText
-from backend.schemas import (
-    BenchmarkRequest,
-    CrossoverCreate,
-    ExperimentCreate,
-    ExperimentQuery,
-    SpecPreviewRequest,
-)
+from backend.schemas import ExperimentCreate, ExperimentQuery, SpecPreviewRequest
+from backend.schemas_benchmarks import BenchmarkRequest, CrossoverCreate
 
 SPEC: dict[str, Any] = {
     "name": "sum-trim",
