@@ -30,6 +30,7 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from prunespec.spec import ExperimentSpec
+from worker.engine import fold_kernel  # noqa: E402
 from worker.engine.build import build_model  # noqa: E402
 from worker.engine.cycle import _Run  # noqa: E402
 from worker.engine.data import Dataset, load_dataset  # noqa: E402
@@ -171,7 +172,9 @@ def measure_statistics(
     spec: ExperimentSpec, run: _Run, repeats: int, *, progress: Callable[[str], None] | None = None
 ) -> dict[str, dict[str, Any]]:
     """Time the statistics pass against ``model.predict``, paired: ``stats_vs_predict`` and
-    ``stats_fresh_model_vs_predict`` as :func:`measure_overheads` describes them.
+    ``stats_fresh_model_vs_predict`` as :func:`measure_overheads` describes them, and where the C
+    kernel was built, ``stats_xla_vs_predict``: the pass with XLA's reductions instead (as an install
+    without the kernel runs it).
 
     Args:
         spec: the experiment (model, batch size).
@@ -195,6 +198,10 @@ def measure_statistics(
     def fresh_statistics_pass() -> None:
         measure(build_model(spec.model), spec.model, run.prunable, run.x_stats, batch_size=stats_batch)
 
+    def xla_statistics_pass() -> None:
+        with fold_kernel.switched_off():
+            statistics_pass()
+
     keras.utils.set_random_seed(spec.seed)
     plain_predict()  # warm both paths once
     statistics_pass()
@@ -202,7 +209,12 @@ def measure_statistics(
     stats = paired(plain_predict, statistics_pass, repeats)
     say(f"the same on a fresh model each time (both trace): {repeats} paired repeats")
     fresh = paired(fresh_predict, fresh_statistics_pass, repeats)
-    return {"stats_vs_predict": stats, "stats_fresh_model_vs_predict": fresh}
+    if not fold_kernel.available():
+        return {"stats_vs_predict": stats, "stats_fresh_model_vs_predict": fresh}
+    xla_statistics_pass()  # trace it
+    say(f"the pass with XLA's reductions instead of the C kernel: {repeats} paired repeats")
+    xla = paired(plain_predict, xla_statistics_pass, repeats)
+    return {"stats_vs_predict": stats, "stats_fresh_model_vs_predict": fresh, "stats_xla_vs_predict": xla}
 
 
 def main() -> None:

@@ -8,11 +8,11 @@ Two parts, both reusing the benchmarks beside this directory:
 
 1. ``engine_throughput.measure_overheads``: cycle 0's training (``_Run.train``) against plain
    ``model.fit``, with and without per-epoch validation (and with ``validation_every`` = the epochs
-   against the bare fit), and the statistics pass against plain ``model.predict`` (on one model, and on
-   a fresh model each time so both trace); paired repeats, alternating which goes first, ratio = median
-   of per-repeat ratios. Then LeNet-5's time to its first epoch (load the data cold and from the
-   process cache, fit it to the model, build, compile, first training step), and the issue-14 targets
-   with a verdict each.
+   against the bare fit), and the statistics pass against plain ``model.predict`` (on one model, on
+   a fresh model each time so both trace, and with XLA's reductions instead of the C kernel); paired
+   repeats, alternating which goes first, ratio = median of per-repeat ratios. Then LeNet-5's time
+   to its first epoch (load the data cold and from the process cache, fit it to the model, build,
+   compile, first training step), and the issue-14 targets with a verdict each.
    Run on the summation net (generated data; smaller than that benchmark's default of 1,000,000 samples
    and 3 epochs) and on LeNet-5 with MNIST 8,000 images (the examples/lenet5-apoz.yaml recipe, cycle 0
    cut to a few epochs).
@@ -48,6 +48,7 @@ from report import ROOT, record, table, write_figure  # noqa: E402
 from tflite_latency import trim_and_benchmark  # noqa: E402
 
 from prunespec.spec import ExperimentSpec, load_spec
+from worker.engine import fold_kernel  # noqa: E402
 from worker.engine.bits import FORMATS  # noqa: E402
 from worker.engine.build import build_model  # noqa: E402
 from worker.engine.cycle import _Run  # noqa: E402
@@ -69,6 +70,7 @@ COMPARISONS = {
     "training_last_validation_vs_fit": ("cycle training, validation_every = epochs", "model.fit"),
     "stats_vs_predict": ("statistics pass", "model.predict"),
     "stats_fresh_model_vs_predict": ("statistics pass, fresh model (traces)", "model.predict, fresh model"),
+    "stats_xla_vs_predict": ("statistics pass, XLA's reductions (no C kernel)", "model.predict"),
 }
 #: Issue 14's targets: comparison key -> the highest ratio that meets it.
 TARGETS = {
@@ -278,6 +280,22 @@ def vs_paper(
         return f"{entry['ratio']:.2f}× predict (range {min(entry['ratios']):.2f}–{max(entry['ratios']):.2f})"
 
     mobilenet_ratio, mobilenet_fresh = versus_predict(mobile), versus_predict(mobile_fresh)
+    mobile_xla = overheads["mobilenet"].get("stats_xla_vs_predict")
+    kernel_text = (
+        "On a CPU, one call per step of the C kernel `worker/engine/fold_rows.c` makes every probe's six "
+        "per-unit reductions (values > 0, == 0, minimum, maximum, sum, sum of (value − shift)²) in one "
+        "read of the step's values, a tile of 16 units' results held in vector registers while its rows "
+        "(one per example and position) stream past; a step holds at most 16 MiB of any probe's values. "
+        + (
+            f"The same pass with XLA's reductions instead (an install without the kernel) costs "
+            f"{versus_predict(mobile_xla)} on mobilenet-v2-mini in this run: XLA reads a step's values "
+            "once per reduction, so its steps hold at most 4 MiB of a probe to stay in cache, and it "
+            "compiles the reductions anew for every pruned model. "
+            if mobile_xla
+            else "The kernel was not built for this run, so XLA made the reductions (steps of at most "
+            "4 MiB of a probe's values, so they stay in cache while XLA reads them once per reduction). "
+        )
+    )
 
     def overhead(key: str) -> str:
         entry_s, entry_l = summation[key], lenet[key]
@@ -310,20 +328,13 @@ def vs_paper(
         "once traced (it is traced once per model and reused for every call on it), and "
         f"{overhead('stats_fresh_model_vs_predict')} on a fresh model of the same shapes where both trace. "
         "The pass runs the probe model only up to the measured layer, the whole pass in one traced function "
-        "(a `tf.while_loop` over steps, no batch returning to Python); from the first example on, a step "
-        "holds at most 4 MiB of any probe's values, so they stay in cache while the statistics read them "
-        "(a 1024-example step of a MobileNet-style convolution would go to memory on every read). Per full "
-        "step one XLA call makes every probe's six per-unit reductions (values > 0, == 0, minimum, maximum, "
-        "sum, sum of (value − shift)²) over the step's rows (one per example and position): the rows are "
-        "first folded 8 slabs to one elementwise (XLA's reductions along rows run at about a third of the "
-        "speed of its elementwise loops), then reduced; a last step that does not fill one is reduced in "
-        "plain TensorFlow (XLA would compile its shape anew for every model). Every ⌈steps / 64⌉-th "
-        "step keeps a share of each probe's rows, spread over its examples and positions, and the "
-        "histograms count them at the end in bins over each layer's whole range (16,384 rows per pass in "
-        "all). On mobilenet-v2-mini, whose 23 probes hold 1.07 MB of values per example, the pass costs "
-        f"{mobilenet_ratio} once traced and {mobilenet_fresh} on a fresh model of the same shapes; a "
-        "pruned model has new shapes, so each cycle traces its pass and XLA compiles its step anew (a few "
-        "seconds for the 23 probes on this machine, once per cycle). "
+        "(a `tf.while_loop` over steps, no batch returning to Python). "
+        + kernel_text
+        + "Every ⌈steps / 64⌉-th step keeps a share of each probe's rows, spread over its examples and "
+        "positions, and the histograms count them at the end in bins over each layer's whole range (16,384 "
+        "rows per pass in all). On mobilenet-v2-mini, whose 23 probes hold 1.07 MB of values per example, "
+        f"the pass costs {mobilenet_ratio} once traced and {mobilenet_fresh} on a fresh model of the same "
+        "shapes; a pruned model has new shapes, so each cycle traces its pass anew. "
         f"At its measured {rate:,.0f} examples/s the pass over the 1,000,000-sample summation set would take "
         f"~{million:.1f} s, against 5.1 s we measured for a per-batch Python loop over 1,000 batches before "
         "the compiled pass existed (timed on another day, so not a paired comparison).",
@@ -393,7 +404,11 @@ def main() -> None:
     tf.config.threading.set_inter_op_parallelism_threads(1)
     tf.get_logger().setLevel("ERROR")
     where = device()
-    print(f"TensorFlow {tf.__version__} on {where}, 1 intra-op / 1 inter-op thread", flush=True)
+    kernel = "built" if fold_kernel.available() else "not built (XLA makes the reductions)"
+    print(
+        f"TensorFlow {tf.__version__} on {where}, 1 intra-op / 1 inter-op thread; statistics kernel {kernel}",
+        flush=True,
+    )
 
     sum_samples, sum_epochs, lenet_epochs, repeats = (
         args.sum_samples,
@@ -415,6 +430,7 @@ def main() -> None:
     time_formats = list(formats)
     settings = {
         "device": where,
+        "statistics_kernel": fold_kernel.available(),
         "tf_threads": 1,
         "litert_threads": 1,
         "repeats": repeats,

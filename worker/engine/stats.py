@@ -9,17 +9,18 @@ statistics are its primary probe's; ``group_stats.combine`` aggregates all its p
 
 One traced ``tf.function`` runs the whole pass: a ``tf.while_loop`` folds every step into running
 per-unit state, so no batch returns to Python. A step is ``batch_size`` examples, or, without an
-accelerator, fewer where the largest probe's values would not stay in cache (:data:`STEP_BYTES`)
-while the statistics read them; the first step also fixes a per-unit shift (its mean). Per full step, one
-XLA-compiled call for all probes (plain TensorFlow where XLA cannot compile it, and for a last step
-that does not fill one: its shape would be compiled anew for every model) makes every channel's
-reductions: values > 0 and == 0 (int32), minimum, maximum, sums of values less the shift and of
-their squares (float32); the pass sums them over steps in float64, so a million examples lose no
-precision, and a constant channel's sums stay 0. Histograms count about ``histogram_rows`` rows (a
-channel's row is one example at one position): every ``⌈steps / 64⌉``-th step keeps a share of its
-rows, spread evenly over its examples and positions, and at the end the kept rows are counted in
-bins from each layer's lowest to its highest value in the whole pass (no value falls outside). All
-other statistics count every value.
+accelerator, fewer where the largest probe's values would not stay in cache (:data:`STEP_BYTES`) while
+the statistics read them; the first step also fixes a per-unit shift (its mean). Per step, one call for
+all probes makes every channel's reductions: values > 0 and == 0, minimum, maximum, sums of values less
+the shift and of their squares. On a CPU the C kernel of ``fold_kernel`` makes them in one read of the
+values (sums in float64); where it was not built, or with an accelerator, one XLA-compiled call per full
+step does (sums in float32; plain TensorFlow where XLA cannot compile it, and for a last step that does
+not fill one: its shape would be compiled anew for every model). The pass sums the steps in float64, so
+a million examples lose no precision, and a constant channel's sums stay 0. Histograms count about
+``histogram_rows`` rows (a channel's row is one example at one position): every ``⌈steps / 64⌉``-th step
+keeps a share of its rows, spread evenly over its examples and positions, and at the end the kept rows
+are counted in bins from each layer's lowest to its highest value in the whole pass (no value falls
+outside). All other statistics count every value.
 
 The probe model and its traced pass are built once per (model, probes, batch, bins, rows) and kept
 while the model lives, with an input signature of any number of examples: measuring the same model
@@ -32,6 +33,7 @@ from __future__ import annotations
 import dataclasses
 import weakref
 from collections.abc import Callable, Sequence
+from typing import Literal
 
 import keras
 import numpy as np
@@ -39,6 +41,7 @@ import tensorflow as tf
 
 from prunespec.groups import Group, groups_by_name
 from prunespec.layers import ModelSpec
+from worker.engine import fold_kernel
 from worker.engine.histogram_sample import HISTOGRAM_ROWS, HistogramSample, as_rows, bin_edges
 from worker.engine.results import LayerStats
 
@@ -50,17 +53,27 @@ Reductions = tuple[tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor, tf.Ten
 #: float64), minimum and maximum (float32), the shift, and the histograms (units × bins, int64).
 PassResult = tuple[tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor]
 #: A step's reductions of every probe, units side by side: values > 0 and == 0 (2 × units, int32), sums
-#: of (value - shift) and of their squares (2 × units, float32), minimum, maximum.
+#: of (value - shift) and of their squares (2 × units, float32; float64 from the C kernel), minimum,
+#: maximum.
 StepReductions = tuple[tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor]
-#: A pass's probes, batch size, bins, histogram rows, and whether its last step may be partial.
-_PassKey = tuple[tuple[str, ...], int, int, int, bool]
+#: How a pass makes its steps' reductions: the C kernel (a CPU, where it was built), XLA, or plain
+#: TensorFlow (where XLA cannot compile them).
+Folding = Literal["kernel", "xla", "plain"]
+#: A pass's probes, batch size, bins, histogram rows, whether its last step may be partial, and how
+#: it was to fold its steps.
+_PassKey = tuple[tuple[str, ...], int, int, int, bool, Folding]
 _PASSES: weakref.WeakKeyDictionary[keras.Model, dict[_PassKey, _Pass]] = weakref.WeakKeyDictionary()
 _TRACES = [0]
-#: Bytes of one probe's values a step may hold. The statistics read a step's values several times
-#: (counts, sums, squares, extremes); under this size they stay in cache between the reads. A
-#: 1024-example step of a 28×28×64 probe (205 MB) would go to memory every time, which made the pass
-#: four times slower than predict on mobilenet-v2-mini (steps of 64 examples: 1.15×).
+#: Bytes of one probe's values a step may hold where XLA makes the reductions. It reads a step's
+#: values several times (counts, sums, squares, extremes); under this size they stay in cache between
+#: the reads. A 1024-example step of a 28×28×64 probe (205 MB) would go to memory every time, which
+#: made the pass four times slower than predict on mobilenet-v2-mini (steps of 64 examples: 1.15×).
 STEP_BYTES = 4 * 2**20
+#: The same where the C kernel makes them: it reads each value once, so a step may be larger, and a
+#: convolution over a larger step uses several threads better. The pass vs predict on
+#: mobilenet-v2-mini (2,000 examples, median of 7 paired repeats) with steps of 4, 8, 16 and 32 MiB:
+#: 1.03×, 1.09×, 1.06×, 1.18× on 1 thread; 1.73×, 1.32×, 1.05×, 1.18× on 2.
+KERNEL_STEP_BYTES = 16 * 2**20
 
 
 def traces() -> int:
@@ -188,15 +201,18 @@ _xla_fold_step = tf.function(_fold_step, jit_compile=True, autograph=False)
 
 
 def _fold(
-    values: Sequence[tf.Tensor], shift: tf.Tensor, step: int, xla: bool, partial: bool
+    values: Sequence[tf.Tensor], shift: tf.Tensor, step: int, folding: Folding, partial: bool
 ) -> StepReductions:
-    """A step's reductions: a full step's (``step`` examples) in one XLA call where ``xla``; where
+    """A step's reductions: by the C kernel where ``folding`` is ``kernel`` (any step). Else a full
+    step's (``step`` examples) in one XLA call where ``folding`` is ``xla``; where
     the last step may be ``partial`` (a pass over a number of examples ``step`` does not divide),
     that step's in plain TensorFlow. XLA compiles every new step shape, and a pruned model's shapes
     are new every cycle: compiling the last step's too cost ~4 s on mobilenet-v2-mini (23 probes)
     for a step that plain TensorFlow folds in milliseconds. A pass whose steps are all full is
     traced without that branch (~0.5 s less to trace and optimise on mobilenet-v2-mini)."""
-    if not xla:
+    if folding == "kernel":
+        return fold_kernel.fold(values, shift)
+    if folding == "plain":
         return _fold_step(values, shift, step)
     if not partial:
         return _xla_fold_step(values, shift, step)
@@ -208,19 +224,29 @@ def _fold(
     )
 
 
-def step_examples(probe: keras.Model, batch_size: int) -> int:
+def step_examples(probe: keras.Model, batch_size: int, folding: Folding | None = None) -> int:
     """Examples per step of the pass: ``batch_size``, or on a machine without an accelerator fewer,
-    where its largest probe's values of a step would exceed :data:`STEP_BYTES` (at least one). An
+    where its largest probe's values of a step would exceed :data:`STEP_BYTES` (at least one;
+    :data:`KERNEL_STEP_BYTES` where the C kernel folds them, the default where it was built). An
     accelerator keeps whole batches: there, steps of a few examples would leave it idle."""
     outputs = probe.outputs if isinstance(probe.outputs, list | tuple) else [probe.outputs]
-    return _step_for(outputs, batch_size)
+    return _step_for(outputs, batch_size, folding or _default_folding())
 
 
-def _step_for(outputs: Sequence[keras.KerasTensor], batch_size: int) -> int:
-    if tf.config.list_logical_devices("GPU"):
+def _accelerated() -> bool:
+    return bool(tf.config.list_logical_devices("GPU"))
+
+
+def _default_folding() -> Folding:
+    return "kernel" if fold_kernel.available() and not _accelerated() else "xla"
+
+
+def _step_for(outputs: Sequence[keras.KerasTensor], batch_size: int, folding: Folding) -> int:
+    if _accelerated():
         return batch_size
     largest = max(4 * int(np.prod(o.shape[1:])) for o in outputs)
-    return max(1, min(batch_size, STEP_BYTES // largest))
+    limit = KERNEL_STEP_BYTES if folding == "kernel" else STEP_BYTES
+    return max(1, min(batch_size, limit // largest))
 
 
 def _compiled_pass(
@@ -228,22 +254,23 @@ def _compiled_pass(
     batch_size: int,
     bins: int,
     histogram_rows: int,
-    xla: bool,
+    folding: Folding,
     partial: bool,
 ) -> Callable[[tf.Tensor], PassResult]:
     """The pass over a whole input array for one probe model.
 
     One ``tf.function`` runs the whole pass: a ``tf.while_loop`` folds in every step (cache-sized,
-    :func:`step_examples`; the first also fixes the shifts) with one XLA call for all probes'
-    reductions, so no batch returns to Python, and keeps the rows of every ``⌈steps / SAMPLE_STEPS⌉``-th
-    step the histograms count; they are counted at the end, over the pass's range. Its input
-    signature admits any number of examples, so it is traced once.
+    :func:`step_examples`; the first also fixes the shifts) with one call for all probes'
+    reductions (:func:`_fold`: the C kernel or XLA), so no batch returns to Python, and keeps the
+    rows of every ``⌈steps / SAMPLE_STEPS⌉``-th step the histograms count; they are counted at the
+    end, over the pass's range. Its input signature admits any number of examples, so it is traced
+    once.
     """
     input_shape = tuple(probe.input.shape[1:])
     outputs = probe.outputs if isinstance(probe.outputs, list | tuple) else [probe.outputs]
     widths = [int(o.shape[-1]) for o in outputs]
     positions = [int(np.prod(o.shape[1:-1])) for o in outputs]
-    step = step_examples(probe, batch_size)
+    step = step_examples(probe, batch_size, folding)
     probe_positions = tf.constant(positions, tf.int64)
     sample = HistogramSample.plan(widths, positions, step, histogram_rows)
 
@@ -282,7 +309,7 @@ def _compiled_pass(
                 lambda: tf.concat([tf.reduce_mean(as_rows(v), axis=0) for v in values], 0),
                 lambda: carried_shift,
             )
-            step_counts, step_moments, step_min, step_max = _fold(values, shift, step, xla, partial)
+            step_counts, step_moments, step_min, step_max = _fold(values, shift, step, folding, partial)
             # a step's sums in float32, the pass's in float64
             state = (
                 counted + tf.cast(tf.shape(values[0])[0], tf.int64) * probe_positions,
@@ -312,7 +339,9 @@ def _compiled_pass(
             parallel_iterations=1,
         )
         counted, counts, moments, minimum, maximum, shift = state
-        histograms = sample.histograms(minimum, maximum, samples.stack(), real.stack(), bins, xla)
+        histograms = sample.histograms(
+            minimum, maximum, samples.stack(), real.stack(), bins, xla=folding != "plain"
+        )
         return counted, counts, moments, minimum, maximum, shift, histograms
 
     return run
@@ -321,7 +350,7 @@ def _compiled_pass(
 @dataclasses.dataclass
 class _Pass:
     run: Callable[[tf.Tensor], PassResult]
-    xla: bool
+    folding: Folding
 
 
 #: Where XLA cannot compile the batch reductions (no XLA for the device, say): errors it raises.
@@ -337,26 +366,28 @@ def _run_pass(
     histogram_rows: int,
 ) -> PassResult:
     """Run the cached traced pass of ``model`` over ``probes`` (built on first use, dropped with the
-    model; one for numbers of examples its step divides, one for the others). If XLA cannot compile
-    its reductions, the pass is rebuilt without XLA and kept so."""
-    step = _step_for([model.get_layer(p).output for p in probes], batch_size)
+    model; one for numbers of examples its step divides, one for the others). Its reductions run
+    in the C kernel on a CPU where it was built, else in XLA; if XLA cannot compile them (or the
+    histograms), the pass is rebuilt in plain TensorFlow and kept so."""
+    folding = _default_folding()
+    step = _step_for([model.get_layer(p).output for p in probes], batch_size, folding)
     partial = int(x.shape[0]) % step != 0
-    key = (probes, batch_size, bins, histogram_rows, partial)
+    key = (probes, batch_size, bins, histogram_rows, partial, folding)
     passes = _PASSES.setdefault(model, {})
 
-    def build(xla: bool) -> _Pass:
+    def build(folding: Folding) -> _Pass:
         probe = _probe_outputs(model, probes)
-        return _Pass(_compiled_pass(probe, batch_size, bins, histogram_rows, xla, partial), xla)
+        return _Pass(_compiled_pass(probe, batch_size, bins, histogram_rows, folding, partial), folding)
 
     if key not in passes:
-        passes[key] = build(xla=True)
+        passes[key] = build(folding)
     compiled = passes[key]
     try:
         return compiled.run(x)
     except _NOT_COMPILED:
-        if not compiled.xla:
+        if compiled.folding == "plain":
             raise
-        passes[key] = build(xla=False)
+        passes[key] = build("plain")
         return passes[key].run(x)
 
 

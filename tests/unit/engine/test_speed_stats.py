@@ -11,6 +11,7 @@ import tensorflow as tf
 
 from prunespec.layers import ModelSpec
 from prunespec.presets import preset
+from worker.engine import fold_kernel
 from worker.engine import stats as stats_module
 from worker.engine.build import build_model
 from worker.engine.results import LayerStats
@@ -96,6 +97,7 @@ def _reductions_xla_cannot_compile(grid: tf.Tensor, shift: tf.Tensor, slabs: int
 
 def test_a_pass_xla_cannot_compile_falls_back_to_plain_tensorflow(monkeypatch: pytest.MonkeyPatch) -> None:
     spec, model, x, expected = _lenet_measured(3)
+    monkeypatch.setattr(fold_kernel, "available", lambda: False)  # XLA's pass, as without the C kernel
     monkeypatch.setattr(stats_module, "_reductions", _reductions_xla_cannot_compile)
     # the shared compiled step has traced these shapes already: a new one traces the patched reductions
     monkeypatch.setattr(
@@ -108,7 +110,7 @@ def test_a_pass_xla_cannot_compile_falls_back_to_plain_tensorflow(monkeypatch: p
     fallen_back = measure(fresh, spec, _LAYERS, x, batch_size=16)
     again = measure(fresh, spec, _LAYERS, x, batch_size=16)
     assert stats_module.traces() - before == 2  # the XLA pass, then the plain one, kept
-    assert not next(iter(stats_module._PASSES[fresh].values())).xla
+    assert next(iter(stats_module._PASSES[fresh].values())).folding == "plain"
     for name in _LAYERS:
         np.testing.assert_array_equal(fallen_back[name].zeros, expected[name].zeros)
         np.testing.assert_array_equal(fallen_back[name].maximum, expected[name].maximum)
@@ -120,6 +122,7 @@ def test_only_full_steps_reach_the_compiled_reductions(monkeypatch: pytest.Monke
     # XLA compiles every step shape it sees, anew for every pruned model: a last step that does not
     # fill one is folded in plain TensorFlow instead of costing a second compilation per cycle
     spec, model, x, expected = _lenet_measured(4)
+    monkeypatch.setattr(fold_kernel, "available", lambda: False)  # XLA's pass, as without the C kernel
     sizes: list[int] = []
 
     def recording_fold_step(

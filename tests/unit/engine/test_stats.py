@@ -40,7 +40,7 @@ def _binned(values: np.ndarray, edges: np.ndarray) -> np.ndarray:
 
 
 @pytest.mark.parametrize("name", ["sum-mlp", "lenet-5", "mnist-autoencoder"])
-def test_statistics_match_numpy(name: str) -> None:
+def test_statistics_match_numpy(name: str, folding: str) -> None:
     keras.utils.set_random_seed(0)
     spec = preset(name)
     model = build_model(spec)
@@ -97,7 +97,7 @@ def test_histograms_sample_rows_spread_over_the_pass_but_moments_cover_everythin
     np.testing.assert_array_equal(few.histogram.sum(axis=1), 10 * 10)
 
 
-def test_variance_keeps_precision_with_a_large_offset() -> None:
+def test_variance_keeps_precision_with_a_large_offset(folding: str) -> None:
     # a unit whose outputs are 1000 + small noise: naive float32 sum-of-squares would lose the variance
     spec = ModelSpec.model_validate(
         {
@@ -119,21 +119,23 @@ def test_empty_input_is_refused() -> None:
         measure(build_model(spec), spec, ["hidden"], np.zeros((0, 2), "float32"))
 
 
-def test_a_large_probe_is_measured_in_steps_that_fit_in_cache() -> None:
+def test_a_large_probe_is_measured_in_steps_that_fit_in_cache(folding: str) -> None:
     spec = preset("lenet-5")
     model = build_model(spec)
     # conv1's values: 24 × 24 positions × 20 channels × 4 bytes per example
-    per_step = stats_module.STEP_BYTES // (24 * 24 * 20 * 4)
-    assert 1 < per_step < 128
+    limit = stats_module.KERNEL_STEP_BYTES if folding == "kernel" else stats_module.STEP_BYTES
+    per_step = limit // (24 * 24 * 20 * 4)
+    batch = 1024
+    assert 1 < per_step < batch
     x = np.random.default_rng(4).uniform(0, 1, (2 * per_step + 5, *spec.input_shape)).astype("float32")
     rows = 10 * histogram_sample.SAMPLE_STEPS
-    stats = measure(model, spec, ["conv1"], x, batch_size=128, histogram_rows=rows)["conv1"]
+    stats = measure(model, spec, ["conv1"], x, batch_size=batch, histogram_rows=rows)["conv1"]
     assert stats.outputs == len(x) * 24 * 24
     # 3 steps (per_step, per_step, 5 examples) give 10 rows each
     np.testing.assert_array_equal(stats.histogram.sum(axis=1), 3 * 10)
-    # a small probe keeps the whole batch per step: 128 examples and the rest
+    # a small probe keeps the whole batch per step
     dense = measure(model, spec, ["ip1"], x, batch_size=128, histogram_rows=rows)["ip1"]
-    np.testing.assert_array_equal(dense.histogram.sum(axis=1), 2 * 10)
+    np.testing.assert_array_equal(dense.histogram.sum(axis=1), -(-len(x) // 128) * 10)
 
 
 def test_a_wide_model_samples_fewer_rows_within_the_sample_budget() -> None:
