@@ -244,6 +244,30 @@ def test_import_refuses_an_inconsistent_run_naming_the_field(
     assert client.get("/api/experiments").json()["total"] == 0
 
 
+def test_import_takes_a_new_experiments_bounds_on_tags_and_notes(client: TestClient) -> None:
+    from backend.schemas import MAX_NOTES_CHARS, MAX_TAGS
+
+    too_long = {"results": _results([1000]), "notes": "n" * (MAX_NOTES_CHARS + 1)}
+    response = client.post("/api/experiments/import", json=too_long)
+    assert response.status_code == 422, response.text
+    assert [issue["field"] for issue in response.json()["detail"]] == ["notes"]
+    too_many = {"results": _results([1000]), "tags": [f"t{i}" for i in range(MAX_TAGS + 1)]}
+    response = client.post("/api/experiments/import", json=too_many)
+    assert response.status_code == 422, response.text
+    assert [issue["field"] for issue in response.json()["detail"]] == ["tags"]
+    assert client.get("/api/experiments").json()["total"] == 0
+    # at the bounds: stored as given (the import tags it local-run as well)
+    at_bounds = {
+        "results": _results([1000]),
+        "notes": "n" * MAX_NOTES_CHARS,
+        "tags": [f"t{i}" for i in range(MAX_TAGS)],
+    }
+    created = client.post("/api/experiments/import", json=at_bounds)
+    assert created.status_code == 201, created.text
+    stored = client.get(f"/api/experiments/{created.json()['id']}").json()
+    assert len(stored["notes"]) == MAX_NOTES_CHARS
+
+
 @pytest.mark.parametrize(
     ("model", "words"), [("not base64!", "base64"), (base64.b64encode(b"hello").decode(), ".keras")]
 )
