@@ -5,9 +5,11 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
+from backend.progress import Source
 from backend.schemas import (
+    MAX_TAGS,
     CycleDetail,
     EpochOut,
     ExperimentSummary,
@@ -136,7 +138,8 @@ class ExperimentImport(RequestBody):
 
     Attributes:
         results: the run's ``results.json``.
-        owner, tags, notes: as for a new experiment.
+        owner, tags, notes: as for a new experiment; the import adds the tag ``local-run``, so at most
+            19 others.
         final_model: the run's ``final.keras``, base64, at most 512 KiB decoded; omitted: the numbers only.
     """
 
@@ -145,3 +148,11 @@ class ExperimentImport(RequestBody):
     tags: Tags = Field(default_factory=list)
     notes: Notes = ""
     final_model: str | None = Field(default=None, max_length=(MAX_IMPORT_MODEL_BYTES * 4) // 3 + 4)
+
+    @field_validator("tags")
+    @classmethod
+    def _room_for_local_run(cls, tags: list[str]) -> list[str]:
+        marker = Source.local_run.value
+        if marker not in tags and len(tags) >= MAX_TAGS:
+            raise ValueError(f"at most {MAX_TAGS - 1} tags besides {marker!r}, which every import carries")
+        return tags

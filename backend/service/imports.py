@@ -33,8 +33,6 @@ from prunespec.metrics import higher_is_better
 LOCAL_RUN = Source.local_run.value
 #: Who an imported run's lease names.
 IMPORT_WORKER = "prunelab push (local run)"
-#: Most tags an experiment keeps (as ``ExperimentCreate``).
-MAX_TAGS = 20
 
 
 def _check_cycles(results: RunResults) -> int:
@@ -164,7 +162,7 @@ def import_run(
     final_position = _check_cycles(results)
     model = _final_model(request.final_model)
     rows = [_cycle_row(spec.model, cycle, position) for position, cycle in enumerate(results.cycles)]
-    tags = list(dict.fromkeys([*request.tags, LOCAL_RUN]))[:MAX_TAGS]
+    tags = list(dict.fromkeys([*request.tags, LOCAL_RUN]))  # the request left room for it
     initial = model_cost(spec.model)
     now = utcnow()
     experiment = Experiment(
