@@ -177,3 +177,27 @@ def test_a_lost_lease_stops_the_run(sessions: sessionmaker[Session]) -> None:
 
     assert heartbeat.beat() is False
     assert heartbeat.lost and watcher.cancelled() is True
+
+
+def test_a_resume_without_a_checkpoint_or_a_cycle_0_is_refused_by_name(
+    sessions: sessionmaker[Session],
+) -> None:
+    from backend.service.checkpoints import CheckpointMissing, latest_checkpoint
+
+    experiment_id = insert_experiment(sessions, tiny_spec())
+    with session_scope(sessions) as session, pytest.raises(CheckpointMissing, match="no checkpoint"):
+        latest_checkpoint(session, experiment_id)
+    with session_scope(sessions) as session:
+        session.add(
+            Artifact(
+                experiment_id=experiment_id,
+                cycle_index=0,
+                kind="checkpoint",
+                filename="cycle-0.keras",
+                size_bytes=3,
+                sha256="0" * 64,
+                content=b"abc",
+            )
+        )
+    with session_scope(sessions) as session, pytest.raises(CheckpointMissing, match="no cycle 0"):
+        latest_checkpoint(session, experiment_id)
