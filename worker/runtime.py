@@ -8,10 +8,10 @@ in each pool, so N experiments on one machine share its cores instead of each ta
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 
 from backend.settings import Settings
+from worker.engine.cores import machine_cores
 
 
 @dataclass(frozen=True)
@@ -36,14 +36,6 @@ class Runtime:
         """
         threads = f"{tf_version} threads {self.intra_op_threads}/{self.inter_op_threads}"
         return threads[:32], f"{keras_version} on {self.device}"[:32]
-
-
-def machine_cores() -> int:
-    """Cores this process may use (its CPU affinity where the OS tells, else the machine's count)."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        return os.cpu_count() or 1
 
 
 def thread_counts(settings: Settings, cores: int | None = None) -> tuple[int, int]:

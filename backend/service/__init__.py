@@ -11,6 +11,7 @@ Modules:
     errors     one exception per domain failure (the API maps each to one HTTP status).
     runs       the worker's lease: claim, heartbeat, cancel check, fail, mark cancelled.
     recording  what a running experiment writes: versions, epochs, cycles, its finish.
+    checkpoints  where a resumed run starts: the newest checkpoint and the kept cycle, as bytes.
     orphans    running experiments whose worker died: find them, re-queue or fail them.
     imports    a local run's results.json added to the history as a succeeded experiment.
     exports    one experiment as a download: JSON document, CSV of cycles or epochs.

@@ -13,12 +13,13 @@ the device, so the pass keeps XLA there.
 from __future__ import annotations
 
 import contextlib
-import os
 from collections.abc import Iterator, Sequence
 from types import ModuleType
 
 import numpy as np
 import tensorflow as tf
+
+from worker.engine.cores import machine_cores
 
 try:
     import worker.engine._fold_rows as _built
@@ -49,8 +50,8 @@ def switched_off() -> Iterator[None]:
 
 def threads() -> int:
     """Threads the kernel shares a step's units among: TensorFlow's intra-op threads, as the
-    forward pass uses them (the machine's cores where TensorFlow chooses)."""
-    return tf.config.threading.get_intra_op_parallelism_threads() or os.cpu_count() or 1
+    forward pass uses them (the cores this process may use where TensorFlow chooses)."""
+    return tf.config.threading.get_intra_op_parallelism_threads() or machine_cores()
 
 
 def fold_arrays(
