@@ -3,7 +3,8 @@
 XLA compiles the six reductions (values > 0 and == 0, minimum, maximum, sums of value - shift and of
 its square) into loops that read a step's values several times; the kernel reads each value once,
 keeping a tile of units' six results in registers (the reductions of one mobilenet-v2-mini step of
-20 examples, 5.4 M values: ~8 ms by XLA, ~3.5 ms by the kernel on the machine of docs/results.md §5).
+20 examples, 5.4 M values, 1 thread: ~8 ms by XLA, ~1.7 ms by the kernel on the machine of
+docs/results.md §5).
 It is built with the package (``setup.py``, optional: an install without a C compiler goes on
 without it); :func:`available` says whether it was. The pass calls it through one
 ``tf.numpy_function`` per step, which copies nothing on a CPU; with an accelerator the values live on

@@ -9,18 +9,19 @@ statistics are its primary probe's; ``group_stats.combine`` aggregates all its p
 
 One traced ``tf.function`` runs the whole pass: a ``tf.while_loop`` folds every step into running
 per-unit state, so no batch returns to Python. A step is ``batch_size`` examples, or, without an
-accelerator, fewer where the largest probe's values would not stay in cache (:data:`STEP_BYTES`) while
-the statistics read them; the first step also fixes a per-unit shift (its mean). Per step, one call for
-all probes makes every channel's reductions: values > 0 and == 0, minimum, maximum, sums of values less
-the shift and of their squares. On a CPU the C kernel of ``fold_kernel`` makes them in one read of the
-values (sums in float64); where it was not built, or with an accelerator, one XLA-compiled call per full
-step does (sums in float32; plain TensorFlow where XLA cannot compile it, and for a last step that does
-not fill one: its shape would be compiled anew for every model). The pass sums the steps in float64, so
-a million examples lose no precision, and a constant channel's sums stay 0. Histograms count about
-``histogram_rows`` rows (a channel's row is one example at one position): every ``⌈steps / 64⌉``-th step
-keeps a share of its rows, spread evenly over its examples and positions, and at the end the kept rows
-are counted in bins from each layer's lowest to its highest value in the whole pass (no value falls
-outside). All other statistics count every value.
+accelerator, fewer where the largest probe's values would not stay in cache (:data:`STEP_BYTES`;
+:data:`KERNEL_STEP_BYTES` where the C kernel reads them once) while the statistics read them; the first
+step also fixes a per-unit shift (its mean). Per step, one call for all probes makes every channel's
+reductions: values > 0 and == 0, minimum, maximum, sums of values less the shift and of their squares.
+On a CPU the C kernel of ``fold_kernel`` makes them in one read of the values (sums in float64); where
+it was not built, or with an accelerator, one XLA-compiled call per full step does (sums in float32;
+plain TensorFlow where XLA cannot compile it, and for a last step that does not fill one: its shape
+would be compiled anew for every model). The pass sums the steps in float64, so a million examples lose
+no precision, and a constant channel's sums stay 0. Histograms count about ``histogram_rows`` rows (a
+channel's row is one example at one position): every ``⌈steps / 64⌉``-th step keeps a share of its rows,
+spread evenly over its examples and positions, and at the end the kept rows are counted in bins from
+each layer's lowest to its highest value in the whole pass (no value falls outside). All other
+statistics count every value.
 
 The probe model and its traced pass are built once per (model, probes, batch, bins, rows) and kept
 while the model lives, with an input signature of any number of examples: measuring the same model
@@ -310,7 +311,7 @@ def _compiled_pass(
                 lambda: carried_shift,
             )
             step_counts, step_moments, step_min, step_max = _fold(values, shift, step, folding, partial)
-            # a step's sums in float32, the pass's in float64
+            # a step's sums in float32 (XLA, plain) or float64 (the kernel), the pass's in float64
             state = (
                 counted + tf.cast(tf.shape(values[0])[0], tf.int64) * probe_positions,
                 counts + tf.cast(step_counts, tf.int64),

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 
 import pytest
 from converted_presets import ConvertedPresets
+from services import missing_service
 
 from worker.engine import fold_kernel
 
@@ -37,6 +37,4 @@ def built_fold_kernel() -> None:
 
 def _require_fold_kernel() -> None:
     if not fold_kernel.available():
-        if os.environ.get("CI"):
-            pytest.fail("worker/engine/fold_rows.c was not built by the install (no C compiler?)")
-        pytest.skip("worker/engine/fold_rows.c was not built (no C compiler at install)")
+        missing_service("worker/engine/fold_rows.c was not built by the install (no C compiler?)")
